@@ -1,0 +1,139 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
+
+from portal.config import ROOT, build_config
+from portal.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    config = build_config(overrides)
+    app = Flask(
+        __name__,
+        instance_path=config["INSTANCE_PATH"],
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(config)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_hooks(app)
+    _register_errors(app)
+
+    from portal.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from portal import i18n, jobs, models  # noqa: F401 - models register their tables
+    from portal.database_setup import configure_engine
+
+    db.init_app(app)
+    configure_engine(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    bootstrap.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
+    jobs.init_app(app)
+    if app.config["REDIS_URL"] and not app.config.get("RATELIMIT_STORAGE_URI"):
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
+    limiter.init_app(app)
+
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = _l("Please sign in to see this page.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from portal.accounts.models import User
+
+        return db.session.get(User, int(user_id))
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.accounts.views import account_bp
+    from portal.accounts.views import bp as accounts_bp
+    from portal.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(account_bp)
+
+
+def _register_hooks(app: Flask) -> None:
+    from portal import i18n
+    from portal.template_helpers import register_template_helpers
+
+    app.before_request(i18n.remember_requested_language)
+    register_template_helpers(app)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
+        )
+        return response
+
+
+def _register_errors(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFError
+
+    def wants_json() -> bool:
+        return request.path.startswith("/api/") or request.path == "/healthz"
+
+    def page(code: int, title, message):
+        if wants_json():
+            return jsonify(error={"code": str(code), "message": str(message)}), code
+        return render_template("errors/error.html", code=code, title=title, message=message), code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return page(
+            400, _l("The form has expired"), _l("Please go back, reload the page and try again.")
+        )
+
+    @app.errorhandler(403)
+    def forbidden(exc):
+        return page(403, _l("Not allowed"), _l("Your role in this account does not allow this."))
+
+    @app.errorhandler(404)
+    def not_found(exc):
+        return page(404, _l("Page not found"), _l("There is nothing at this address."))
+
+    @app.errorhandler(429)
+    def too_many(exc):
+        response, code = page(
+            429, _l("Too many attempts"), _l("Please wait a minute and try again.")
+        )
+        return response, code
+
+    @app.errorhandler(500)
+    def server_error(exc):
+        db.session.rollback()
+        return page(
+            500,
+            _l("Something went wrong"),
+            _l("The error has been logged. Please try again in a moment."),
+        )
+
+    @app.teardown_request
+    def _no_account_leak(exc):
+        g.pop("account", None)

@@ -1,0 +1,412 @@
+"""Operations on accounts, users, memberships and invitations.
+
+Services take explicit arguments (account, actor, ...) and flush; the request
+(or CLI command, or job) commits once at its end."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from portal import clock
+from portal.accounts.models import Account, Invitation, Membership, Role, User
+from portal.extensions import db
+from portal.support import service as audit
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+MIN_PASSWORD_LENGTH = 10
+
+
+class ServiceError(Exception):
+    """A refusal the user should read; the message is already translated (lazy)."""
+
+
+class LastOwnerError(ServiceError):
+    pass
+
+
+def normalize_email(email: str) -> str:
+    """Lower-cased, syntax-checked address; raises ServiceError on a bad one."""
+    try:
+        result = validate_email(email.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        from flask_babel import lazy_gettext as _l
+
+        raise ServiceError(_l("This is not a valid email address.")) from exc
+    return result.normalized.lower()
+
+
+# --- accounts -------------------------------------------------------------
+
+
+def create_account(
+    name: str,
+    slug: str,
+    *,
+    timezone: str = "Europe/Berlin",
+    default_locale: str = "en",
+    actor: User | None = None,
+) -> Account:
+    from flask_babel import lazy_gettext as _l
+
+    slug = slug.strip().lower()
+    if not SLUG_RE.match(slug):
+        raise ServiceError(_l("Use lowercase letters, digits and hyphens for the address."))
+    if db.session.scalar(db.select(Account.id).where(Account.slug == slug)):
+        raise ServiceError(_l("This address is already taken."))
+    account = Account(
+        name=name.strip(), slug=slug, timezone=timezone, default_locale=default_locale
+    )
+    db.session.add(account)
+    db.session.flush()
+    audit.record(
+        "account.created", account=account, actor=actor, object_type="account", object_id=account.id
+    )
+    return account
+
+
+def update_account_settings(
+    account: Account, *, actor: User, ip: str | None = None, **changes
+) -> dict:
+    """Apply changed settings and audit each change with its old and new value."""
+    allowed = {"name", "timezone", "default_locale", "automatic_backups"}
+    applied = {}
+    for field, value in changes.items():
+        if field not in allowed:
+            raise ValueError(field)
+        old = getattr(account, field)
+        if old != value:
+            setattr(account, field, value)
+            applied[field] = {"old": old, "new": value}
+    if applied:
+        audit.record(
+            "account.settings_changed",
+            account=account,
+            actor=actor,
+            object_type="account",
+            object_id=account.id,
+            details=applied,
+            ip=ip,
+        )
+    db.session.flush()
+    return applied
+
+
+# --- users -----------------------------------------------------------------
+
+
+def create_user(
+    email: str,
+    password: str | None,
+    *,
+    name: str = "",
+    is_staff: bool = False,
+    locale: str | None = None,
+) -> User:
+    from flask_babel import lazy_gettext as _l
+
+    email = normalize_email(email)
+    if db.session.scalar(db.select(User.id).where(User.email == email)):
+        raise ServiceError(_l("A user with this email address already exists."))
+    user = User(email=email, name=name, is_staff=is_staff, locale=locale)
+    if password is not None:
+        set_password(user, password)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    from flask_babel import lazy_gettext as _l
+
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ServiceError(
+            _l("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)
+        )
+    user.password_hash = generate_password_hash(password)
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user for these credentials, or None; same work for unknown emails."""
+    user = db.session.scalar(db.select(User).where(User.email == email.strip().lower()))
+    if user is None or not user.password_hash:
+        check_password_hash(_DUMMY_HASH, password)  # equal timing for unknown users
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.active:
+        return None
+    user.last_login_at = clock.now()
+    return user
+
+
+_DUMMY_HASH = generate_password_hash(secrets.token_hex(8))
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.scalar(db.select(User).where(User.email == email.strip().lower()))
+
+
+def set_user_locale(user: User, locale: str) -> None:
+    user.locale = locale
+    db.session.commit()
+
+
+def update_profile(user: User, *, name: str, locale: str | None, timezone: str | None) -> None:
+    user.name = name.strip()
+    user.locale = locale or None
+    user.timezone = timezone or None
+    db.session.flush()
+
+
+# --- password reset ----------------------------------------------------------
+
+
+def _reset_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
+
+
+def make_reset_token(user: User) -> str:
+    """Signed token bound to the current password hash, so it works only once."""
+    fingerprint = hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
+    return _reset_serializer().dumps({"u": user.id, "p": fingerprint})
+
+
+def user_for_reset_token(token: str) -> User | None:
+    try:
+        data = _reset_serializer().loads(
+            token, max_age=current_app.config["PASSWORD_RESET_MAX_AGE"]
+        )
+    except (BadSignature, SignatureExpired):
+        return None
+    user = db.session.get(User, data.get("u"))
+    if user is None:
+        return None
+    fingerprint = hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
+    return user if secrets.compare_digest(fingerprint, data.get("p", "")) else None
+
+
+def request_password_reset(email: str) -> None:
+    """Mail a reset link if the address belongs to a user; say nothing otherwise."""
+    from flask import url_for
+    from flask_babel import lazy_gettext as _l
+
+    from portal.mail import send_mail
+
+    user = find_user_by_email(email)
+    if user is None or not user.active:
+        return
+    link = url_for("accounts.reset_password", token=make_reset_token(user), _external=True)
+    send_mail(
+        user.email,
+        _l("Reset your password"),
+        "password_reset",
+        locale=user.locale or "en",
+        user=user,
+        link=link,
+    )
+
+
+# --- memberships ----------------------------------------------------------
+
+
+def add_member(
+    account: Account, user: User, role: Role | str, *, actor: User | None = None
+) -> Membership:
+    membership = Membership(account=account, user=user, role=Role(role).value)
+    db.session.add(membership)
+    db.session.flush()
+    audit.record(
+        "member.added",
+        account=account,
+        actor=actor,
+        object_type="user",
+        object_id=user.id,
+        details={"email": user.email, "role": membership.role},
+    )
+    return membership
+
+
+def _owner_count(account: Account) -> int:
+    return db.session.scalar(
+        db.select(db.func.count(Membership.id)).where(
+            Membership.account_id == account.id, Membership.role == Role.OWNER.value
+        )
+    )
+
+
+def _may_manage(actor_membership: Membership, target_role: Role) -> bool:
+    """Admins manage everyone but owners; only owners make or touch owners."""
+    mine = actor_membership.role_enum
+    if target_role is Role.OWNER:
+        return mine is Role.OWNER
+    return mine.at_least(Role.ADMIN)
+
+
+def change_role(
+    membership: Membership, new_role: Role | str, *, actor: User, actor_membership: Membership
+) -> None:
+    from flask_babel import lazy_gettext as _l
+
+    new_role = Role(new_role)
+    old_role = membership.role_enum
+    if not (_may_manage(actor_membership, old_role) and _may_manage(actor_membership, new_role)):
+        raise ServiceError(_l("Only an owner can change the role of an owner."))
+    if (
+        old_role is Role.OWNER
+        and new_role is not Role.OWNER
+        and _owner_count(membership.account) <= 1
+    ):
+        raise LastOwnerError(_l("An account needs at least one owner."))
+    membership.role = new_role.value
+    audit.record(
+        "member.role_changed",
+        account=membership.account,
+        actor=actor,
+        object_type="user",
+        object_id=membership.user_id,
+        details={"email": membership.user.email, "old": old_role.value, "new": new_role.value},
+    )
+    db.session.flush()
+
+
+def remove_member(membership: Membership, *, actor: User, actor_membership: Membership) -> None:
+    from flask_babel import lazy_gettext as _l
+
+    if not _may_manage(actor_membership, membership.role_enum):
+        raise ServiceError(_l("Only an owner can remove an owner."))
+    if membership.role_enum is Role.OWNER and _owner_count(membership.account) <= 1:
+        raise LastOwnerError(_l("An account needs at least one owner."))
+    audit.record(
+        "member.removed",
+        account=membership.account,
+        actor=actor,
+        object_type="user",
+        object_id=membership.user_id,
+        details={"email": membership.user.email, "role": membership.role},
+    )
+    db.session.delete(membership)
+    db.session.flush()
+
+
+def members(account: Account) -> list[Membership]:
+    return list(
+        db.session.scalars(
+            db.select(Membership)
+            .join(User)
+            .where(Membership.account_id == account.id)
+            .order_by(User.email)
+        )
+    )
+
+
+def get_membership(account: Account, membership_id: int) -> Membership | None:
+    return db.session.scalar(
+        db.select(Membership).where(
+            Membership.id == membership_id, Membership.account_id == account.id
+        )
+    )
+
+
+# --- invitations ----------------------------------------------------------
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invite_member(
+    account: Account, email: str, role: Role | str, *, actor: User, actor_membership: Membership
+) -> Invitation:
+    """Create an invitation and mail its link in the invitee's (or account's) language."""
+    from flask import url_for
+    from flask_babel import lazy_gettext as _l
+
+    from portal.mail import send_mail
+
+    role = Role(role)
+    if not _may_manage(actor_membership, role):
+        raise ServiceError(_l("Only an owner can invite another owner."))
+    email = normalize_email(email)
+    existing = find_user_by_email(email)
+    if existing is not None and any(m.account_id == account.id for m in existing.memberships):
+        raise ServiceError(_l("This person is already a member of the account."))
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation(
+        account=account,
+        email=email,
+        role=role.value,
+        token_hash=_hash_token(token),
+        invited_by=actor,
+        expires_at=clock.now() + timedelta(days=current_app.config["INVITATION_DAYS"]),
+    )
+    db.session.add(invitation)
+    db.session.flush()
+    audit.record(
+        "member.invited",
+        account=account,
+        actor=actor,
+        object_type="invitation",
+        object_id=invitation.id,
+        details={"email": email, "role": role.value},
+    )
+    locale = (existing.locale if existing and existing.locale else None) or account.default_locale
+    link = url_for("accounts.accept_invitation", token=token, _external=True)
+    send_mail(
+        email,
+        _l("You are invited to %(account)s", account=account.name),
+        "invitation",
+        locale=locale,
+        account=account,
+        inviter=actor,
+        link=link,
+        role=role.value,
+        days=current_app.config["INVITATION_DAYS"],
+    )
+    return invitation
+
+
+def pending_invitations(account: Account) -> list[Invitation]:
+    return list(
+        db.session.scalars(
+            db.select(Invitation)
+            .where(
+                Invitation.account_id == account.id,
+                Invitation.accepted_at.is_(None),
+                Invitation.expires_at > clock.now(),
+            )
+            .order_by(Invitation.created_at.desc())
+        )
+    )
+
+
+def invitation_for_token(token: str) -> Invitation | None:
+    invitation = db.session.scalar(
+        db.select(Invitation).where(Invitation.token_hash == _hash_token(token))
+    )
+    if invitation is None or invitation.accepted_at is not None:
+        return None
+    if invitation.expires_at < clock.now():
+        return None
+    return invitation
+
+
+def accept_invitation(invitation: Invitation, user: User) -> Membership:
+    from flask_babel import lazy_gettext as _l
+
+    if user.email != invitation.email:
+        raise ServiceError(_l("This invitation was sent to another email address."))
+    invitation.accepted_at = clock.now()
+    existing = db.session.scalar(
+        db.select(Membership).where(
+            Membership.account_id == invitation.account_id, Membership.user_id == user.id
+        )
+    )
+    if existing is not None:
+        return existing
+    return add_member(invitation.account, user, invitation.role, actor=user)

@@ -1,0 +1,314 @@
+"""Sign-in, password reset, invitations, the account switcher, the account home
+page and the account's General and Team settings."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from portal.accounts import forms, service
+from portal.accounts.models import Role
+from portal.extensions import db, limiter
+from portal.support import service as audit
+from portal.tenancy import can, require_role, tenant_blueprint, user_accounts
+
+bp = Blueprint("accounts", __name__)
+account_bp = tenant_blueprint("account", __name__)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only same-site relative paths; anything else would be an open redirect."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def _landing_url() -> str:
+    accounts = user_accounts(current_user)
+    if len(accounts) == 1:
+        return url_for("account.home", account_slug=accounts[0][0].slug)
+    return url_for("accounts.choose_account")
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/")
+def index():
+    if current_user.is_authenticated:
+        return redirect(_landing_url())
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")) or _landing_url())
+    form = forms.LoginForm()
+    if form.validate_on_submit():
+        user = service.authenticate(form.email.data, form.password.data)
+        if user is None:
+            flash(_("Email or password is wrong."), "danger")
+            return render_template("accounts/login.html", form=form), 401
+        login_user(user, remember=form.remember.data)
+        audit.record(
+            "user.login", actor=user, object_type="user", object_id=user.id, ip=request.remote_addr
+        )
+        db.session.commit()
+        return redirect(_safe_next(request.args.get("next")) or _landing_url())
+    return render_template("accounts/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    form = forms.EmptyForm()
+    if form.validate_on_submit():
+        logout_user()
+        flash(_("You are signed out."), "info")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def forgot_password():
+    form = forms.ForgotPasswordForm()
+    if form.validate_on_submit():
+        service.request_password_reset(form.email.data)
+        db.session.commit()
+        flash(
+            _("If the address belongs to a user, a link to reset the password is on its way."),
+            "info",
+        )
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/forgot_password.html", form=form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    user = service.user_for_reset_token(token)
+    if user is None:
+        flash(_("This link is invalid or has expired. Please ask for a new one."), "danger")
+        return redirect(url_for("accounts.forgot_password"))
+    form = forms.NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            service.set_password(user, form.password.data)
+        except service.ServiceError as exc:
+            form.password.errors.append(str(exc))
+        else:
+            audit.record(
+                "user.password_reset",
+                actor=user,
+                object_type="user",
+                object_id=user.id,
+                ip=request.remote_addr,
+            )
+            db.session.commit()
+            flash(_("Your password has been changed. Please sign in."), "success")
+            return redirect(url_for("accounts.login"))
+    return render_template("accounts/reset_password.html", form=form)
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+def accept_invitation(token: str):
+    invitation = service.invitation_for_token(token)
+    if invitation is None:
+        flash(_("This invitation is invalid or has expired."), "danger")
+        return redirect(url_for("accounts.login"))
+    existing = service.find_user_by_email(invitation.email)
+    if existing is not None and existing.password_hash:
+        if not current_user.is_authenticated:
+            flash(
+                _("Please sign in as %(email)s to accept the invitation.", email=invitation.email),
+                "info",
+            )
+            return redirect(url_for("accounts.login", next=request.path))
+        if request.method == "POST" and forms.EmptyForm().validate_on_submit():
+            try:
+                service.accept_invitation(invitation, current_user)
+            except service.ServiceError as exc:
+                flash(str(exc), "danger")
+                return redirect(url_for("accounts.index"))
+            db.session.commit()
+            return redirect(url_for("account.home", account_slug=invitation.account.slug))
+        return render_template(
+            "accounts/accept_invitation.html",
+            invitation=invitation,
+            form=forms.EmptyForm(),
+            needs_password=False,
+        )
+    form = forms.AcceptInvitationForm()
+    if form.validate_on_submit():
+        try:
+            user = existing or service.create_user(invitation.email, None)
+            user.name = form.name.data or user.name
+            service.set_password(user, form.password.data)
+            service.accept_invitation(invitation, user)
+        except service.ServiceError as exc:
+            form.password.errors.append(str(exc))
+        else:
+            db.session.commit()
+            login_user(user)
+            return redirect(url_for("account.home", account_slug=invitation.account.slug))
+    return render_template(
+        "accounts/accept_invitation.html", invitation=invitation, form=form, needs_password=True
+    )
+
+
+@bp.route("/accounts")
+@login_required
+def choose_account():
+    return render_template("accounts/choose_account.html", accounts=user_accounts(current_user))
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@login_required
+def profile():
+    form = forms.ProfileForm(obj=current_user)
+    if request.method == "GET":
+        form.locale.data = current_user.locale or ""
+        form.timezone.data = current_user.timezone or ""
+    if form.validate_on_submit():
+        service.update_profile(
+            current_user, name=form.name.data, locale=form.locale.data, timezone=form.timezone.data
+        )
+        from flask import session
+
+        if form.locale.data:
+            session["lang"] = form.locale.data
+        else:
+            session.pop("lang", None)
+        db.session.commit()
+        flash(_("Your profile has been saved."), "success")
+        return redirect(url_for("accounts.profile"))
+    return render_template("accounts/profile.html", form=form)
+
+
+# --- inside an account -------------------------------------------------------
+
+
+@account_bp.route("/")
+def home():
+    return render_template("accounts/home.html", members=service.members(g.account))
+
+
+@account_bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    form = forms.GeneralSettingsForm(obj=g.account)
+    editable = can(Role.ADMIN)
+    if request.method == "POST":
+        if not editable:
+            abort(403)
+        if form.validate_on_submit():
+            changed = service.update_account_settings(
+                g.account,
+                actor=current_user,
+                ip=request.remote_addr,
+                name=form.name.data,
+                timezone=form.timezone.data,
+                default_locale=form.default_locale.data,
+            )
+            db.session.commit()
+            if changed:
+                flash(_("The settings have been saved."), "success")
+            return redirect(url_for("account.settings"))
+    return render_template(
+        "accounts/settings.html",
+        form=form,
+        editable=editable,
+        recent=audit.recent_for_account(g.account, limit=10),
+    )
+
+
+@account_bp.route("/settings/team", methods=["GET", "POST"])
+def team():
+    invite_form = forms.InviteForm()
+    manage = can(Role.ADMIN)
+    if request.method == "POST":
+        if not manage:
+            abort(403)
+        if invite_form.validate_on_submit():
+            try:
+                service.invite_member(
+                    g.account,
+                    invite_form.email.data,
+                    invite_form.role.data,
+                    actor=current_user,
+                    actor_membership=g.membership,
+                )
+            except service.ServiceError as exc:
+                invite_form.email.errors.append(str(exc))
+            else:
+                db.session.commit()
+                flash(
+                    _("The invitation has been sent to %(email)s.", email=invite_form.email.data),
+                    "success",
+                )
+                return redirect(url_for("account.team"))
+    return render_template(
+        "accounts/team.html",
+        invite_form=invite_form,
+        manage=manage,
+        members=service.members(g.account),
+        invitations=service.pending_invitations(g.account),
+        remove_form=forms.EmptyForm(),
+        role_labels=forms.ROLE_LABELS,
+    )
+
+
+def _member_or_404(membership_id: int):
+    membership = service.get_membership(g.account, membership_id)
+    if membership is None:
+        abort(404)
+    return membership
+
+
+@account_bp.route("/settings/team/<int:membership_id>/role", methods=["POST"])
+@require_role(Role.ADMIN)
+def change_role(membership_id: int):
+    membership = _member_or_404(membership_id)
+    form = forms.RoleForm()
+    if form.validate_on_submit():
+        try:
+            service.change_role(
+                membership, form.role.data, actor=current_user, actor_membership=g.membership
+            )
+        except service.ServiceError as exc:
+            flash(str(exc), "danger")
+        else:
+            db.session.commit()
+            flash(_("The role has been changed."), "success")
+    return redirect(url_for("account.team"))
+
+
+@account_bp.route("/settings/team/<int:membership_id>/remove", methods=["POST"])
+@require_role(Role.ADMIN)
+def remove_member(membership_id: int):
+    membership = _member_or_404(membership_id)
+    if forms.EmptyForm().validate_on_submit():
+        try:
+            service.remove_member(membership, actor=current_user, actor_membership=g.membership)
+        except service.ServiceError as exc:
+            flash(str(exc), "danger")
+        else:
+            db.session.commit()
+            flash(_("The member has been removed."), "success")
+    return redirect(url_for("account.team"))

@@ -1,0 +1,146 @@
+"""`flask --app app portal <command>`: what an operator needs."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from portal.accounts import service as accounts
+from portal.accounts.models import Account, Role, User
+from portal.extensions import db
+
+portal_cli = AppGroup("portal", help="Recipient portal operator commands.")
+
+DEMO_LOGINS = (
+    ("demo", "owner@example.com", "portal-demo"),
+    ("other", "owner@other.example", "portal-other"),
+)
+STAFF_LOGIN = ("support@example.com", "portal-support")
+
+
+def _fail(exc: Exception) -> None:
+    db.session.rollback()
+    raise click.ClickException(str(exc))
+
+
+@portal_cli.command("create-account")
+@click.option("--name", required=True)
+@click.option("--slug", required=True)
+@click.option("--timezone", default="Europe/Berlin", show_default=True)
+@click.option(
+    "--locale",
+    "default_locale",
+    default="en",
+    show_default=True,
+    type=click.Choice(["en", "de", "it", "nl", "pl"]),
+)
+def create_account_cmd(name: str, slug: str, timezone: str, default_locale: str) -> None:
+    """Create an account (tenant)."""
+    try:
+        account = accounts.create_account(
+            name, slug, timezone=timezone, default_locale=default_locale
+        )
+    except accounts.ServiceError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"Account {account.slug} created (id {account.id}).")
+
+
+@portal_cli.command("create-user")
+@click.option("--email", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--name", default="")
+@click.option("--account", "account_slug", help="Slug of the account to join.")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    default=Role.OWNER.value,
+    show_default=True,
+)
+@click.option("--staff", is_flag=True, help="Support staff (may open the support console).")
+def create_user_cmd(
+    email: str, password: str, name: str, account_slug: str | None, role: str, staff: bool
+) -> None:
+    """Create a user, optionally as a member of an account."""
+    account = None
+    if account_slug:
+        account = db.session.scalar(db.select(Account).where(Account.slug == account_slug))
+        if account is None:
+            raise click.ClickException(f"No account with slug {account_slug!r}.")
+    try:
+        user = accounts.create_user(email, password, name=name, is_staff=staff)
+        if account is not None:
+            accounts.add_member(account, user, role)
+    except accounts.ServiceError as exc:
+        _fail(exc)
+    db.session.commit()
+    where = f" as {role} of {account.slug}" if account else ""
+    click.echo(f"User {user.email} created{where}{' (staff)' if staff else ''}.")
+
+
+def seed_demo_data() -> list[str]:
+    """Create the demo accounts and logins of DESIGN.md; existing ones are kept."""
+    created = []
+    names = {
+        "demo": ("Demo GmbH", "Europe/Berlin", "de"),
+        "other": ("Other B.V.", "Europe/Amsterdam", "nl"),
+    }
+    for slug, email, password in DEMO_LOGINS:
+        account = db.session.scalar(db.select(Account).where(Account.slug == slug))
+        if account is None:
+            name, tz, locale = names[slug]
+            account = accounts.create_account(name, slug, timezone=tz, default_locale=locale)
+            created.append(f"account {slug}")
+        user = accounts.find_user_by_email(email)
+        if user is None:
+            user = accounts.create_user(email, password, name="Demo owner")
+            created.append(f"user {email}")
+        if not any(m.account_id == account.id for m in user.memberships):
+            accounts.add_member(account, user, Role.OWNER)
+    email, password = STAFF_LOGIN
+    if accounts.find_user_by_email(email) is None:
+        accounts.create_user(email, password, name="Support", is_staff=True)
+        created.append(f"user {email}")
+    db.session.commit()
+    return created
+
+
+@portal_cli.command("seed-demo")
+def seed_demo_cmd() -> None:
+    """Create the demo accounts and logins (idempotent)."""
+    created = seed_demo_data()
+    click.echo("Created: " + ", ".join(created) if created else "Demo data already present.")
+    print_demo_logins()
+
+
+def print_demo_logins() -> None:
+    click.echo("Demo logins (development only):")
+    for slug, email, password in DEMO_LOGINS:
+        click.echo(f"  account {slug:<6} {email} / {password}")
+    click.echo(f"  support staff  {STAFF_LOGIN[0]} / {STAFF_LOGIN[1]}")
+
+
+@portal_cli.command("demo-logins")
+def demo_logins_cmd() -> None:
+    """Print the development logins of the demo data."""
+    print_demo_logins()
+
+
+@portal_cli.command("is-empty")
+def is_empty_cmd() -> None:
+    """Exit 0 when the database has no users yet (used by `make run`)."""
+    count = db.session.scalar(db.select(db.func.count(User.id)))
+    raise SystemExit(0 if count == 0 else 1)
+
+
+@portal_cli.command("cleanup")
+def cleanup_cmd() -> None:
+    """Remove expired invitations now (the cron job does it nightly)."""
+    from portal.jobs import service
+
+    click.echo(f"Removed {service.cleanup_expired()} expired invitation(s).")
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(portal_cli)

@@ -1,0 +1,96 @@
+"""Settings come from the environment so that one code base runs in development,
+tests, CI and production; every default is safe to run on a fresh machine."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SUPPORTED_LOCALES = ("en", "de", "it", "nl", "pl")
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get("INSTANCE_PATH", ROOT / "instance")).resolve()
+
+
+def load_secret_key(instance: Path) -> str:
+    """Use SECRET_KEY when given; otherwise keep a random key in instance/ so that
+    sessions survive restarts and no secret ever lives in the repository."""
+    if key := os.environ.get("SECRET_KEY"):
+        return key
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def build_config(overrides: dict | None = None) -> dict:
+    instance = instance_path()
+    overrides = overrides or {}
+    database_url = overrides.get("SQLALCHEMY_DATABASE_URI") or os.environ.get(
+        "DATABASE_URL", f"sqlite:///{instance / 'portal.db'}"
+    )
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    redis_url = overrides.get("REDIS_URL", os.environ.get("REDIS_URL", ""))
+    config = {
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": overrides.get("SECRET_KEY") or load_secret_key(instance),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "BACKUP_DIR": os.environ.get("BACKUP_DIR", str(instance / "backups")),
+        "OUTBOX_DIR": os.environ.get("OUTBOX_DIR", str(instance / "outbox")),
+        "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_MB", 50) * 1024 * 1024,
+        # Mail: SMTP when MAIL_SERVER is set, otherwise the outbox folder.
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
+        "MAIL_PORT": _int("MAIL_PORT", 587),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
+        "MAIL_USE_TLS": _bool("MAIL_USE_TLS", True),
+        "MAIL_SENDER": os.environ.get("MAIL_SENDER", "Recipient portal <no-reply@localhost>"),
+        "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000"),
+        # Sessions and cookies.
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
+        "PERMANENT_SESSION_LIFETIME": _int("SESSION_LIFETIME_HOURS", 12) * 3600,
+        "WTF_CSRF_ENABLED": True,
+        "WTF_CSRF_TIME_LIMIT": None,
+        # Rate limits (Flask-Limiter syntax).
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # Languages and time.
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_DEFAULT_TIMEZONE": "UTC",
+        "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "translations"),
+        "SUPPORTED_LOCALES": SUPPORTED_LOCALES,
+        "BOOTSTRAP_SERVE_LOCAL": True,
+        "PASSWORD_RESET_MAX_AGE": _int("PASSWORD_RESET_MAX_AGE", 3600),
+        "INVITATION_DAYS": _int("INVITATION_DAYS", 7),
+        "HEARTBEAT_SECONDS": _int("HEARTBEAT_SECONDS", 60),
+    }
+    config.update(overrides)
+    return config

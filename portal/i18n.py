@@ -1,0 +1,91 @@
+"""Which language and timezone a request speaks, and formatting helpers.
+
+Order for the language: ?lang= (remembered in the session and on the user) ->
+the user's preference -> the browser's Accept-Language -> the account default -> en."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, available_timezones
+
+from flask import current_app, g, request, session
+from flask_babel import get_locale
+from flask_login import current_user
+
+LANGUAGE_NAMES = {
+    "en": "English",
+    "de": "Deutsch",
+    "it": "Italiano",
+    "nl": "Nederlands",
+    "pl": "Polski",
+}
+
+COMMON_TIMEZONES = (
+    "Europe/Berlin",
+    "Europe/Vienna",
+    "Europe/Zurich",
+    "Europe/Rome",
+    "Europe/Amsterdam",
+    "Europe/Brussels",
+    "Europe/Warsaw",
+    "Europe/London",
+    "Europe/Paris",
+    "Europe/Madrid",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "UTC",
+)
+
+
+def supported() -> tuple[str, ...]:
+    return current_app.config["SUPPORTED_LOCALES"]
+
+
+def is_valid_timezone(name: str) -> bool:
+    return name in available_timezones()
+
+
+def remember_requested_language() -> None:
+    """before_request hook: a ?lang= choice is kept in the session and on the user."""
+    lang = request.args.get("lang")
+    if not lang or lang not in supported():
+        return
+    session["lang"] = lang
+    if current_user.is_authenticated and current_user.locale != lang:
+        from portal.accounts import service
+
+        service.set_user_locale(current_user, lang)
+
+
+def select_locale() -> str:
+    lang = request.args.get("lang") if request else None
+    if lang in supported():
+        return lang
+    if (lang := session.get("lang")) and lang in supported():
+        return lang
+    if current_user and current_user.is_authenticated and current_user.locale in supported():
+        return current_user.locale
+    best = request.accept_languages.best_match(supported())
+    if best:
+        return best
+    account = g.get("account")
+    if account is not None and account.default_locale in supported():
+        return account.default_locale
+    return "en"
+
+
+def select_timezone() -> str:
+    if current_user and current_user.is_authenticated and current_user.timezone:
+        return current_user.timezone
+    account = g.get("account")
+    if account is not None:
+        return account.timezone
+    return "UTC"
+
+
+def current_timezone() -> ZoneInfo:
+    return ZoneInfo(select_timezone())
+
+
+def current_language() -> str:
+    return str(get_locale() or "en")

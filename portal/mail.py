@@ -1,0 +1,64 @@
+"""Outgoing mail in the recipient's language: SMTP when MAIL_SERVER is set,
+otherwise an .eml file in the outbox folder plus a log line, so nothing is lost."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+
+from portal import clock
+
+log = logging.getLogger(__name__)
+
+
+def send_mail(to: str, subject: str, template: str, locale: str = "en", **context) -> EmailMessage:
+    """Render templates/mail/<template>.txt (and .html if present) in `locale` and send."""
+    with force_locale(locale):
+        body = render_template(f"mail/{template}.txt", **context)
+        subject_text = str(subject)
+    message = EmailMessage()
+    message["From"] = current_app.config["MAIL_SENDER"]
+    message["To"] = to
+    message["Subject"] = subject_text
+    message["Message-ID"] = make_msgid(domain="portal.local")
+    message["Content-Language"] = locale
+    message.set_content(body)
+    _deliver(message)
+    return message
+
+
+def _deliver(message: EmailMessage) -> None:
+    config = current_app.config
+    if config["MAIL_SERVER"]:
+        with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=30) as smtp:
+            if config["MAIL_USE_TLS"]:
+                smtp.starttls()
+            if config["MAIL_USERNAME"]:
+                smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
+            smtp.send_message(message)
+        log.info("mail sent via SMTP to %s: %s", message["To"], message["Subject"])
+        return
+    outbox = Path(config["OUTBOX_DIR"])
+    outbox.mkdir(parents=True, exist_ok=True)
+    stamp = clock.now().strftime("%Y%m%dT%H%M%S%f")
+    path = outbox / f"{stamp}-{abs(hash(message['Message-ID'])) % 10**8:08d}.eml"
+    path.write_bytes(bytes(message))
+    log.warning("MAIL_SERVER not set; mail to %s written to %s", message["To"], path)
+
+
+def outbox_messages() -> list[EmailMessage]:
+    """Messages written to the outbox, oldest first (for tests and the dev console)."""
+    from email import policy
+    from email.parser import BytesParser
+
+    outbox = Path(current_app.config["OUTBOX_DIR"])
+    if not outbox.exists():
+        return []
+    parser = BytesParser(policy=policy.default)
+    return [parser.parsebytes(p.read_bytes()) for p in sorted(outbox.glob("*.eml"))]

@@ -1,0 +1,48 @@
+"""Writing audit events. Every service that changes something calls record()."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal.extensions import db
+from portal.support.models import AuditEvent
+
+
+def record(
+    action: str,
+    *,
+    account=None,
+    actor=None,
+    actor_type: str | None = None,
+    object_type: str | None = None,
+    object_id: int | None = None,
+    details: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> AuditEvent:
+    """Add an audit event to the session; the caller's transaction commits it."""
+    if actor_type is None:
+        actor_type = "system" if actor is None else ("staff" if actor.is_staff else "user")
+    event = AuditEvent(
+        account_id=account.id if account is not None else None,
+        actor_type=actor_type,
+        actor_id=getattr(actor, "id", None),
+        actor_label=getattr(actor, "email", "") or "",
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        details=details or {},
+        ip=ip,
+    )
+    db.session.add(event)
+    return event
+
+
+def recent_for_account(account, limit: int = 20) -> list[AuditEvent]:
+    return list(
+        db.session.scalars(
+            db.select(AuditEvent)
+            .where(AuditEvent.account_id == account.id)
+            .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )

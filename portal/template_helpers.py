@@ -1,0 +1,63 @@
+"""Globals and filters every template may use."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g, request, url_for
+from flask_babel import format_datetime, format_decimal
+from flask_login import current_user
+
+from portal import i18n, tenancy
+
+
+def _nav_items():
+    """The account navigation; an area appears once its page exists."""
+    from flask_babel import lazy_gettext as _l
+
+    items = [
+        ("contacts.list_contacts", _l("Contacts")),
+        ("contacts.list_groups", _l("Groups")),
+        ("imports.list_imports", _l("Imports")),
+        ("backups.list_backups", _l("Backups")),
+        ("account.settings", _l("Settings")),
+        ("integrations.overview", _l("Integrations")),
+    ]
+    return [
+        (endpoint, label) for endpoint, label in items if endpoint in current_app.view_functions
+    ]
+
+
+def _lang_url(code: str) -> str:
+    args = request.args.to_dict()
+    args["lang"] = code
+    return url_for(request.endpoint or "accounts.index", **(request.view_args or {}), **args)
+
+
+def _role_label(role: str) -> str:
+    from portal.accounts.forms import ROLE_LABELS
+
+    return str(ROLE_LABELS.get(role, role))
+
+
+def register_template_helpers(app: Flask) -> None:
+    @app.context_processor
+    def portal_globals():
+        account = g.get("account")
+        return {
+            "current_account": account,
+            "current_membership": g.get("membership"),
+            "my_accounts": (
+                tenancy.user_accounts(current_user) if current_user.is_authenticated else []
+            ),
+            "nav_items": _nav_items() if account is not None else [],
+            "language_names": i18n.LANGUAGE_NAMES,
+            "current_language": i18n.current_language(),
+            "lang_url": _lang_url,
+            "can": tenancy.can,
+            "has_endpoint": lambda endpoint: endpoint in current_app.view_functions,
+            "role_label": _role_label,
+        }
+
+    app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (
+        format_datetime(value, fmt) if value else ""
+    )
+    app.jinja_env.filters["number"] = lambda value: format_decimal(value or 0)

