@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, available_timezones
 
-from flask import current_app, g, request, session
+from flask import current_app, g, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -58,7 +58,9 @@ def remember_requested_language() -> None:
 
 
 def select_locale() -> str:
-    lang = request.args.get("lang") if request else None
+    if not has_request_context():  # CLI and jobs: callers use force_locale()
+        return "en"
+    lang = request.args.get("lang")
     if lang in supported():
         return lang
     if (lang := session.get("lang")) and lang in supported():
@@ -75,6 +77,8 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str:
+    if not has_request_context():
+        return "UTC"
     if current_user and current_user.is_authenticated and current_user.timezone:
         return current_user.timezone
     account = g.get("account")

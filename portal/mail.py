@@ -27,8 +27,8 @@ def send_mail(to: str, subject: str, template: str, locale: str = "en", **contex
     message["To"] = to
     message["Subject"] = subject_text
     message["Message-ID"] = make_msgid(domain="portal.local")
-    message["Content-Language"] = locale
     message.set_content(body)
+    message["Content-Language"] = locale  # after set_content, which resets Content-*
     _deliver(message)
     return message
 

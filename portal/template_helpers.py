@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, request, url_for
+from urllib.parse import urlencode
+
+from flask import Flask, current_app, g, request
 from flask_babel import format_datetime, format_decimal
 from flask_login import current_user
 
 from portal import i18n, tenancy
+from portal.support.describe import describe_event
 
 
 def _nav_items():
@@ -27,9 +30,10 @@ def _nav_items():
 
 
 def _lang_url(code: str) -> str:
-    args = request.args.to_dict()
-    args["lang"] = code
-    return url_for(request.endpoint or "accounts.index", **(request.view_args or {}), **args)
+    """The current page in another language (works on error pages too)."""
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [code]
+    return f"{request.path}?{urlencode(args, doseq=True)}"
 
 
 def _role_label(role: str) -> str:
@@ -55,6 +59,7 @@ def register_template_helpers(app: Flask) -> None:
             "can": tenancy.can,
             "has_endpoint": lambda endpoint: endpoint in current_app.view_functions,
             "role_label": _role_label,
+            "describe_event": describe_event,
         }
 
     app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (

@@ -76,6 +76,7 @@ class GeneralSettingsForm(FlaskForm):
     name = StringField(_l("Account name"), validators=[DataRequired(), Length(max=200)])
     timezone = SelectField(_l("Timezone"), choices=timezone_choices, validators=[_timezone])
     default_locale = SelectField(_l("Default language"), choices=language_choices)
+    automatic_backups = BooleanField(_l("Automatic backups"))
 
 
 class ProfileForm(FlaskForm):

@@ -225,6 +225,7 @@ def settings():
                 name=form.name.data,
                 timezone=form.timezone.data,
                 default_locale=form.default_locale.data,
+                automatic_backups=form.automatic_backups.data,
             )
             db.session.commit()
             if changed:

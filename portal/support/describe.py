@@ -1,0 +1,75 @@
+"""Audit events told as a sentence in the reader's language.
+
+Areas add their own actions to DESCRIPTIONS; unknown actions fall back to the code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from portal.support.models import AuditEvent
+
+SETTING_LABELS = {
+    "name": _l("Account name"),
+    "timezone": _l("Timezone"),
+    "default_locale": _l("Default language"),
+    "automatic_backups": _l("Automatic backups"),
+}
+
+
+def _role(value: str) -> str:
+    from portal.accounts.forms import ROLE_LABELS
+
+    return str(ROLE_LABELS.get(value, value))
+
+
+def _value(field: str, value) -> str:
+    if isinstance(value, bool):
+        return _("on") if value else _("off")
+    return str(value)
+
+
+def _settings_changed(event: AuditEvent) -> str:
+    parts = []
+    for field, change in (event.details or {}).items():
+        parts.append(
+            _(
+                "%(setting)s: %(old)s → %(new)s",
+                setting=str(SETTING_LABELS.get(field, field)),
+                old=_value(field, change.get("old")),
+                new=_value(field, change.get("new")),
+            )
+        )
+    return _("Settings changed: %(changes)s", changes="; ".join(parts))
+
+
+DESCRIPTIONS: dict[str, Callable[[AuditEvent], str]] = {
+    "account.created": lambda e: _("Account created"),
+    "account.settings_changed": _settings_changed,
+    "member.added": lambda e: _(
+        "%(email)s joined as %(role)s",
+        email=e.details.get("email", ""),
+        role=_role(e.details.get("role", "")),
+    ),
+    "member.invited": lambda e: _(
+        "%(email)s invited as %(role)s",
+        email=e.details.get("email", ""),
+        role=_role(e.details.get("role", "")),
+    ),
+    "member.role_changed": lambda e: _(
+        "Role of %(email)s changed from %(old)s to %(new)s",
+        email=e.details.get("email", ""),
+        old=_role(e.details.get("old", "")),
+        new=_role(e.details.get("new", "")),
+    ),
+    "member.removed": lambda e: _(
+        "%(email)s removed from the team", email=e.details.get("email", "")
+    ),
+}
+
+
+def describe_event(event: AuditEvent) -> str:
+    describe = DESCRIPTIONS.get(event.action)
+    return describe(event) if describe else event.action

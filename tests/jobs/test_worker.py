@@ -1,0 +1,111 @@
+"""A real job, enqueued by the web app, executed by a real `rq worker` process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from portal import create_app
+from portal.config import ROOT
+from portal.extensions import db, rq
+from portal.jobs import service, tasks
+from portal.jobs.models import Heartbeat
+
+
+def _worker_env(database_url: str, redis_url: str) -> dict:
+    env = dict(os.environ)
+    env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY="test-secret-key")
+    return env
+
+
+def test_heartbeat_job_runs_on_a_real_worker_process(app, database_url, redis_url):
+    # A second app like the web process: queues are asynchronous (not TESTING).
+    web = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": "test-secret-key",
+        }
+    )
+    with web.app_context():
+        job = tasks.heartbeat.enqueue("worker-test")
+        assert job.get_status() == "queued"
+        assert db.session.get(Heartbeat, "worker-test") is None
+
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "rq", "worker", "--burst"],
+        cwd=ROOT,
+        env=_worker_env(database_url, redis_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+    with web.app_context():
+        job.refresh()
+        assert job.get_status() == "finished", result.stderr[-2000:]
+        assert job.return_value() == 1
+        beat = db.session.get(Heartbeat, "worker-test")
+        assert beat is not None and beat.beats == 1
+        assert beat.last_seen.timestamp() >= started - 5
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_heartbeat_is_idempotent_per_name(ctx):
+    assert service.beat("cron") == 1
+    assert service.beat("cron") == 2
+    assert service.last_beat("cron").beats == 2
+
+
+def test_tests_run_jobs_synchronously(ctx):
+    """In TESTING the queue runs jobs at once, so services are testable without a worker."""
+    job = tasks.heartbeat.enqueue("sync")
+    assert job.get_status() == "finished"
+    assert rq.queue.is_async is False
+
+
+def test_cron_table_registers_heartbeat_and_cleanup(app):
+    with app.app_context():
+        scheduler = rq.make_cron_scheduler()
+        names = {job.func_name for job in scheduler.get_jobs()}
+    assert "portal.jobs.tasks.heartbeat" in names
+    assert "portal.jobs.tasks.cleanup_expired" in names
+
+
+def test_cleanup_removes_only_expired_invitations(app, make_account, make_user, time_machine):
+    from datetime import timedelta
+
+    from portal import clock
+    from portal.accounts.models import Invitation
+
+    account_id = make_account("acme")
+    with app.app_context():
+        now = clock.now()
+        db.session.add_all(
+            [
+                Invitation(
+                    account_id=account_id,
+                    email="old@x.example",
+                    role="viewer",
+                    token_hash="a" * 64,
+                    expires_at=now - timedelta(days=1),
+                ),
+                Invitation(
+                    account_id=account_id,
+                    email="new@x.example",
+                    role="viewer",
+                    token_hash="b" * 64,
+                    expires_at=now + timedelta(days=1),
+                ),
+            ]
+        )
+        db.session.commit()
+        assert service.cleanup_expired() == 1
+        time_machine.move_to(now + timedelta(days=2))
+        assert service.cleanup_expired() == 1
+        assert db.session.scalar(db.select(db.func.count(Invitation.id))) == 0
