@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 compile-translations: $(STAMP)
-	$(VENV)/bin/pybabel compile -q -d translations
+	@if ls translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then \
+		$(VENV)/bin/pybabel compile --statistics -d translations; fi
 
 ## Extract messages and merge them into every catalog (then translate the new ones).
 translations: $(STAMP)

@@ -22,6 +22,8 @@ def _flask(*args: str, env: dict, check: bool = True) -> int:
 
 def main() -> int:
     env = dict(os.environ)
+    # The Procfile's commands must find this environment's flask, not the system's.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     instance = instance_path()
     instance.mkdir(parents=True, exist_ok=True)
     server = None
@@ -35,10 +37,11 @@ def main() -> int:
         _flask("db", "upgrade", env=env)
         if _flask("portal", "is-empty", env=env, check=False) == 0:
             _flask("portal", "seed-demo", env=env)
+        else:
+            _flask("portal", "demo-logins", env=env, check=False)
         port = env.get("WEB_PORT", "5000")
         env["WEB_PORT"] = port
         print(f"\n  Recipient portal: http://127.0.0.1:{port}/login", flush=True)
-        _flask("portal", "demo-logins", env=env, check=False)
         print("  Stop with Ctrl-C.\n", flush=True)
         procfile = Path(ROOT / "Procfile")
         honcho = subprocess.Popen(
