@@ -50,6 +50,11 @@ def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
+def _submitted_email() -> str:
+    """Second rate-limit key: guesses against one address from many IPs count together."""
+    return "email:" + (request.form.get("email") or "").strip().lower()
+
+
 @bp.route("/")
 def index():
     if current_user.is_authenticated:
@@ -59,6 +64,7 @@ def index():
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=_submitted_email)
 def login():
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")) or _landing_url())
