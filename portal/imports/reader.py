@@ -1,0 +1,206 @@
+"""Reading uploaded lists: CSV/TSV/TXT in any common encoding, and XLSX.
+
+Everything streams: a file is never loaded whole, so memory stays flat however
+large the upload. Problems with the file as a whole raise FileProblem with a
+translated message; problems with one row are yielded as RowProblem with the
+row's line number, so nothing is silently lost."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from charset_normalizer import from_bytes
+from flask_babel import lazy_gettext as _l
+
+SAMPLE_BYTES = 256 * 1024
+DELIMITERS = ",;\t|"
+MAX_FIELD_CHARS = 1_000_000  # a longer cell is an error for its row, not a crash
+XLSX_MAX_UNCOMPRESSED = 512 * 1024 * 1024
+XLSX_MAX_RATIO = 200  # zip bombs compress far better than real spreadsheets
+ENCODING_CANDIDATES = ("utf_8", "cp1252", "cp1250", "iso8859_2", "latin_1")
+
+
+class FileProblem(Exception):
+    """The file cannot be read at all; the message is shown to the user."""
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    line: int
+    message: str
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    kind: str  # "csv" | "xlsx"
+    encoding: str | None = None
+    delimiter: str | None = None
+
+
+def inspect(path: Path, filename: str = "") -> FileInfo:
+    """Find out what kind of file this is, its encoding and its delimiter."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise FileProblem(_l("The file is empty."))
+    with path.open("rb") as fh:
+        head = fh.read(SAMPLE_BYTES)
+    if head.startswith(b"PK\x03\x04"):
+        _check_xlsx(path)
+        return FileInfo(kind="xlsx")
+    if filename.lower().endswith((".xls", ".xlsx", ".xlsm", ".ods")):
+        raise FileProblem(_l("This spreadsheet cannot be read. Save it as .xlsx or .csv."))
+    encoding = detect_encoding(head, complete=size <= SAMPLE_BYTES)
+    text = _decode_sample(head, encoding)
+    return FileInfo(kind="csv", encoding=encoding, delimiter=detect_delimiter(text))
+
+
+def detect_encoding(head: bytes, complete: bool = False) -> str:
+    """BOMs first (Excel writes UTF-16 with one), then strict UTF-8, then a guess."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in head:
+        raise FileProblem(
+            _l("This looks like a binary file, not a list. Upload a CSV or XLSX file.")
+        )
+    try:
+        head.decode("utf-8") if complete else _decode_utf8_prefix(head)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(head, cp_isolation=list(ENCODING_CANDIDATES)).best()
+    if best is None:
+        raise FileProblem(_l("The character encoding of the file could not be recognised."))
+    return best.encoding
+
+
+def _decode_utf8_prefix(head: bytes) -> str:
+    """Decode a sample that may end in the middle of a multi-byte character."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    return decoder.decode(head, final=False)
+
+
+def _decode_sample(head: bytes, encoding: str) -> str:
+    return codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=False)
+
+
+def detect_delimiter(text: str) -> str:
+    lines = [line for line in text.splitlines()[:50] if line.strip()]
+    if not lines:
+        raise FileProblem(_l("The file is empty."))
+    sample = "\n".join(lines)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        header = lines[0]
+        counts = {d: header.count(d) for d in DELIMITERS}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ","
+
+
+def _check_xlsx(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if "xl/workbook.xml" not in names:
+                raise FileProblem(_l("This ZIP file is not an Excel workbook."))
+            total = sum(info.file_size for info in archive.infolist())
+            packed = sum(info.compress_size for info in archive.infolist()) or 1
+    except zipfile.BadZipFile as exc:
+        raise FileProblem(_l("The Excel file is damaged and cannot be read.")) from exc
+    if total > XLSX_MAX_UNCOMPRESSED or total / packed > XLSX_MAX_RATIO:
+        raise FileProblem(
+            _l("The Excel file unpacks to an unreasonable size and was refused for safety.")
+        )
+
+
+def iter_rows(path: Path, info: FileInfo) -> Iterator[tuple[int, list[str]] | RowProblem]:
+    """Yield (line number, cells) per row, or a RowProblem for a row that is broken."""
+    if info.kind == "xlsx":
+        yield from _iter_xlsx(path)
+    else:
+        yield from _iter_csv(path, info)
+
+
+def _iter_csv(path: Path, info: FileInfo) -> Iterator[tuple[int, list[str]] | RowProblem]:
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    with path.open("r", encoding=info.encoding, errors="strict", newline="") as fh:
+        reader = csv.reader(fh, delimiter=info.delimiter or ",")
+        last_line = 0
+        while True:
+            start = last_line + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error:
+                last_line = reader.line_num
+                yield RowProblem(start, str(_l("The line is too long or badly quoted.")))
+                continue
+            except UnicodeDecodeError as exc:
+                raise FileProblem(
+                    _l(
+                        "The file is not in the %(encoding)s encoding after line %(line)d.",
+                        encoding=info.encoding,
+                        line=last_line,
+                    )
+                ) from exc
+            last_line = reader.line_num
+            if any(cell.strip() for cell in row):
+                yield start, row
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds").removesuffix(" 00:00:00")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _iter_xlsx(path: Path) -> Iterator[tuple[int, list[str]]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for broken files
+        raise FileProblem(_l("The Excel file is damaged and cannot be read.")) from exc
+    try:
+        sheet = workbook.worksheets[0]
+        for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            cells = [_cell_text(v) for v in row]
+            if any(c.strip() for c in cells):
+                yield number, cells
+    finally:
+        workbook.close()
+
+
+def preview(path: Path, info: FileInfo, rows: int = 5) -> tuple[list[str], list[list[str]]]:
+    """Header and the first rows, for the mapping page."""
+    header: list[str] | None = None
+    body: list[list[str]] = []
+    for item in iter_rows(path, info):
+        if isinstance(item, RowProblem):
+            continue
+        _, cells = item
+        if header is None:
+            header = [c.strip() for c in cells]
+            continue
+        body.append(cells)
+        if len(body) >= rows:
+            break
+    if header is None:
+        raise FileProblem(_l("The file is empty."))
+    return header, body
