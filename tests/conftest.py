@@ -4,14 +4,17 @@ tables emptied after every test."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
 _TMP = Path(tempfile.mkdtemp(prefix="portal-tests-"))
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 os.environ.setdefault("INSTANCE_PATH", str(_TMP / "instance"))
 
 from portal import create_app  # noqa: E402
