@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -122,17 +123,48 @@ def _check_xlsx(path: Path) -> None:
         )
 
 
-def iter_rows(path: Path, info: FileInfo) -> Iterator[tuple[int, list[str]] | RowProblem]:
+class Progress:
+    """How far through the file a reader is, as a fraction from 0 to 1."""
+
+    def __init__(self) -> None:
+        self.fraction = 0.0
+
+
+class _CountingReader(io.RawIOBase):
+    """Counts the bytes the text layer has pulled from the file."""
+
+    def __init__(self, raw, size: int, progress: Progress) -> None:
+        self._raw, self._size, self._progress, self._read = raw, max(size, 1), progress, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._raw.readinto(buffer)
+        self._read += n or 0
+        self._progress.fraction = min(self._read / self._size, 1.0)
+        return n
+
+
+def iter_rows(
+    path: Path, info: FileInfo, progress: Progress | None = None
+) -> Iterator[tuple[int, list[str]] | RowProblem]:
     """Yield (line number, cells) per row, or a RowProblem for a row that is broken."""
+    progress = progress or Progress()
     if info.kind == "xlsx":
-        yield from _iter_xlsx(path)
+        yield from _iter_xlsx(path, progress)
     else:
-        yield from _iter_csv(path, info)
+        yield from _iter_csv(path, info, progress)
+    progress.fraction = 1.0
 
 
-def _iter_csv(path: Path, info: FileInfo) -> Iterator[tuple[int, list[str]] | RowProblem]:
+def _iter_csv(
+    path: Path, info: FileInfo, progress: Progress
+) -> Iterator[tuple[int, list[str]] | RowProblem]:
     csv.field_size_limit(MAX_FIELD_CHARS)
-    with path.open("r", encoding=info.encoding, errors="strict", newline="") as fh:
+    with path.open("rb", buffering=0) as raw:
+        counted = io.BufferedReader(_CountingReader(raw, path.stat().st_size, progress), 1 << 16)
+        fh = io.TextIOWrapper(counted, encoding=info.encoding, errors="strict", newline="")
         reader = csv.reader(fh, delimiter=info.delimiter or ",")
         last_line = 0
         while True:
@@ -170,7 +202,7 @@ def _cell_text(value) -> str:
     return str(value)
 
 
-def _iter_xlsx(path: Path) -> Iterator[tuple[int, list[str]]]:
+def _iter_xlsx(path: Path, progress: Progress) -> Iterator[tuple[int, list[str]]]:
     from openpyxl import load_workbook
 
     try:
@@ -179,7 +211,9 @@ def _iter_xlsx(path: Path) -> Iterator[tuple[int, list[str]]]:
         raise FileProblem(_l("The Excel file is damaged and cannot be read.")) from exc
     try:
         sheet = workbook.worksheets[0]
+        total = max(sheet.max_row or 1, 1)
         for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            progress.fraction = min(number / total, 1.0)
             cells = [_cell_text(v) for v in row]
             if any(c.strip() for c in cells):
                 yield number, cells

@@ -94,7 +94,17 @@ _DMY = re.compile(r"^(\d{1,2})[./-](\d{1,2})[./-](\d{4})(?:[ T,]+(\d{1,2}):(\d{2
 
 
 class ValueProblem(ValueError):
-    """A cell that cannot be read; str() is the lazy, translated reason."""
+    """A cell that cannot be read: a reason code (see reasons.py) and its parameters."""
+
+    def __init__(self, code: str, **params) -> None:
+        super().__init__(code)
+        self.code = code
+        self.params = params
+
+    def __str__(self) -> str:
+        from portal.imports.reasons import message
+
+        return message(self.code, self.params)
 
 
 @lru_cache(maxsize=65536)
@@ -105,21 +115,17 @@ def _validated(email: str) -> str:
 
 def normalize_email(raw: str) -> str:
     """Syntax-checked, IDN-normalized, lower-cased address (cached per value)."""
-    from flask_babel import lazy_gettext as _l
-
     email = raw.strip().strip("<>").strip()
     if not email:
-        raise ValueProblem(_l("The email address is missing."))
+        raise ValueProblem("email_missing")
     try:
         return _validated(email)
     except EmailNotValidError as exc:
-        raise ValueProblem(_l("The email address is not valid.")) from exc
+        raise ValueProblem("email_invalid", value=raw.strip()[:80]) from exc
 
 
 def parse_bool(raw: str) -> bool | None:
     """None for an empty cell; ValueProblem for a word we do not know."""
-    from flask_babel import lazy_gettext as _l
-
     text = raw.strip().casefold()
     if not text:
         return None
@@ -127,18 +133,16 @@ def parse_bool(raw: str) -> bool | None:
         return True
     if text in FALSE_WORDS:
         return False
-    raise ValueProblem(_l("“%(value)s” is neither yes nor no.", value=raw.strip()[:40]))
+    raise ValueProblem("bad_bool", value=raw.strip()[:40])
 
 
 def parse_reason(raw: str) -> str | None:
-    from flask_babel import lazy_gettext as _l
-
     text = raw.strip().casefold().replace("-", "").replace(" ", "")
     if not text:
         return None
     reason = _REASON_LOOKUP.get(text) or (text if text in OPTOUT_REASONS else None)
     if reason is None:
-        raise ValueProblem(_l("Unknown opt-out reason “%(value)s”.", value=raw.strip()[:40]))
+        raise ValueProblem("bad_reason", value=raw.strip()[:40])
     return reason
 
 
@@ -146,8 +150,6 @@ def parse_datetime(raw: str, tz: ZoneInfo | None = None) -> datetime | None:
     """ISO (what the portal writes) or day-first European dates; naive values are in `tz`.
 
     Returns an aware UTC datetime, None for an empty cell."""
-    from flask_babel import lazy_gettext as _l
-
     text = raw.strip()
     if not text:
         return None
@@ -168,5 +170,5 @@ def parse_datetime(raw: str, tz: ZoneInfo | None = None) -> datetime | None:
             tzinfo=tz,
         )
     except ValueError as exc:
-        raise ValueProblem(_l("“%(value)s” is not a date.", value=text[:40])) from exc
+        raise ValueProblem("bad_date", value=text[:40]) from exc
     return value.astimezone(UTC)

@@ -1,0 +1,416 @@
+"""Phase 2 of an import: classify the staged rows and merge them, set-based.
+
+Every staged row gets one outcome: created, updated, unchanged, reactivated,
+restored, or skip_<reason>. The same statements serve the dry run (which rolls
+back) and the real run (which commits chunk by chunk with its counters and the
+checkpoint `merged_line`, so a killed worker resumes at the next chunk).
+
+Consent is not master data: an unsubscribed contact becomes active again only
+when the user imports the sign-up/sign-off data and the file's sign-up date is
+newer than the sign-off. Forgotten addresses are skipped, always."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import text
+
+from portal import clock
+from portal.contacts.models import fold
+from portal.extensions import db
+from portal.imports.models import ImportJob, ImportMode
+from portal.imports.reasons import SKIP_CODES
+
+CHUNK_ROWS = 50_000
+WRITE_OUTCOMES = ("created", "updated", "restored", "reactivated")
+
+# The few places where PostgreSQL and SQLite speak differently.
+DIALECT = {
+    "postgresql": {
+        "json": "CAST({} AS json)",
+        "merge_fields": "CAST(CAST({base} AS jsonb) || CAST({patch} AS jsonb) AS json)",
+        "fields_differ": (
+            "(CAST({base} AS jsonb) || CAST({patch} AS jsonb)) <> CAST({base} AS jsonb)"
+        ),
+        "json_array": "json_build_array",
+        "json_object": "json_build_object",
+        "empty_json": "CAST('{}' AS json)",
+    },
+    "sqlite": {
+        "json": "{}",
+        "merge_fields": "json_patch({base}, {patch})",
+        "fields_differ": "json_patch({base}, {patch}) <> json({base})",
+        "json_array": "json_array",
+        "json_object": "json_object",
+        "empty_json": "'{}'",
+    },
+}
+
+
+class Merger:
+    def __init__(self, job: ImportJob) -> None:
+        self.job = job
+        self.dialect = db.engine.dialect.name
+        self.sql = DIALECT[self.dialect]
+        self.mode = job.mode
+        self.has_group = job.group_id is not None
+        now = clock.now().astimezone(UTC)
+        self.now = (
+            now.strftime("%Y-%m-%d %H:%M:%S.%f")
+            if self.dialect == "sqlite"
+            else now.replace(tzinfo=None)
+        )
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _params(self, lo: int = 0, hi: int = 0, **extra: Any) -> dict[str, Any]:
+        return {
+            "id": self.job.id,
+            "acc": self.job.account_id,
+            "gid": self.job.group_id,
+            "lo": lo,
+            "hi": hi,
+            "now": self.now,
+            "mode": self.mode,
+            "consent": self.job.import_consent,
+            "restore": self.job.restore_deleted,
+            "source": self.job.source,
+            **extra,
+        }
+
+    def _run(self, statement: str, params: dict[str, Any]) -> int:
+        return db.session.execute(text(statement), params).rowcount or 0
+
+    # -- import-wide pass ----------------------------------------------------------
+
+    def mark_file_level_skips(self) -> None:
+        """Forgotten addresses and repeated addresses (all but the first line)."""
+        self._run(
+            """UPDATE import_rows SET outcome = 'skip_forgotten'
+               WHERE import_id = :id AND outcome IS NULL AND email_hash IN
+                 (SELECT email_hash FROM suppressions WHERE account_id = :acc)""",
+            self._params(),
+        )
+        self._run(
+            """UPDATE import_rows SET outcome = 'skip_duplicate'
+               WHERE import_id = :id AND outcome IS NULL AND EXISTS (
+                 SELECT 1 FROM import_rows r2 WHERE r2.import_id = :id
+                   AND r2.email = import_rows.email AND r2.line < import_rows.line)""",
+            self._params(),
+        )
+
+    # -- per chunk -----------------------------------------------------------------
+
+    def classify(self, lo: int, hi: int) -> None:
+        consent_changes = ""
+        if self.has_group:
+            consent_changes = """
+              OR (sub.id IS NULL AND :mode <> 'update')
+              OR (:mode <> 'add' AND :consent AND sub.id IS NOT NULL AND sub.active
+                  AND import_rows.active = false)
+              OR (:mode <> 'add' AND :consent AND sub.id IS NOT NULL AND sub.active
+                  AND import_rows.active AND import_rows.signup_at IS NOT NULL
+                  AND import_rows.signup_at <> sub.activated_at)"""
+        reactivation = "false"
+        if self.has_group:
+            reactivation = """:mode <> 'add' AND :consent AND sub.id IS NOT NULL
+                 AND sub.active = false AND import_rows.active
+                 AND import_rows.signup_at IS NOT NULL
+                 AND import_rows.signup_at > COALESCE(sub.deactivated_at, sub.activated_at)"""
+        fields_differ = self.sql["fields_differ"].format(
+            base="c.fields", patch="import_rows.fields"
+        )
+        join_sub = (
+            "LEFT JOIN subscriptions sub ON sub.contact_id = c.id AND sub.group_id = :gid"
+            if self.has_group
+            else ""
+        )
+        self._run(
+            f"""UPDATE import_rows SET contact_id = c.id, outcome = CASE
+                 WHEN c.status = 'deleted' AND NOT :restore THEN 'skip_deleted'
+                 WHEN c.status = 'deleted' THEN 'restored'
+                 WHEN {reactivation} THEN 'reactivated'
+                 WHEN (:mode <> 'add' AND (
+                        (import_rows.first_name IS NOT NULL
+                         AND import_rows.first_name <> c.first_name)
+                     OR (import_rows.last_name IS NOT NULL AND import_rows.last_name <> c.last_name)
+                     OR (import_rows.fields IS NOT NULL AND {fields_differ})
+                     OR (import_rows.has_tags AND EXISTS (
+                          SELECT 1 FROM import_row_tags t
+                          LEFT JOIN tags tg ON tg.account_id = :acc AND tg.name = t.name
+                          WHERE t.import_id = :id AND t.line = import_rows.line AND (
+                            tg.id IS NULL OR NOT EXISTS (SELECT 1 FROM contact_tags ct
+                              WHERE ct.contact_id = c.id AND ct.tag_id = tg.id))))
+                   )) {consent_changes}
+                   THEN 'updated'
+                 ELSE 'unchanged' END
+               FROM contacts c {join_sub}
+               WHERE import_rows.import_id = :id AND import_rows.line BETWEEN :lo AND :hi
+                 AND import_rows.outcome IS NULL
+                 AND c.account_id = :acc AND c.email = import_rows.email""",
+            self._params(lo, hi),
+        )
+        self._run(
+            """UPDATE import_rows SET outcome = CASE WHEN :mode = 'update'
+                 THEN 'skip_not_found' ELSE 'created' END
+               WHERE import_id = :id AND line BETWEEN :lo AND :hi AND outcome IS NULL""",
+            self._params(lo, hi),
+        )
+
+    def counts(self, lo: int, hi: int) -> dict[str, int]:
+        rows = db.session.execute(
+            text("""SELECT outcome, COUNT(*) FROM import_rows
+                    WHERE import_id = :id AND line BETWEEN :lo AND :hi GROUP BY outcome"""),
+            self._params(lo, hi),
+        )
+        return {outcome: count for outcome, count in rows}
+
+    def write(self, lo: int, hi: int) -> None:
+        p = self._params(lo, hi)
+        self._insert_contacts(p)
+        self._update_contacts(p)
+        if self.has_group:
+            self._subscriptions(p)
+        self._tags(p)
+        self._fix_search_names(p)
+        self._record_skips(p)
+
+    def _insert_contacts(self, p: dict) -> None:
+        fields = self.sql["json"].format("COALESCE(fields, '{}')")
+        self._run(
+            f"""INSERT INTO contacts (account_id, email, first_name, last_name, fields, status,
+                   created_at, updated_at, search_name, search_name_rev)
+                SELECT :acc, email, COALESCE(first_name, ''), COALESCE(last_name, ''), {fields},
+                   'active', :now, :now, search_name, search_name_rev
+                FROM import_rows
+                WHERE import_id = :id AND line BETWEEN :lo AND :hi AND outcome = 'created'
+                ON CONFLICT (account_id, email) DO NOTHING""",
+            p,
+        )
+
+    def _update_contacts(self, p: dict) -> None:
+        if self.mode == ImportMode.ADD:
+            self._run(
+                """UPDATE contacts SET status = 'active', deleted_at = NULL, updated_at = :now
+                   FROM import_rows s WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
+                     AND s.outcome = 'restored' AND contacts.id = s.contact_id""",
+                p,
+            )
+            return
+        merged = self.sql["merge_fields"].format(base="contacts.fields", patch="s.fields")
+        self._run(
+            f"""UPDATE contacts SET
+                  first_name = COALESCE(s.first_name, contacts.first_name),
+                  last_name = COALESCE(s.last_name, contacts.last_name),
+                  fields = CASE WHEN s.fields IS NULL THEN contacts.fields ELSE {merged} END,
+                  search_name = CASE WHEN s.first_name IS NOT NULL AND s.last_name IS NOT NULL
+                                THEN s.search_name ELSE contacts.search_name END,
+                  search_name_rev = CASE WHEN s.first_name IS NOT NULL AND s.last_name IS NOT NULL
+                                THEN s.search_name_rev ELSE contacts.search_name_rev END,
+                  status = 'active',
+                  deleted_at = CASE WHEN s.outcome = 'restored' THEN NULL
+                               ELSE contacts.deleted_at END,
+                  updated_at = :now
+                FROM import_rows s
+                WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
+                  AND s.outcome IN ('updated', 'restored', 'reactivated')
+                  AND contacts.id = s.contact_id""",
+            p,
+        )
+
+    def _subscriptions(self, p: dict) -> None:
+        if self.mode != ImportMode.UPDATE:
+            self._run(
+                """INSERT INTO subscriptions (account_id, contact_id, group_id, active,
+                       activated_at, deactivated_at, optout_reason, source)
+                   SELECT :acc, c.id, :gid, COALESCE(s.active, true),
+                       COALESCE(s.signup_at, :now),
+                       CASE WHEN s.active = false THEN COALESCE(s.signoff_at, :now) END,
+                       CASE WHEN s.active = false THEN COALESCE(s.optout_reason, 'unsubscribed')
+                       END,
+                       :source
+                   FROM import_rows s JOIN contacts c ON c.account_id = :acc AND c.email = s.email
+                   WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
+                     AND s.outcome IN ('created', 'updated', 'restored')
+                   ON CONFLICT (contact_id, group_id) DO NOTHING""",
+                p,
+            )
+        if not self.job.import_consent or self.mode == ImportMode.ADD:
+            return
+        self._run(
+            """UPDATE subscriptions SET active = false,
+                   deactivated_at = COALESCE(s.signoff_at, :now),
+                   optout_reason = COALESCE(s.optout_reason, 'unsubscribed'), source = :source
+               FROM import_rows s
+               WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
+                 AND s.outcome IN ('updated', 'restored') AND s.active = false
+                 AND subscriptions.contact_id = s.contact_id AND subscriptions.group_id = :gid
+                 AND subscriptions.active""",
+            p,
+        )
+        self._run(
+            """UPDATE subscriptions SET active = true, activated_at = s.signup_at,
+                   deactivated_at = NULL, optout_reason = NULL, source = :source
+               FROM import_rows s
+               WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
+                 AND s.outcome IN ('reactivated', 'restored') AND s.active
+                 AND s.signup_at IS NOT NULL
+                 AND subscriptions.contact_id = s.contact_id AND subscriptions.group_id = :gid
+                 AND subscriptions.active = false
+                 AND s.signup_at > COALESCE(subscriptions.deactivated_at,
+                                            subscriptions.activated_at)""",
+            p,
+        )
+        self._run(
+            """UPDATE subscriptions SET activated_at = s.signup_at
+               FROM import_rows s
+               WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
+                 AND s.outcome IN ('updated', 'restored') AND s.active
+                 AND s.signup_at IS NOT NULL
+                 AND subscriptions.contact_id = s.contact_id AND subscriptions.group_id = :gid
+                 AND subscriptions.active AND subscriptions.activated_at <> s.signup_at""",
+            p,
+        )
+
+    def _tags(self, p: dict) -> None:
+        outcomes = (
+            "('created')"
+            if self.mode == ImportMode.ADD
+            else "('created', 'updated', 'restored', 'reactivated')"
+        )
+        self._run(
+            f"""INSERT INTO tags (account_id, name, created_at)
+                SELECT DISTINCT :acc, t.name, :now FROM import_row_tags t
+                JOIN import_rows s ON s.import_id = t.import_id AND s.line = t.line
+                WHERE t.import_id = :id AND t.line BETWEEN :lo AND :hi
+                  AND s.outcome IN {outcomes}
+                ON CONFLICT (account_id, name) DO NOTHING""",
+            p,
+        )
+        self._run(
+            f"""INSERT INTO contact_tags (contact_id, tag_id)
+                SELECT c.id, tg.id FROM import_row_tags t
+                JOIN import_rows s ON s.import_id = t.import_id AND s.line = t.line
+                JOIN contacts c ON c.account_id = :acc AND c.email = s.email
+                JOIN tags tg ON tg.account_id = :acc AND tg.name = t.name
+                WHERE t.import_id = :id AND t.line BETWEEN :lo AND :hi
+                  AND s.outcome IN {outcomes}
+                ON CONFLICT (contact_id, tag_id) DO NOTHING""",
+            p,
+        )
+
+    def _fix_search_names(self, p: dict) -> None:
+        """Rows that changed only one of the two names: fold the merged names in Python."""
+        if self.mode == ImportMode.ADD:
+            return
+        rows = db.session.execute(
+            text("""SELECT c.id, c.first_name, c.last_name FROM import_rows s
+                    JOIN contacts c ON c.id = s.contact_id
+                    WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
+                      AND s.outcome IN ('updated', 'restored', 'reactivated')
+                      AND ((s.first_name IS NULL) <> (s.last_name IS NULL))"""),
+            p,
+        ).all()
+        if rows:
+            db.session.execute(
+                text("""UPDATE contacts SET search_name = :sn, search_name_rev = :snr
+                        WHERE id = :cid"""),
+                [
+                    {
+                        "cid": cid,
+                        "sn": f"{fold(f)} {fold(last)}".strip()[:400],
+                        "snr": f"{fold(last)} {fold(f)}".strip()[:400],
+                    }
+                    for cid, f, last in rows
+                ],
+            )
+
+    def _record_skips(self, p: dict) -> None:
+        arr, obj = self.sql["json_array"], self.sql["json_object"]
+        self._run(
+            f"""INSERT INTO import_row_problems (import_id, line, kind, code, params, cells)
+                SELECT :id, line, 'skipped', SUBSTR(outcome, 6),
+                  CASE WHEN outcome = 'skip_duplicate' THEN {obj}('line', (
+                      SELECT MIN(r2.line) FROM import_rows r2
+                      WHERE r2.import_id = :id AND r2.email = import_rows.email))
+                  ELSE {self.sql["empty_json"]} END,
+                  {arr}(email, COALESCE(first_name, ''), COALESCE(last_name, ''))
+                FROM import_rows
+                WHERE import_id = :id AND line BETWEEN :lo AND :hi
+                  AND outcome LIKE 'skip!_%' ESCAPE '!'""",
+            p,
+        )
+
+
+def _chunks(job: ImportJob, start_after: int, size: int) -> list[tuple[int, int]]:
+    last = job.staged_line
+    bounds, lo = [], start_after + 1
+    while lo <= last:
+        bounds.append((lo, min(lo + size - 1, last)))
+        lo += size
+    return bounds
+
+
+def _add_counts(totals: dict[str, int], counts: dict[str, int]) -> None:
+    for outcome, count in counts.items():
+        totals[outcome] = totals.get(outcome, 0) + count
+
+
+def dry_run(job: ImportJob, chunk_rows: int = CHUNK_ROWS) -> dict[str, int]:
+    """What the import would do, computed by the same statements, then rolled back."""
+    merger = Merger(job)
+    totals: dict[str, int] = {}
+    try:
+        merger.mark_file_level_skips()
+        for lo, hi in _chunks(job, 0, chunk_rows):
+            merger.classify(lo, hi)
+            _add_counts(totals, merger.counts(lo, hi))
+    finally:
+        db.session.rollback()
+    return summarize(totals, invalid=job.invalid)
+
+
+def summarize(outcomes: dict[str, int], invalid: int) -> dict[str, Any]:
+    skipped = {code: outcomes.get(f"skip_{code}", 0) for code in SKIP_CODES}
+    return {
+        "created": outcomes.get("created", 0),
+        "updated": outcomes.get("updated", 0),
+        "unchanged": outcomes.get("unchanged", 0),
+        "reactivated": outcomes.get("reactivated", 0),
+        "restored": outcomes.get("restored", 0),
+        "skipped": sum(skipped.values()),
+        "skipped_reasons": {k: v for k, v in skipped.items() if v},
+        "invalid": invalid,
+    }
+
+
+def merge(
+    job: ImportJob,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    on_progress: Callable[[float], None] | None = None,
+) -> None:
+    """Merge all staged rows after job.merged_line; each chunk commits with its counters."""
+    merger = Merger(job)
+    if job.merged_line == 0:
+        merger.mark_file_level_skips()
+    chunks = _chunks(job, job.merged_line, chunk_rows)
+    for number, (lo, hi) in enumerate(chunks, start=1):
+        merger.classify(lo, hi)
+        counts = merger.counts(lo, hi)
+        merger.write(lo, hi)
+        part = summarize(counts, invalid=0)
+        for name in ("created", "updated", "unchanged", "reactivated", "restored", "skipped"):
+            setattr(job, name, getattr(job, name) + part[name])
+        reasons = dict(job.skipped_reasons or {})
+        for code, count in part["skipped_reasons"].items():
+            reasons[code] = reasons.get(code, 0) + count
+        job.skipped_reasons = reasons
+        job.merged_line = hi
+        db.session.commit()
+        if on_progress:
+            on_progress(number / len(chunks))
+    if not chunks and job.merged_line == 0:
+        db.session.commit()

@@ -1,0 +1,169 @@
+"""An import is a row that the page, the API and the worker all read: its file,
+mapping, options, checkpoints and counters. The worker writes progress here, so the
+progress page never depends on Redis."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal import clock
+from portal.contacts.models import BigId
+from portal.database import UTCDateTime
+from portal.extensions import db
+
+
+class ImportMode(enum.StrEnum):
+    ADD = "add"  # add only
+    UPDATE_ADD = "update_add"  # update and add
+    UPDATE = "update"  # update only
+
+
+class ImportStatus(enum.StrEnum):
+    UPLOADED = "uploaded"  # file stored, waiting for the mapping
+    CHECKING = "checking"  # dry run on the worker: reading and validating every row
+    READY = "ready"  # dry run done, waiting for the confirmation
+    QUEUED = "queued"
+    WAITING = "waiting"  # another import into the same group runs first
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = (
+    ImportStatus.CHECKING,
+    ImportStatus.QUEUED,
+    ImportStatus.WAITING,
+    ImportStatus.RUNNING,
+)
+
+COUNTERS = ("created", "updated", "unchanged", "reactivated", "restored", "skipped", "invalid")
+
+
+class ImportJob(db.Model):
+    __tablename__ = "import_jobs"
+    __table_args__ = (
+        Index("ix_import_jobs_account_created", "account_id", "created_at"),
+        Index("ix_import_jobs_group_status", "group_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
+    group_name: Mapped[str] = mapped_column(String(200), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(16), default="ui")  # ui | api | restore | job
+
+    mode: Mapped[str] = mapped_column(String(16), default=ImportMode.UPDATE_ADD.value)
+    import_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    restore_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    stored_path: Mapped[str] = mapped_column(String(1024), default="")
+    file_kind: Mapped[str] = mapped_column(String(8), default="csv")
+    encoding: Mapped[str | None] = mapped_column(String(32))
+    delimiter: Mapped[str | None] = mapped_column(String(1))
+    file_size: Mapped[int] = mapped_column(BigId, default=0)
+    header: Mapped[list[str]] = mapped_column(JSON, default=list)
+    mapping: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    status: Mapped[str] = mapped_column(String(16), default=ImportStatus.UPLOADED.value)
+    # checkpoints: every committed batch moves them, so a killed worker resumes here
+    staged_line: Mapped[int] = mapped_column(Integer, default=0)
+    staged_bytes: Mapped[int] = mapped_column(BigId, default=0)
+    staging_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    merged_line: Mapped[int] = mapped_column(Integer, default=0)
+    rows_valid: Mapped[int] = mapped_column(Integer, default=0)
+
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    reactivated: Mapped[int] = mapped_column(Integer, default=0)
+    restored: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    invalid: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_reasons: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    dry_run: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+    backup_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    created_by = relationship("User")
+
+    @property
+    def rq_job_id(self) -> str:
+        """Derived from the row, so a double click cannot start the same work twice."""
+        return f"import-{self.id}-{self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in {s.value for s in ACTIVE_STATUSES}
+
+    def counters(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COUNTERS}
+
+
+class ImportRowProblem(db.Model):
+    """A row that was not imported: its line, its original cells and why (as a code
+    with parameters, translated when shown or downloaded)."""
+
+    __tablename__ = "import_row_problems"
+    __table_args__ = (Index("ix_import_row_problems_import_line", "import_id", "line"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"))
+    line: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(8))  # invalid | skipped
+    code: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    cells: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class ImportRow(db.Model):
+    """Staging: one validated row of the file, until the import has merged it.
+
+    NULL in a master-data column means "the file says nothing here": an empty cell
+    never erases what the contact already has."""
+
+    __tablename__ = "import_rows"
+    __table_args__ = (Index("ix_import_rows_import_email", "import_id", "email"),)
+
+    import_id: Mapped[int] = mapped_column(
+        ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    email_hash: Mapped[str] = mapped_column(String(64))
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    search_name: Mapped[str] = mapped_column(String(400), default="")
+    search_name_rev: Mapped[str] = mapped_column(String(400), default="")
+    fields: Mapped[str | None] = mapped_column(Text)  # JSON text of the mapped custom fields
+    has_tags: Mapped[bool] = mapped_column(Boolean, default=False)
+    signup_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    signoff_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    active: Mapped[bool | None] = mapped_column(Boolean)
+    optout_reason: Mapped[str | None] = mapped_column(String(16))
+    # filled while merging
+    contact_id: Mapped[int | None] = mapped_column(BigId)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+
+
+class ImportRowTag(db.Model):
+    """Staging: the tags of one row."""
+
+    __tablename__ = "import_row_tags"
+
+    import_id: Mapped[int] = mapped_column(
+        ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)

@@ -1,0 +1,292 @@
+"""Imports: upload, mapping, dry run, run, history. One engine for the portal, the API,
+backup restores and provider switches; `source` decides whether a backup is made first
+("ui" only; the backups area registers its snapshot in `before_import`)."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from portal import clock
+from portal.contacts.models import CustomField, Group
+from portal.extensions import db
+from portal.imports import mapping as m
+from portal.imports import merge, reader, staging
+from portal.imports.models import (
+    ImportJob,
+    ImportMode,
+    ImportRow,
+    ImportRowProblem,
+    ImportRowTag,
+    ImportStatus,
+)
+from portal.support import service as audit
+
+# Called with (job, actor) right before an import from the portal writes anything.
+before_import: list[Callable[[ImportJob], None]] = []
+
+
+class ImportError_(Exception):  # noqa: N801 - avoids shadowing the builtin ImportError
+    """A refusal with a translated message for the user."""
+
+
+def upload_dir() -> Path:
+    return Path(current_app.config["INSTANCE_PATH"]) / "imports"
+
+
+def custom_fields(account_id: int) -> dict[str, CustomField]:
+    rows = db.session.scalars(
+        db.select(CustomField)
+        .where(CustomField.account_id == account_id)
+        .order_by(CustomField.position, CustomField.id)
+    )
+    return {f.key: f for f in rows}
+
+
+def remembered_mapping(account_id: int) -> dict[str, str]:
+    """Header → target of the account's latest mapped import, to suggest it again."""
+    last = db.session.scalar(
+        db.select(ImportJob)
+        .where(ImportJob.account_id == account_id, ImportJob.status != ImportStatus.UPLOADED)
+        .order_by(ImportJob.id.desc())
+        .limit(1)
+    )
+    if last is None:
+        return {}
+    return {m.normalize_header(h): t for h, t in zip(last.header, last.mapping, strict=False)}
+
+
+def suggest_mapping(account_id: int, header: list[str]) -> list[str]:
+    fields = custom_fields(account_id)
+    suggestion = m.auto_map(header, {k: f.label for k, f in fields.items()})
+    if m.is_portal_format(header):
+        return suggestion
+    remembered = remembered_mapping(account_id)
+    allowed = set(m.BUILTIN_TARGETS) | {f"{m.CUSTOM_PREFIX}{k}" for k in fields}
+    for i, column in enumerate(header):
+        target = remembered.get(m.normalize_header(column))
+        if target is not None and target in allowed and target not in suggestion[:i]:
+            suggestion[i] = target
+    return _unique(suggestion)
+
+
+def _unique(targets: list[str]) -> list[str]:
+    seen: set[str] = set()
+    result = []
+    for target in targets:
+        if target and target in seen:
+            target = m.IGNORE
+        seen.add(target)
+        result.append(target)
+    return result
+
+
+def create_import(
+    account,
+    *,
+    actor,
+    group: Group | None,
+    source_path: Path,
+    filename: str,
+    source: str = "ui",
+) -> ImportJob:
+    """Store an uploaded file, recognise its format and suggest a mapping."""
+    target_dir = upload_dir() / str(account.id)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    stored = target_dir / f"{uuid.uuid4().hex}{Path(filename).suffix.lower()[:6]}"
+    shutil.copyfile(source_path, stored)
+    try:
+        info = reader.inspect(stored, filename)
+        header, _ = reader.preview(stored, info, rows=0)
+    except reader.FileProblem as problem:
+        stored.unlink(missing_ok=True)
+        raise ImportError_(str(problem.args[0])) from problem
+    job = ImportJob(
+        account_id=account.id,
+        group_id=group.id if group else None,
+        group_name=group.name if group else "",
+        created_by_id=getattr(actor, "id", None),
+        source=source,
+        filename=Path(filename).name[:255],
+        stored_path=str(stored),
+        file_kind=info.kind,
+        encoding=info.encoding,
+        delimiter=info.delimiter,
+        file_size=stored.stat().st_size,
+        header=header,
+        mapping=suggest_mapping(account.id, header),
+    )
+    db.session.add(job)
+    db.session.flush()
+    return job
+
+
+def preview_rows(job: ImportJob, rows: int = 5) -> list[list[str]]:
+    info = reader.FileInfo(kind=job.file_kind, encoding=job.encoding, delimiter=job.delimiter)
+    _, body = reader.preview(Path(job.stored_path), info, rows=rows)
+    return body
+
+
+def configure(
+    job: ImportJob,
+    *,
+    mapping: list[str],
+    mode: str,
+    import_consent: bool,
+    restore_deleted: bool,
+    group: Group | None = None,
+) -> None:
+    """Set mapping and options; the staging of an earlier check is thrown away."""
+    if job.status not in (ImportStatus.UPLOADED, ImportStatus.READY, ImportStatus.FAILED):
+        raise ImportError_(_l("This import has already started."))
+    if len(mapping) != len(job.header):
+        raise ImportError_(_l("Choose a target for every column."))
+    chosen = [t for t in mapping if t]
+    if chosen.count(m.EMAIL) != 1:
+        raise ImportError_(_l("Choose exactly one column with the email address."))
+    if len(chosen) != len(set(chosen)):
+        raise ImportError_(_l("Each field can be chosen for one column only."))
+    fields = custom_fields(job.account_id)
+    allowed = set(m.BUILTIN_TARGETS) | {f"{m.CUSTOM_PREFIX}{k}" for k in fields}
+    if any(t not in allowed for t in chosen):
+        raise ImportError_(_l("Unknown field in the mapping."))
+    job.mapping = list(mapping)
+    job.mode = ImportMode(mode).value
+    job.import_consent = import_consent
+    job.restore_deleted = restore_deleted
+    if group is not None:
+        job.group_id, job.group_name = group.id, group.name
+    reset_staging(job)
+    db.session.flush()
+
+
+def reset_staging(job: ImportJob) -> None:
+    for model in (ImportRowTag, ImportRow, ImportRowProblem):
+        db.session.execute(db.delete(model).where(model.import_id == job.id))
+    job.staged_line = job.staged_bytes = job.rows_valid = job.invalid = 0
+    job.merged_line = 0
+    job.staging_done = False
+    job.dry_run = {}
+    job.error = ""
+
+
+def problems(job: ImportJob, limit: int | None = None) -> list[ImportRowProblem]:
+    query = (
+        db.select(ImportRowProblem)
+        .where(ImportRowProblem.import_id == job.id)
+        .order_by(ImportRowProblem.line)
+    )
+    if limit:
+        query = query.limit(limit)
+    return list(db.session.scalars(query))
+
+
+def history(account, limit: int = 50) -> list[ImportJob]:
+    return list(
+        db.session.scalars(
+            db.select(ImportJob)
+            .where(ImportJob.account_id == account.id)
+            .order_by(ImportJob.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def progress(job: ImportJob) -> dict[str, Any]:
+    """What the progress page and its JSON endpoint show."""
+    return {
+        "id": job.id,
+        "status": job.status,
+        "percent": percent(job),
+        "counters": job.counters(),
+        "skipped_reasons": job.skipped_reasons or {},
+        "dry_run": job.dry_run or {},
+        "finished": job.status
+        in (ImportStatus.FINISHED, ImportStatus.FAILED, ImportStatus.READY, ImportStatus.CANCELLED),
+    }
+
+
+def percent(job: ImportJob) -> int:
+    if job.status in (ImportStatus.FINISHED, ImportStatus.READY):
+        return 100
+    staged = min(job.staged_bytes / job.file_size, 1.0) if job.file_size else 0.0
+    if job.staging_done:
+        staged = 1.0
+    if job.status == ImportStatus.CHECKING:
+        return int(staged * 100)
+    merged = min(job.merged_line / job.staged_line, 1.0) if job.staged_line else 0.0
+    return int(staged * 60 + merged * 40)
+
+
+# --- the work itself (called by the RQ tasks, and directly by tests) -------------
+
+
+def _progress_writer(job: ImportJob):
+    def write(fraction: float) -> None:
+        job.staged_bytes = int(fraction * job.file_size)
+        db.session.commit()
+
+    return write
+
+
+def check(job: ImportJob) -> dict[str, Any]:
+    """Dry run: stage the file and classify every row without writing contacts."""
+    job.status = ImportStatus.CHECKING.value
+    db.session.commit()
+    if not job.staging_done:
+        staging.stage(job, on_progress=_progress_writer(job))
+    result = merge.dry_run(job)
+    job.dry_run = result
+    job.status = ImportStatus.READY.value
+    db.session.commit()
+    return result
+
+
+def run(job: ImportJob, *, actor=None) -> None:
+    """Stage (unless the dry run did), make the backup (portal imports), merge."""
+    job.status = ImportStatus.RUNNING.value
+    job.started_at = job.started_at or clock.now()
+    db.session.commit()
+    if not job.staging_done:
+        staging.stage(job, on_progress=_progress_writer(job))
+    if job.merged_line == 0 and job.source == "ui":
+        for hook in before_import:
+            hook(job)
+        db.session.commit()
+    merge.merge(job)
+    job.status = ImportStatus.FINISHED.value
+    job.finished_at = clock.now()
+    audit.record(
+        "import.finished",
+        account=_account(job),
+        actor=job.created_by,
+        object_type="import",
+        object_id=job.id,
+        details={"group": job.group_name, "source": job.source, **job.counters()},
+    )
+    _drop_staging(job)
+    db.session.commit()
+
+
+def _account(job: ImportJob):
+    from portal.accounts.models import Account
+
+    return db.session.get(Account, job.account_id)
+
+
+def _drop_staging(job: ImportJob) -> None:
+    for model in (ImportRowTag, ImportRow):
+        db.session.execute(db.delete(model).where(model.import_id == job.id))
+
+
+def fail(job: ImportJob, message: str) -> None:
+    db.session.rollback()
+    job.status = ImportStatus.FAILED.value
+    job.error = message[:2000]
+    db.session.commit()
