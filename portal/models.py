@@ -1,5 +1,6 @@
 """Imports every area's models so that SQLAlchemy and Alembic see all tables."""
 
 from portal.accounts.models import Account, Invitation, Membership, User  # noqa: F401
+from portal.contacts.models import Activity, Contact, CustomField, Group, Subscription, Tag  # noqa: F401
 from portal.jobs.models import Heartbeat  # noqa: F401
 from portal.support.models import AuditEvent  # noqa: F401
