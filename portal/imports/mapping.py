@@ -196,9 +196,16 @@ def is_portal_format(header: list[str]) -> bool:
 
 def split_tags(value: str) -> list[str]:
     """Tags in one cell, separated by comma, semicolon or bar; order kept, no doubles."""
-    seen: dict[str, None] = {}
-    for part in re.split(r"[,;|]", value or ""):
+    if not value:
+        return []
+    result: list[str] = []
+    folded: set[str] = set()
+    for part in _TAG_SEPARATORS.split(value):
         part = part.strip()
-        if part and part.casefold() not in {p.casefold() for p in seen}:
-            seen[part] = None
-    return list(seen)
+        if part and (key := part.casefold()) not in folded:
+            folded.add(key)
+            result.append(part)
+    return result
+
+
+_TAG_SEPARATORS = re.compile(r"[,;|]")

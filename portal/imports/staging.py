@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,8 +42,21 @@ class Batch:
         return cls([], [], [])
 
 
+@dataclass(frozen=True)
+class FieldSpec:
+    """A custom field as plain data: the hot loop must not touch ORM attributes."""
+
+    key: str
+    label: str
+    type: str
+    choices: tuple[str, ...]
+
+
 class RowParser:
-    """Turns the cells of one row into a staging tuple, or raises ValueProblem."""
+    """Turns the cells of one row into a staging tuple, or raises ValueProblem.
+
+    This is the import's hot loop, so lookups are prepared once and names, dates and
+    search keys are cached: real lists repeat them a lot."""
 
     def __init__(
         self,
@@ -56,40 +70,50 @@ class RowParser:
         self.tz = tz
         self.time_value = time_value
         self.hash = suppression.hasher()
-        self.index: dict[str, int] = {}
-        self.custom: list[tuple[int, CustomField]] = []
+        self.fold_names = lru_cache(maxsize=200_000)(search_columns)
+        self.parse_time = lru_cache(maxsize=20_000)(values.parse_datetime)
+        index: dict[str, int] = {}
+        self.custom: list[tuple[int, FieldSpec]] = []
         for position, target in enumerate(job.mapping):
             if target.startswith(m.CUSTOM_PREFIX):
                 field = fields.get(target.removeprefix(m.CUSTOM_PREFIX))
                 if field is not None:
-                    self.custom.append((position, field))
+                    spec = FieldSpec(field.key, field.label, field.type, tuple(field.choices or ()))
+                    self.custom.append((position, spec))
             elif target:
-                self.index[target] = position
-        self.has_names = (m.FIRST_NAME in self.index, m.LAST_NAME in self.index)
+                index[target] = position
+        self.email_at = index[m.EMAIL]
+        self.first_at = index.get(m.FIRST_NAME)
+        self.last_at = index.get(m.LAST_NAME)
+        self.tags_at = index.get(m.TAGS)
+        self.consent_at = tuple(
+            index.get(t) for t in (m.SIGNUP_AT, m.SIGNOFF_AT, m.ACTIVE, m.OPTOUT_REASON)
+        )
 
-    def _cell(self, cells: list[str], target: str) -> str:
-        position = self.index.get(target)
+    @staticmethod
+    def _cell(cells: list[str], position: int | None) -> str:
         if position is None or position >= len(cells):
             return ""
         return cells[position]
 
-    def _name(self, cells: list[str], target: str) -> str | None:
-        if target not in self.index:
+    def _name(self, cells: list[str], position: int | None) -> str | None:
+        if position is None:
             return None
-        return self._cell(cells, target).strip()[:200] or None
+        return self._cell(cells, position).strip()[:200] or None
 
     def parse(self, line: int, cells: list[str]) -> tuple[tuple, list[str]]:
-        email = values.normalize_email(self._cell(cells, m.EMAIL))
-        first, last = self._name(cells, m.FIRST_NAME), self._name(cells, m.LAST_NAME)
-        names = search_columns(first, last)
-        fields = self._fields(cells)
-        tags = m.split_tags(self._cell(cells, m.TAGS)) if m.TAGS in self.index else []
+        email = values.normalize_email(self._cell(cells, self.email_at))
+        first, last = self._name(cells, self.first_at), self._name(cells, self.last_at)
+        names = self.fold_names(first, last)
+        fields = self._fields(cells) if self.custom else None
+        tags = m.split_tags(self._cell(cells, self.tags_at)) if self.tags_at is not None else []
         signup = signoff = active = reason = None
         if self.consent:
-            signup = values.parse_datetime(self._cell(cells, m.SIGNUP_AT), self.tz)
-            signoff = values.parse_datetime(self._cell(cells, m.SIGNOFF_AT), self.tz)
-            active = values.parse_bool(self._cell(cells, m.ACTIVE))
-            reason = values.parse_reason(self._cell(cells, m.OPTOUT_REASON))
+            signup_at, signoff_at, active_at, reason_at = self.consent_at
+            signup = self.parse_time(self._cell(cells, signup_at).strip(), self.tz)
+            signoff = self.parse_time(self._cell(cells, signoff_at).strip(), self.tz)
+            active = values.parse_bool(self._cell(cells, active_at))
+            reason = values.parse_reason(self._cell(cells, reason_at))
             active = resolve_active(active, signup, signoff, reason)
         row = (
             self.job_id, line, email, self.hash(email), first, last, names["search_name"],
@@ -124,7 +148,7 @@ def resolve_active(
     return None
 
 
-def parse_field(field: CustomField, raw: str, tz: ZoneInfo) -> Any:
+def parse_field(field: FieldSpec, raw: str, tz: ZoneInfo) -> Any:
     kind = field.type
     if kind == FieldType.NUMBER:
         try:
@@ -136,7 +160,7 @@ def parse_field(field: CustomField, raw: str, tz: ZoneInfo) -> Any:
         parsed = values.parse_datetime(raw, tz)
         return parsed.astimezone(tz).date().isoformat() if parsed else None
     if kind == FieldType.CHOICE:
-        for choice in field.choices or []:
+        for choice in field.choices:
             if choice.casefold() == raw.casefold():
                 return choice
         raise values.ValueProblem("bad_choice", value=raw[:40], field=field.label)
@@ -146,7 +170,11 @@ def parse_field(field: CustomField, raw: str, tz: ZoneInfo) -> Any:
 def _time_adapter(dialect: str) -> Callable[[datetime | None], Any]:
     """Naive UTC for PostgreSQL; SQLAlchemy's own text format for SQLite."""
     if dialect == "sqlite":
-        return lambda v: None if v is None else v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return lambda v: (
+            None
+            if v is None
+            else v.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        )
     return lambda v: None if v is None else v.astimezone(UTC).replace(tzinfo=None)
 
 

@@ -107,8 +107,26 @@ class ValueProblem(ValueError):
         return message(self.code, self.params)
 
 
+# A plain ASCII dot-atom local part, which email-validator accepts unchanged. For such
+# addresses only the domain needs the library's full (IDN) check, and lists repeat their
+# domains, so that check is cached per domain. Anything else takes the library's full path.
+_ASCII_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
 @lru_cache(maxsize=65536)
+def _validated_domain(domain: str) -> str:
+    return validate_email(f"a@{domain}", check_deliverability=False).domain
+
+
 def _validated(email: str) -> str:
+    local, at, domain = email.rpartition("@")
+    if at and len(local) <= 64 and len(email) <= 254 and _ASCII_LOCAL.fullmatch(local):
+        return f"{local}@{_validated_domain(domain)}".lower()
+    return _validated_full(email)
+
+
+@lru_cache(maxsize=65536)
+def _validated_full(email: str) -> str:
     result = validate_email(email, check_deliverability=False)
     return result.normalized.lower()
 

@@ -91,3 +91,46 @@ def test_dates_in_iso_and_european_formats(ctx):
 def test_impossible_dates_are_problems(ctx, raw):
     with pytest.raises(ValueProblem):
         parse_datetime(raw)
+
+
+SAMPLES = [
+    "plain@example.com",
+    "UPPER.Case@Example.COM",
+    "first.last+tag@sub.example.co.uk",
+    "o'brien@example.ie",
+    "x@xn--mller-kva.de",
+    "jürgen@müller.de",
+    "ünïcode@example.com",
+    "a..b@example.com",
+    ".a@example.com",
+    "a.@example.com",
+    "a@-example.com",
+    "a@example",
+    "a@exa_mple.com",
+    "a@localhost",
+    "a@[127.0.0.1]",
+    '"quoted"@example.com',
+    "a" * 65 + "@example.com",
+    "a@" + "b" * 250 + ".com",
+    "a@example.com.",
+    "a@@example.com",
+    "user@example.invalid",
+    "user@123.123.123.123",
+    "user@EXAMPLE.travel",
+]
+
+
+@pytest.mark.parametrize("raw", SAMPLES)
+def test_fast_path_agrees_with_the_library(ctx, raw):
+    """The cached fast path must accept, refuse and normalize exactly like email-validator."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        expected = validate_email(raw, check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        expected = None
+    try:
+        got = normalize_email(raw)
+    except ValueProblem:
+        got = None
+    assert got == expected

@@ -1,0 +1,265 @@
+"""Import benchmark: the portal's import job against the database's own bulk ceiling.
+
+    DATABASE_URL=postgresql+psycopg://... .venv/bin/python bench/import_bench.py --rows 100000
+    .venv/bin/python bench/import_bench.py --rows 100000          # SQLite in a temp folder
+
+Work measured (issue 4): a CSV with email, first and last name, two custom fields, two
+tags and a sign-up date, imported in "update and add" into one group of an account that
+already holds half of those emails. The ceiling does the same writes with COPY into a
+staging table and set-based INSERT ... ON CONFLICT statements in one transaction (on
+SQLite: executemany into a staging table, then the same set-based statements).
+
+The portal run goes through the real job function (staging + dry-run-free merge), in a
+child process so that its peak RSS is its own."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+FIRST = ["Jürgen", "Łukasz", "Niccolò", "Eline", "Anna", "Zoë", "Małgorzata", "Sören", "Chiara"]
+LAST = ["Größ", "Węgrzyn", "Mazzà", "van 't Hoff", "Schmidt", "Kowalska", "Rossi", "de Vries"]
+TAGS = ["Kunde", "VIP", "Newsletter", "Händler", "Żółw", "Webinar", "Messe", "B2B"]
+
+
+def make_csv(path: Path, rows: int, seed: int = 7) -> None:
+    rnd = random.Random(seed)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            ["email", "first_name", "last_name", "Stadt", "Punkte", "tags", "signup_at"]
+        )
+        for i in range(rows):
+            writer.writerow(
+                [
+                    f"user{i}@example{i % 97}.com",
+                    rnd.choice(FIRST),
+                    rnd.choice(LAST),
+                    rnd.choice(["Köln", "Kraków", "Milano", "Utrecht"]),
+                    rnd.randint(0, 1000),
+                    f"{rnd.choice(TAGS)};{rnd.choice(TAGS)}",
+                    f"2024-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}",
+                ]
+            )
+
+
+def prepare(rows: int, workdir: Path) -> dict:
+    """Fresh schema, an account with a group and the first half of the emails."""
+    from portal import create_app
+    from portal.accounts import service as accounts
+    from portal.contacts.models import Contact, CustomField, Group, Subscription, contact_row
+    from portal.extensions import db
+
+    app = create_app({"SECRET_KEY": "bench"})
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        account = accounts.create_account("Bench", "bench")
+        group = Group(account_id=account.id, name="Newsletter")
+        db.session.add(group)
+        db.session.add_all(
+            [
+                CustomField(account_id=account.id, key="city", label="Stadt", type="text"),
+                CustomField(account_id=account.id, key="points", label="Punkte", type="number"),
+            ]
+        )
+        db.session.commit()
+        half = rows // 2
+        batch = 20000
+        for start in range(0, half, batch):
+            chunk = [
+                contact_row(account.id, f"user{i}@example{i % 97}.com", "Alt", "Name")
+                for i in range(start, min(start + batch, half))
+            ]
+            db.session.execute(db.insert(Contact), chunk)
+        db.session.commit()
+        ids = db.session.scalars(db.select(Contact.id).where(Contact.account_id == account.id))
+        subs = [
+            {
+                "account_id": account.id,
+                "contact_id": cid,
+                "group_id": group.id,
+                "active": True,
+                "source": "ui",
+            }
+            for cid in ids
+        ]
+        for start in range(0, len(subs), batch):
+            db.session.execute(db.insert(Subscription), subs[start : start + batch])
+        db.session.commit()
+        return {"account_id": account.id, "group_id": group.id}
+
+
+def run_portal(csv_path: Path, ids: dict) -> dict:
+    """In a child process: the real import job, timed, with its own peak RSS."""
+    code = f"""
+import json, resource, time
+from pathlib import Path
+from portal import create_app
+from portal.extensions import db
+from portal.accounts.models import Account
+from portal.contacts.models import Group
+from portal.imports import service
+app = create_app({{"SECRET_KEY": "bench"}})
+with app.app_context():
+    account = db.session.get(Account, {ids["account_id"]})
+    group = db.session.get(Group, {ids["group_id"]})
+    job = service.create_import(account, actor=None, group=group,
+                                source_path=Path({str(csv_path)!r}), filename="bench.csv",
+                                source="api")
+    service.configure(job, mapping=job.mapping, mode="update_add", import_consent=True,
+                      restore_deleted=False)
+    db.session.commit()
+    started = time.perf_counter()
+    service.run(job)
+    elapsed = time.perf_counter() - started
+    print(json.dumps({{"seconds": elapsed, "created": job.created, "updated": job.updated,
+        "unchanged": job.unchanged, "invalid": job.invalid, "mapping": job.mapping,
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=os.environ, capture_output=True, text=True
+    )
+    if out.returncode:
+        raise SystemExit(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+CEILING_PG = """
+CREATE TEMP TABLE stage (email text, first_name text, last_name text, city text, points text,
+                         tags text, signup_at text) ON COMMIT DROP;
+"""
+
+
+def run_ceiling(csv_path: Path, ids: dict) -> float:
+    """The database's own bulk path for the same writes, in one transaction."""
+    from portal import create_app
+    from portal.extensions import db
+
+    app = create_app({"SECRET_KEY": "bench"})
+    with app.app_context():
+        dialect = db.engine.dialect.name
+        started = time.perf_counter()
+        conn = db.session.connection()
+        acc, gid = ids["account_id"], ids["group_id"]
+        if dialect == "postgresql":
+            raw = conn.connection.driver_connection
+            with raw.cursor() as cur:
+                cur.execute(CEILING_PG)
+                with (
+                    csv_path.open("rb") as fh,
+                    cur.copy("COPY stage FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+                ):
+                    while data := fh.read(1 << 20):
+                        copy.write(data)
+        else:
+            conn.exec_driver_sql(
+                "CREATE TEMP TABLE stage (email, first_name, last_name, city, "
+                "points, tags, signup_at)"
+            )
+            with csv_path.open(newline="", encoding="utf-8") as fh:
+                reader = csv.reader(fh)
+                next(reader)
+                conn.exec_driver_sql(
+                    "INSERT INTO stage VALUES (?, ?, ?, ?, ?, ?, ?)", [tuple(r) for r in reader]
+                )
+        json_fields = (
+            "json_build_object('city', s.city, 'points', s.points::int)"
+            if dialect == "postgresql"
+            else "json_object('city', s.city, 'points', CAST(s.points AS INTEGER))"
+        )
+        merged = (
+            "CAST(CAST(contacts.fields AS jsonb) || CAST(excluded.fields AS jsonb) AS json)"
+            if dialect == "postgresql"
+            else "json_patch(contacts.fields, excluded.fields)"
+        )
+        now = "now()" if dialect == "postgresql" else "CURRENT_TIMESTAMP"
+        conn.exec_driver_sql(f"""
+            INSERT INTO contacts (account_id, email, first_name, last_name, fields, status,
+                                  created_at, updated_at, search_name, search_name_rev)
+            SELECT {acc}, s.email, s.first_name, s.last_name, {json_fields}, 'active', {now},
+                   {now}, lower(s.first_name || ' ' || s.last_name),
+                   lower(s.last_name || ' ' || s.first_name)
+            FROM stage s WHERE true
+            ON CONFLICT (account_id, email) DO UPDATE SET first_name = excluded.first_name,
+                last_name = excluded.last_name, fields = {merged},
+                search_name = excluded.search_name, search_name_rev = excluded.search_name_rev,
+                updated_at = excluded.updated_at""")
+        signup = "CAST(s.signup_at AS timestamp)" if dialect == "postgresql" else "s.signup_at"
+        conn.exec_driver_sql(f"""
+            INSERT INTO subscriptions (account_id, contact_id, group_id, active, activated_at,
+                                       source)
+            SELECT {acc}, c.id, {gid}, true, {signup}, 'api'
+            FROM stage s JOIN contacts c ON c.account_id = {acc} AND c.email = s.email
+            WHERE true
+            ON CONFLICT (contact_id, group_id) DO NOTHING""")
+        split = (
+            "SELECT DISTINCT email, unnest(string_to_array(tags, ';')) AS name FROM stage"
+            if dialect == "postgresql"
+            else "SELECT email, substr(tags, 1, instr(tags, ';') - 1) AS name FROM stage "
+            "UNION SELECT email, substr(tags, instr(tags, ';') + 1) FROM stage"
+        )
+        conn.exec_driver_sql(f"""
+            INSERT INTO tags (account_id, name, created_at)
+            SELECT DISTINCT {acc}, t.name, {now} FROM ({split}) t WHERE true
+            ON CONFLICT (account_id, name) DO NOTHING""")
+        conn.exec_driver_sql(f"""
+            INSERT INTO contact_tags (contact_id, tag_id)
+            SELECT c.id, tg.id FROM ({split}) t
+            JOIN contacts c ON c.account_id = {acc} AND c.email = t.email
+            JOIN tags tg ON tg.account_id = {acc} AND tg.name = t.name WHERE true
+            ON CONFLICT (contact_id, tag_id) DO NOTHING""")
+        db.session.commit()
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--skip-ceiling", action="store_true")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="import-bench-"))
+    os.environ.setdefault("INSTANCE_PATH", str(workdir / "instance"))
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.db'}")
+    csv_path = workdir / "bench.csv"
+    make_csv(csv_path, args.rows)
+    db_kind = "postgresql" if os.environ["DATABASE_URL"].startswith("postgres") else "sqlite"
+    results = {
+        "rows": args.rows,
+        "database": db_kind,
+        "file_mb": round(csv_path.stat().st_size / 1e6, 1),
+    }
+    if not args.skip_ceiling:
+        ids = prepare(args.rows, workdir)
+        ceiling = run_ceiling(csv_path, ids)
+        results["ceiling_s"] = round(ceiling, 2)
+        results["ceiling_rows_s"] = round(args.rows / ceiling)
+    ids = prepare(args.rows, workdir)
+    portal = run_portal(csv_path, ids)
+    results["portal_s"] = round(portal["seconds"], 2)
+    results["portal_rows_s"] = round(args.rows / portal["seconds"])
+    results["portal_rss_mb"] = round(portal["rss_mb"])
+    results["counts"] = {k: portal[k] for k in ("created", "updated", "unchanged", "invalid")}
+    if "ceiling_s" in results:
+        results["ratio"] = round(portal["seconds"] / results["ceiling_s"], 2)
+    print(json.dumps(results, indent=2))
+    print(
+        f"bench peak RSS (parent) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()
