@@ -79,8 +79,12 @@ def create_user_cmd(
     click.echo(f"User {user.email} created{where}{' (staff)' if staff else ''}.")
 
 
-def seed_demo_data() -> list[str]:
-    """Create the demo accounts and logins of DESIGN.md; existing ones are kept."""
+def seed_demo_data(contacts: int = 1000) -> list[str]:
+    """Create the demo accounts and logins of DESIGN.md; existing ones are kept.
+    The demo account gets `contacts` recipients (with groups, tags, custom fields and
+    activities) unless it has contacts already; the other account a few."""
+    from portal.contacts import demo
+
     created = []
     names = {
         "demo": ("Demo GmbH", "Europe/Berlin", "de"),
@@ -98,6 +102,9 @@ def seed_demo_data() -> list[str]:
             created.append(f"user {email}")
         if not any(m.account_id == account.id for m in user.memberships):
             accounts.add_member(account, user, Role.OWNER)
+        wanted = contacts if slug == "demo" else 25
+        if wanted and demo.seed_demo_contacts(account, wanted, seed=len(slug)):
+            created.append(f"{wanted} contacts in {slug}")
     email, password = STAFF_LOGIN
     if accounts.find_user_by_email(email) is None:
         accounts.create_user(email, password, name="Support", is_staff=True)
@@ -107,9 +114,16 @@ def seed_demo_data() -> list[str]:
 
 
 @portal_cli.command("seed-demo")
-def seed_demo_cmd() -> None:
-    """Create the demo accounts and logins (idempotent)."""
-    created = seed_demo_data()
+@click.option(
+    "--contacts",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Number of demo contacts (only when the demo account has none yet).",
+)
+def seed_demo_cmd(contacts: int) -> None:
+    """Create the demo accounts, logins and recipients (idempotent)."""
+    created = seed_demo_data(contacts)
     click.echo("Created: " + ", ".join(created) if created else "Demo data already present.")
     print_demo_logins()
 
@@ -119,6 +133,34 @@ def print_demo_logins() -> None:
     for slug, email, password in DEMO_LOGINS:
         click.echo(f"  account {slug:<6} {email} / {password}")
     click.echo(f"  support staff  {STAFF_LOGIN[0]} / {STAFF_LOGIN[1]}")
+
+
+@portal_cli.command("bench-account")
+@click.option("--slug", default="bench", show_default=True)
+@click.option("--contacts", "n", default=1_000_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--groups", "group_count", default=20, show_default=True, type=click.IntRange(1))
+@click.option("--activities", default=0.5, show_default=True, help="Activities per contact.")
+@click.option("--batch", default=20_000, show_default=True, type=click.IntRange(min=100))
+def bench_account_cmd(slug: str, n: int, group_count: int, activities: float, batch: int) -> None:
+    """Build (or grow) a large account for benchmarks, with bulk inserts."""
+    import time
+
+    from portal.contacts import demo
+
+    account = db.session.scalar(db.select(Account).where(Account.slug == slug))
+    if account is None:
+        account = accounts.create_account(f"Benchmark {slug}", slug)
+        db.session.commit()
+    started = time.perf_counter()
+
+    def progress(done: int) -> None:
+        rate = done / max(time.perf_counter() - started, 1e-6)
+        click.echo(f"  {done:>10,} / {n:,} contacts  ({rate:,.0f}/s)")
+
+    demo.build_large_account(
+        account, n, group_count=group_count, activities=activities, batch=batch, progress=progress
+    )
+    click.echo(f"Account {slug}: {n:,} contacts added in {time.perf_counter() - started:.1f} s.")
 
 
 @portal_cli.command("demo-logins")

@@ -1,0 +1,352 @@
+"""Contact list, contact card, groups and group settings, under /a/<account>/.
+
+Viewers read; editors change contacts, tags and groups; admins and owners change a
+group's settings (its "Automatic backups" switch). Later areas add buttons to the list
+and the card through BULK_ACTIONS and CARD_ACTIONS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from portal import i18n
+from portal.accounts.forms import EmptyForm
+from portal.accounts.models import Role
+from portal.contacts import forms, service
+from portal.contacts.models import Contact, Group, Tag
+from portal.contacts.service import ContactFilter
+from portal.extensions import db
+from portal.tenancy import can, get_owned_or_404, require_role, tenant_blueprint
+
+bp = tenant_blueprint("contacts", __name__)
+
+
+@dataclass(frozen=True)
+class Action:
+    """A button another area adds: `endpoint` receives a POST (the list's bulk form,
+    or an EmptyForm on the card with contact_id in the URL)."""
+
+    endpoint: str
+    label: Any  # a lazy string
+    role: Role = Role.EDITOR
+    style: str = "outline-secondary"
+    show: Any = None  # card only: callable(contact) -> bool
+
+
+# e.g. the deletion area appends Action("lifecycle.delete_selected", _l("Delete"), ...)
+BULK_ACTIONS: list[Action] = []
+# e.g. Action("lifecycle.delete_contact", _l("Delete"), show=lambda c: not c.is_deleted)
+CARD_ACTIONS: list[Action] = []
+
+
+def _int_arg(name: str) -> int | None:
+    try:
+        value = int(request.args.get(name, ""))
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def _page_urls(endpoint: str, page, base_args: dict, **view_args) -> dict:
+    urls = {"first": None, "prev": None, "next": None}
+    if request.args.get("after") or request.args.get("before"):
+        urls["first"] = url_for(endpoint, **view_args, **base_args)
+    if page.prev_before:
+        urls["prev"] = url_for(endpoint, **view_args, **base_args, before=page.prev_before)
+    if page.next_after:
+        urls["next"] = url_for(endpoint, **view_args, **base_args, after=page.next_after)
+    return urls
+
+
+def _contacts_listing(f: ContactFilter, endpoint: str, **view_args) -> dict:
+    tz = i18n.current_timezone()
+    page = service.page_contacts(
+        g.account, f, after=_int_arg("after"), before=_int_arg("before"), tz=tz
+    )
+    count, capped = service.count_contacts(g.account, f, tz=tz)
+    return {
+        "page": page,
+        "count": count,
+        "capped": capped,
+        "filter": f,
+        "page_urls": _page_urls(endpoint, page, f.to_args(), **view_args),
+        "bulk_actions": [a for a in BULK_ACTIONS if a.endpoint in _endpoints() and can(a.role)],
+        "bulk_form": EmptyForm(),
+        "status_labels": forms.STATUS_LABELS,
+    }
+
+
+def _endpoints():
+    from flask import current_app
+
+    return current_app.view_functions
+
+
+# --- contact list ---------------------------------------------------------------
+
+
+@bp.route("/contacts")
+def list_contacts():
+    groups = service.groups_of(g.account)
+    tags = service.tags_of(g.account)
+    form = forms.ContactFilterForm(request.args)
+    form.set_choices(groups, tags)
+    f = form.to_filter() if form.validate() else ContactFilter()
+    return render_template(
+        "contacts/list.html",
+        form=form,
+        groups={grp.id: grp for grp in groups},
+        **_contacts_listing(f, "contacts.list_contacts"),
+    )
+
+
+# --- contact card ------------------------------------------------------------------
+
+
+def _render_card(contact: Contact, form, tag_form=None, status: int = 200):
+    definitions = service.custom_fields(g.account)
+    known = {d.key for d in definitions}
+    return (
+        render_template(
+            "contacts/card.html",
+            contact=contact,
+            form=form,
+            tag_form=tag_form or forms.TagForm(formdata=None),
+            definitions=definitions,
+            other_values=sorted(
+                (k, v) for k, v in (contact.fields or {}).items() if k not in known
+            ),
+            subscriptions=service.contact_subscriptions(contact),
+            activities=service.activities_of(contact),
+            editable=can(Role.EDITOR),
+            card_actions=[
+                a
+                for a in CARD_ACTIONS
+                if a.endpoint in _endpoints()
+                and can(a.role)
+                and (a.show is None or a.show(contact))
+            ],
+            action_form=EmptyForm(),
+            status_labels=forms.STATUS_LABELS,
+            optout_labels=forms.OPTOUT_LABELS,
+            activity_labels=forms.ACTIVITY_LABELS,
+            field_type_labels=forms.FIELD_TYPE_LABELS,
+        ),
+        status,
+    )
+
+
+@bp.route("/contacts/<int:contact_id>")
+def view_contact(contact_id: int):
+    contact = get_owned_or_404(Contact, contact_id)
+    form = forms.contact_form(service.custom_fields(g.account), contact, formdata=None)
+    return _render_card(contact, form)
+
+
+@bp.route("/contacts/<int:contact_id>/edit", methods=["POST"])
+@require_role(Role.EDITOR)
+def edit_contact(contact_id: int):
+    contact = get_owned_or_404(Contact, contact_id)
+    form = forms.contact_form(service.custom_fields(g.account), contact)
+    if form.validate_on_submit():
+        try:
+            changed = service.update_contact(
+                contact,
+                actor=current_user,
+                source="ui",
+                email=form.email.data,
+                first_name=form.first_name.data,
+                last_name=form.last_name.data,
+                fields=form.custom_values(),
+                ip=request.remote_addr,
+            )
+        except service.ContactInvalid as exc:
+            db.session.rollback()
+            for key, message in exc.errors.items():
+                target = form.field_for(key) or form.email
+                target.errors = [*target.errors, str(message)]
+        else:
+            db.session.commit()
+            if changed:
+                flash(_("The contact has been saved."), "success")
+            return redirect(url_for("contacts.view_contact", contact_id=contact.id))
+    flash(_("Please correct the marked fields."), "danger")
+    return _render_card(contact, form, status=200)
+
+
+@bp.route("/contacts/<int:contact_id>/tags", methods=["POST"])
+@require_role(Role.EDITOR)
+def add_tag(contact_id: int):
+    contact = get_owned_or_404(Contact, contact_id)
+    tag_form = forms.TagForm()
+    if tag_form.validate_on_submit():
+        try:
+            tag = service.add_tag(contact, tag_form.name.data, actor=current_user, source="ui")
+        except service.ServiceError as exc:
+            tag_form.name.errors = [str(exc)]
+        else:
+            db.session.commit()
+            flash(_("Tag “%(name)s” added.", name=tag.name), "success")
+            return redirect(url_for("contacts.view_contact", contact_id=contact.id, _anchor="tags"))
+    form = forms.contact_form(service.custom_fields(g.account), contact, formdata=None)
+    return _render_card(contact, form, tag_form=tag_form)
+
+
+@bp.route("/contacts/<int:contact_id>/tags/<int:tag_id>/remove", methods=["POST"])
+@require_role(Role.EDITOR)
+def remove_tag(contact_id: int, tag_id: int):
+    contact = get_owned_or_404(Contact, contact_id)
+    tag = get_owned_or_404(Tag, tag_id)
+    if EmptyForm().validate_on_submit() and service.remove_tag(
+        contact, tag, actor=current_user, source="ui"
+    ):
+        db.session.commit()
+        flash(_("Tag “%(name)s” removed.", name=tag.name), "success")
+    return redirect(url_for("contacts.view_contact", contact_id=contact.id, _anchor="tags"))
+
+
+# --- groups ----------------------------------------------------------------------------
+
+
+def _render_groups(create_form, status: int = 200):
+    groups = service.groups_of(g.account)
+    return (
+        render_template(
+            "contacts/groups.html",
+            groups=groups,
+            counts=service.group_counts(g.account, [grp.id for grp in groups]),
+            create_form=create_form,
+            editable=can(Role.EDITOR),
+        ),
+        status,
+    )
+
+
+@bp.route("/groups")
+def list_groups():
+    return _render_groups(forms.GroupNameForm(formdata=None))
+
+
+@bp.route("/groups/new", methods=["POST"])
+@require_role(Role.EDITOR)
+def create_group():
+    form = forms.GroupNameForm()
+    if form.validate_on_submit():
+        try:
+            group = service.create_group(
+                g.account, form.name.data, actor=current_user, source="ui", ip=request.remote_addr
+            )
+        except service.ServiceError as exc:
+            form.name.errors = [str(exc)]
+        else:
+            db.session.commit()
+            flash(_("The group “%(name)s” has been created.", name=group.name), "success")
+            return redirect(url_for("contacts.view_group", group_id=group.id))
+    return _render_groups(form)
+
+
+@bp.route("/groups/<int:group_id>")
+def view_group(group_id: int):
+    group = get_owned_or_404(Group, group_id)
+    status = request.args.get("status") or ""
+    f = ContactFilter(
+        group_id=group.id,
+        status=status if status in service.STATUS_FILTERS else "",
+        q=(request.args.get("q") or "").strip()[:200],
+    )
+    listing = _contacts_listing(f, "contacts.view_group", group_id=group.id)
+    # the page's own links carry no group= (it is in the path)
+    listing["page_urls"] = _page_urls(
+        "contacts.view_group", listing["page"], f.with_(group_id=None).to_args(), group_id=group.id
+    )
+    return render_template(
+        "contacts/group.html",
+        group=group,
+        counts=service.group_counts(g.account, [group.id])[group.id],
+        **listing,
+    )
+
+
+def _render_group_settings(group: Group, *, rename_form=None, settings_form=None, delete_form=None):
+    settings_form = settings_form or forms.GroupSettingsForm(formdata=None, obj=group)
+    return render_template(
+        "contacts/group_settings.html",
+        group=group,
+        rename_form=rename_form or forms.GroupNameForm(formdata=None, obj=group),
+        settings_form=settings_form,
+        delete_form=delete_form or forms.DeleteGroupForm(formdata=None),
+        can_edit=can(Role.EDITOR),
+        can_configure=can(Role.ADMIN),
+        counts=service.group_counts(g.account, [group.id])[group.id],
+        recent=service.group_events(group, limit=10),
+    )
+
+
+@bp.route("/groups/<int:group_id>/settings", methods=["GET", "POST"])
+def group_settings(group_id: int):
+    group = get_owned_or_404(Group, group_id)
+    if request.method == "POST":
+        if not can(Role.ADMIN):
+            abort(403)
+        form = forms.GroupSettingsForm()
+        if form.validate_on_submit():
+            changed = service.update_group_settings(
+                group,
+                actor=current_user,
+                source="ui",
+                ip=request.remote_addr,
+                automatic_backups=form.automatic_backups.data,
+            )
+            db.session.commit()
+            if changed:
+                flash(_("The settings have been saved."), "success")
+            return redirect(url_for("contacts.group_settings", group_id=group.id))
+        return _render_group_settings(group, settings_form=form)
+    return _render_group_settings(group)
+
+
+@bp.route("/groups/<int:group_id>/rename", methods=["POST"])
+@require_role(Role.EDITOR)
+def rename_group(group_id: int):
+    group = get_owned_or_404(Group, group_id)
+    form = forms.GroupNameForm()
+    if form.validate_on_submit():
+        try:
+            renamed = service.rename_group(
+                group, form.name.data, actor=current_user, source="ui", ip=request.remote_addr
+            )
+        except service.ServiceError as exc:
+            db.session.rollback()
+            form.name.errors = [str(exc)]
+        else:
+            db.session.commit()
+            if renamed:
+                flash(_("The group has been renamed."), "success")
+            return redirect(url_for("contacts.group_settings", group_id=group.id))
+    return _render_group_settings(group, rename_form=form)
+
+
+@bp.route("/groups/<int:group_id>/delete", methods=["POST"])
+@require_role(Role.EDITOR)
+def delete_group(group_id: int):
+    group = get_owned_or_404(Group, group_id)
+    form = forms.DeleteGroupForm()
+    if form.validate_on_submit():
+        name = group.name
+        try:
+            service.delete_group(group, actor=current_user, source="ui", ip=request.remote_addr)
+        except service.ServiceError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+            return redirect(url_for("contacts.group_settings", group_id=group_id))
+        db.session.commit()
+        flash(
+            _("The group “%(name)s” has been deleted. Its contacts were kept.", name=name),
+            "success",
+        )
+        return redirect(url_for("contacts.list_groups"))
+    return _render_group_settings(group, delete_form=form)
