@@ -33,41 +33,46 @@ from portal.contacts.models import (
 )
 from portal.extensions import db
 
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 FIRST_NAMES = {
-    "de": [
-        "Jürgen", "Jörg", "Käthe", "Ulrike", "Björn", "Sönke", "Günther", "Bärbel", "Lukas",
-        "Anna", "Maximilian", "Özlem", "Hannelore", "Grete", "Tobias", "Friederike",
-    ],
-    "pl": [
-        "Łukasz", "Paweł", "Małgorzata", "Michał", "Grzegorz", "Żaneta", "Agnieszka",
-        "Jędrzej", "Bożena", "Wojciech", "Zbigniew", "Ewa", "Katarzyna", "Łucja",
-    ],
-    "it": [
-        "Niccolò", "Giosuè", "Mattia", "Giulia", "Chiara", "Francesca", "Raffaele",
-        "Pasquale", "Letizia", "Andrea", "Noè", "Nicolò", "Lucia", "Federica",
-    ],
-    "nl": [
-        "Eline", "Sanne", "Daan", "Joëlle", "Noël", "Thijs", "Anouk", "Sjoerd", "Ruud",
-        "Maaike", "Chloë", "Femke", "Bram", "IJsbrand",
-    ],
+    "de": _names(
+        "Jürgen, Jörg, Käthe, Ulrike, Björn, Sönke, Günther, Bärbel, Lukas, Anna, "
+        "Maximilian, Özlem, Hannelore, Grete, Tobias, Friederike"
+    ),
+    "pl": _names(
+        "Łukasz, Paweł, Małgorzata, Michał, Grzegorz, Żaneta, Agnieszka, Jędrzej, "
+        "Bożena, Wojciech, Zbigniew, Ewa, Katarzyna, Łucja"
+    ),
+    "it": _names(
+        "Niccolò, Giosuè, Mattia, Giulia, Chiara, Francesca, Raffaele, Pasquale, "
+        "Letizia, Andrea, Noè, Nicolò, Lucia, Federica"
+    ),
+    "nl": _names(
+        "Eline, Sanne, Daan, Joëlle, Noël, Thijs, Anouk, Sjoerd, Ruud, Maaike, Chloë, "
+        "Femke, Bram, IJsbrand"
+    ),
 }
 LAST_NAMES = {
-    "de": [
-        "Größ", "Müller", "Schäfer", "Weiß", "Bäcker", "Köhler", "Groß", "Süß", "Straßer",
-        "Jäger", "Fuß", "Löwe", "Brückner", "Mößner", "Ölschläger", "Krämer",
-    ],
-    "pl": [
-        "Węgrzyn", "Wąsowski", "Żółtowski", "Kościuszko", "Przybył", "Sęk", "Błaszczyk",
-        "Mączka", "Nowak", "Dąbrowski", "Łęcki", "Ślęzak", "Gołąb", "Wróbel",
-    ],
-    "it": [
-        "Martinež", "De Luca", "D'Alessandro", "Cantù", "Fò", "Lo Russo", "Sciarrà",
-        "Pellegrini", "Della Rovere", "Mosè", "Niccolai", "Esposito", "Bonaccorsi", "Canè",
-    ],
-    "nl": [
-        "van 't Hoff", "de Vries", "van der Berg", "Bakker", "IJzerman", "'t Hart",
-        "Dijkstra", "van Dijk", "de Jong", "Brouwer", "Hoekstra", "van den Broek",
-    ],
+    "de": _names(
+        "Größ, Müller, Schäfer, Weiß, Bäcker, Köhler, Groß, Süß, Straßer, Jäger, Fuß, "
+        "Löwe, Brückner, Mößner, Ölschläger, Krämer"
+    ),
+    "pl": _names(
+        "Węgrzyn, Wąsowski, Żółtowski, Kościuszko, Przybył, Sęk, Błaszczyk, Mączka, "
+        "Nowak, Dąbrowski, Łęcki, Ślęzak, Gołąb, Wróbel"
+    ),
+    "it": _names(
+        "Martinež, De Luca, D'Alessandro, Cantù, Fò, Lo Russo, Sciarrà, Pellegrini, "
+        "Della Rovere, Mosè, Niccolai, Esposito, Bonaccorsi, Canè"
+    ),
+    "nl": _names(
+        "van 't Hoff, de Vries, van der Berg, Bakker, IJzerman, 't Hart, Dijkstra, "
+        "van Dijk, de Jong, Brouwer, Hoekstra, van den Broek"
+    ),
 }
 DOMAINS = {
     "de": ["example.de", "beispiel.example", "firma.example"],
@@ -82,9 +87,11 @@ CITIES = {
     "nl": ["'s-Hertogenbosch", "Den Haag", "IJmuiden", "Utrecht", "Zwolle", "Delft"],
 }
 DEMO_GROUPS = ("Newsletter", "Kunden", "Webinar", "Produkt-Updates")
-DEMO_TAGS = (
-    "VIP", "Bestandskunde", "Messe München", "Rückruf", "Übersee", "Straßenfest 2024",
-    "Łódź", "caffè", "Café", "B2B", "2024",
+DEMO_TAGS = tuple(
+    _names(
+        "VIP, Bestandskunde, Messe München, Rückruf, Übersee, Straßenfest 2024, Łódź, caffè, "
+        "Café, B2B, 2024"
+    )
 )
 DEMO_FIELDS = (
     ("city", "Stadt / City", "text", None),
@@ -275,8 +282,10 @@ def _field_values(rng: random.Random, by_key: dict[str, CustomField], lang: str)
         values["customer_number"] = rng.randint(10000, 99999)
     if "birthday" in by_key and rng.random() < 0.3:
         values["birthday"] = (
-            datetime(1950, 1, 1, tzinfo=UTC) + timedelta(days=rng.randint(0, 20000))
-        ).date().isoformat()
+            (datetime(1950, 1, 1, tzinfo=UTC) + timedelta(days=rng.randint(0, 20000)))
+            .date()
+            .isoformat()
+        )
     plan = by_key.get("plan")
     if plan is not None and plan.choices and rng.random() < 0.6:
         values["plan"] = rng.choice(plan.choices)
