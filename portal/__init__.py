@@ -68,11 +68,13 @@ def _register_blueprints(app: Flask) -> None:
     from portal.accounts.views import bp as accounts_bp
     from portal.contacts.views import bp as contacts_bp
     from portal.health import bp as health_bp
+    from portal.imports.views import bp as imports_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(contacts_bp)
+    app.register_blueprint(imports_bp)
 
 
 def _register_hooks(app: Flask) -> None:

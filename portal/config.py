@@ -91,6 +91,9 @@ def build_config(overrides: dict | None = None) -> dict:
         "PASSWORD_RESET_MAX_AGE": _int("PASSWORD_RESET_MAX_AGE", 3600),
         "INVITATION_DAYS": _int("INVITATION_DAYS", 7),
         "HEARTBEAT_SECONDS": _int("HEARTBEAT_SECONDS", 60),
+        # Import engine: rows per committed staging batch, staged rows per merge chunk.
+        "IMPORT_BATCH_ROWS": _int("IMPORT_BATCH_ROWS", 5000),
+        "IMPORT_CHUNK_ROWS": _int("IMPORT_CHUNK_ROWS", 50000),
     }
     config.update(overrides)
     return config

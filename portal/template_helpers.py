@@ -42,6 +42,15 @@ def _role_label(role: str) -> str:
     return str(ROLE_LABELS.get(role, role))
 
 
+def _import_label(table: str):
+    def label(value: str) -> str:
+        from portal.imports import forms
+
+        return str(getattr(forms, table).get(value, value))
+
+    return label
+
+
 def register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def portal_globals():
@@ -60,6 +69,8 @@ def register_template_helpers(app: Flask) -> None:
             "has_endpoint": lambda endpoint: endpoint in current_app.view_functions,
             "role_label": _role_label,
             "describe_event": describe_event,
+            "mode_label": _import_label("MODE_LABELS"),
+            "status_label": _import_label("STATUS_LABELS"),
         }
 
     app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (

@@ -94,6 +94,7 @@ class ImportJob(db.Model):
     backup_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    touched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last sign of life
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     created_by = relationship("User")

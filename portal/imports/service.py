@@ -230,9 +230,16 @@ def percent(job: ImportJob) -> int:
 def _progress_writer(job: ImportJob):
     def write(fraction: float) -> None:
         job.staged_bytes = int(fraction * job.file_size)
+        job.touched_at = clock.now()
         db.session.commit()
 
     return write
+
+
+def _stage(job: ImportJob) -> None:
+    staging.stage(
+        job, on_progress=_progress_writer(job), batch_rows=current_app.config["IMPORT_BATCH_ROWS"]
+    )
 
 
 def check(job: ImportJob) -> dict[str, Any]:
@@ -240,8 +247,8 @@ def check(job: ImportJob) -> dict[str, Any]:
     job.status = ImportStatus.CHECKING.value
     db.session.commit()
     if not job.staging_done:
-        staging.stage(job, on_progress=_progress_writer(job))
-    result = merge.dry_run(job)
+        _stage(job)
+    result = merge.dry_run(job, chunk_rows=current_app.config["IMPORT_CHUNK_ROWS"])
     job.dry_run = result
     job.status = ImportStatus.READY.value
     db.session.commit()
@@ -254,12 +261,14 @@ def run(job: ImportJob, *, actor=None) -> None:
     job.started_at = job.started_at or clock.now()
     db.session.commit()
     if not job.staging_done:
-        staging.stage(job, on_progress=_progress_writer(job))
+        _stage(job)
     if job.merged_line == 0 and job.source == "ui":
         for hook in before_import:
             hook(job)
         db.session.commit()
-    merge.merge(job)
+    merge.merge(
+        job, chunk_rows=current_app.config["IMPORT_CHUNK_ROWS"], on_progress=lambda _: _touch(job)
+    )
     job.status = ImportStatus.FINISHED.value
     job.finished_at = clock.now()
     audit.record(
@@ -272,6 +281,27 @@ def run(job: ImportJob, *, actor=None) -> None:
     )
     _drop_staging(job)
     db.session.commit()
+
+
+def _touch(job: ImportJob) -> None:
+    job.touched_at = clock.now()
+    db.session.commit()
+
+
+def can_resume(job: ImportJob) -> bool:
+    """A failed import, or one whose worker died (no sign of life for 10 minutes)."""
+    from datetime import timedelta
+
+    if job.status == ImportStatus.FAILED:
+        return True
+    if job.status in (
+        ImportStatus.RUNNING,
+        ImportStatus.CHECKING,
+        ImportStatus.QUEUED,
+        ImportStatus.WAITING,
+    ):
+        return job.touched_at is None or job.touched_at < clock.now() - timedelta(minutes=10)
+    return False
 
 
 def _account(job: ImportJob):

@@ -1,8 +1,8 @@
 """imports and suppressions
 
-Revision ID: 21640ef89af4
+Revision ID: 6d2def234348
 Revises: a6157ae03979
-Create Date: 2026-11-22 09:49:27.674430
+Create Date: 2026-11-22 09:49:58.544619
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import portal.database
 
 
 # revision identifiers, used by Alembic.
-revision = '21640ef89af4'
+revision = '6d2def234348'
 down_revision = 'a6157ae03979'
 branch_labels = None
 depends_on = None
@@ -66,6 +66,7 @@ def upgrade():
     sa.Column('backup_id', sa.Integer(), nullable=True),
     sa.Column('created_at', portal.database.UTCDateTime(), nullable=False),
     sa.Column('started_at', portal.database.UTCDateTime(), nullable=True),
+    sa.Column('touched_at', portal.database.UTCDateTime(), nullable=True),
     sa.Column('finished_at', portal.database.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_import_jobs_account_id_accounts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_import_jobs_created_by_id_users'), ondelete='SET NULL'),

@@ -1,0 +1,58 @@
+"""Forms of the import pages; column targets are read per column from the mapping page."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, RadioField, SelectField, StringField
+from wtforms.validators import Length, Optional
+
+from portal.imports import mapping as m
+from portal.imports.models import ImportMode
+
+MODE_LABELS = {
+    ImportMode.UPDATE_ADD.value: _l("Update and add"),
+    ImportMode.ADD.value: _l("Add only"),
+    ImportMode.UPDATE.value: _l("Update only"),
+}
+
+STATUS_LABELS = {
+    "uploaded": _l("Waiting for the mapping"),
+    "checking": _l("Checking the file"),
+    "ready": _l("Checked, waiting for confirmation"),
+    "queued": _l("Queued"),
+    "waiting": _l("Waiting for another import into this group"),
+    "running": _l("Importing"),
+    "finished": _l("Finished"),
+    "failed": _l("Failed"),
+    "cancelled": _l("Cancelled"),
+}
+
+TARGET_LABELS = {
+    m.IGNORE: _l("— ignore —"),
+    m.EMAIL: _l("Email"),
+    m.FIRST_NAME: _l("First name"),
+    m.LAST_NAME: _l("Last name"),
+    m.TAGS: _l("Tags"),
+    m.SIGNUP_AT: _l("Sign-up date"),
+    m.SIGNOFF_AT: _l("Sign-off date"),
+    m.ACTIVE: _l("Active (yes/no)"),
+    m.OPTOUT_REASON: _l("Opt-out reason"),
+}
+
+
+class UploadForm(FlaskForm):
+    file = FileField(_l("File (CSV, TXT or XLSX)"), validators=[FileRequired()])
+    group = SelectField(_l("Group"), coerce=str, validators=[Optional()])
+    new_group = StringField(_l("or a new group"), validators=[Optional(), Length(max=200)])
+
+
+class MappingForm(FlaskForm):
+    mode = RadioField(
+        _l("Mode"),
+        choices=list(MODE_LABELS.items()),
+        default=ImportMode.UPDATE_ADD.value,
+    )
+    import_consent = BooleanField(_l("Import the sign-up and sign-off data"))
+    restore_deleted = BooleanField(_l("Restore deleted contacts"))

@@ -1,0 +1,98 @@
+"""RQ glue around the import service: open the row, do the work, record failure.
+
+Job ids are derived from the import row (import-<id>-check / -run), so a double click
+or a second enqueue cannot start the same work twice."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from portal import clock
+from portal.extensions import db, rq
+from portal.imports import service
+from portal.imports.models import ImportJob, ImportStatus
+
+log = logging.getLogger(__name__)
+WAIT_SECONDS = 5
+
+
+def _load(import_id: int) -> ImportJob | None:
+    job = db.session.get(ImportJob, import_id)
+    if job is None:
+        log.warning("import %s is gone", import_id)
+    return job
+
+
+def _guarded(import_id: int, work) -> None:
+    job = _load(import_id)
+    if job is None:
+        return
+    try:
+        work(job)
+    except Exception as exc:
+        log.exception("import %s failed", import_id)
+        job = db.session.get(ImportJob, import_id)
+        service.fail(job, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+@rq.job(queue="default")
+def check_import(import_id: int) -> None:
+    _guarded(import_id, service.check)
+
+
+def _group_is_busy(job: ImportJob) -> bool:
+    """Another import into the same group is running: this one waits its turn."""
+    if job.group_id is None:
+        return False
+    if db.engine.dialect.name == "postgresql":  # serialize the check per group
+        db.session.execute(
+            text("SELECT id FROM groups WHERE id = :g FOR UPDATE"), {"g": job.group_id}
+        )
+    stale = clock.now() - timedelta(minutes=10)
+    other = db.session.scalar(
+        db.select(ImportJob.id).where(
+            ImportJob.group_id == job.group_id,
+            ImportJob.id != job.id,
+            ImportJob.status == ImportStatus.RUNNING.value,
+            ImportJob.touched_at > stale,
+        )
+    )
+    return other is not None
+
+
+@rq.job(queue="default")
+def run_import(import_id: int) -> None:
+    job = _load(import_id)
+    if job is None or job.status in (ImportStatus.FINISHED, ImportStatus.CANCELLED):
+        return
+    if _group_is_busy(job):
+        job.status = ImportStatus.WAITING.value
+        db.session.commit()
+        run_import.enqueue_in(
+            WAIT_SECONDS,
+            import_id,
+            job_id=f"import-{import_id}-wait-{int(clock.now().timestamp())}",
+        )
+        return
+    job.status = ImportStatus.RUNNING.value
+    job.touched_at = clock.now()
+    db.session.commit()
+    _guarded(import_id, service.run)
+
+
+def enqueue_check(job: ImportJob) -> None:
+    job.status = ImportStatus.CHECKING.value
+    job.touched_at = clock.now()
+    db.session.commit()
+    check_import.enqueue(job.id, job_id=f"import-{job.id}-check-{clock.now().timestamp():.0f}")
+
+
+def enqueue_run(job: ImportJob) -> None:
+    job.status = ImportStatus.QUEUED.value
+    job.touched_at = clock.now()
+    db.session.commit()
+    run_import.enqueue(job.id, job_id=f"import-{job.id}-run-{job.staged_line}-{job.merged_line}")

@@ -1,0 +1,212 @@
+"""Import pages: upload, mapping, dry run, confirmation, progress, summary, history."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from pathlib import Path
+
+from flask import (
+    Response,
+    abort,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from portal.accounts.models import Role
+from portal.contacts import service as contacts
+from portal.contacts.models import Group
+from portal.extensions import db
+from portal.imports import forms, service, tasks
+from portal.imports import mapping as m
+from portal.imports.models import ImportJob, ImportStatus
+from portal.imports.reasons import message
+from portal.safe_csv import safe_row
+from portal.tenancy import get_owned_or_404, require_role, tenant_blueprint
+
+bp = tenant_blueprint("imports", __name__)
+
+
+def _target_choices() -> list[tuple[str, str]]:
+    choices = [(value, str(label)) for value, label in forms.TARGET_LABELS.items()]
+    for key, field in service.custom_fields(g.account.id).items():
+        choices.append((f"{m.CUSTOM_PREFIX}{key}", _("Field: %(label)s", label=field.label)))
+    return choices
+
+
+@bp.route("/imports")
+def list_imports():
+    return render_template("imports/list.html", jobs=service.history(g.account))
+
+
+@bp.route("/imports/new", methods=["GET", "POST"])
+@require_role(Role.EDITOR)
+def new_import():
+    form = forms.UploadForm()
+    groups = contacts.groups_of(g.account)
+    form.group.choices = [("", _("— choose a group —"))] + [(str(x.id), x.name) for x in groups]
+    if request.method == "GET" and request.args.get("group"):
+        form.group.data = request.args["group"]
+    if form.validate_on_submit():
+        group = _chosen_group(form)
+        if group is not None:
+            job = _store_upload(form, group)
+            if job is not None:
+                return redirect(url_for("imports.show_import", import_id=job.id))
+    return render_template("imports/new.html", form=form)
+
+
+def _chosen_group(form: forms.UploadForm) -> Group | None:
+    if form.new_group.data and form.new_group.data.strip():
+        try:
+            return contacts.create_group(
+                g.account, form.new_group.data, actor=current_user, ip=request.remote_addr
+            )
+        except contacts.ServiceError as exc:
+            form.new_group.errors.append(str(exc))
+            return None
+    if form.group.data:
+        return get_owned_or_404(Group, int(form.group.data))
+    form.group.errors.append(_("Choose a group or name a new one."))
+    return None
+
+
+def _store_upload(form: forms.UploadForm, group: Group) -> ImportJob | None:
+    upload = form.file.data
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upload"
+        upload.save(path)
+        try:
+            job = service.create_import(
+                g.account,
+                actor=current_user,
+                group=group,
+                source_path=path,
+                filename=upload.filename or "upload",
+            )
+        except service.ImportError_ as exc:
+            db.session.rollback()
+            form.file.errors.append(str(exc))
+            return None
+    db.session.commit()
+    return job
+
+
+@bp.route("/imports/<int:import_id>")
+def show_import(import_id: int):
+    job = get_owned_or_404(ImportJob, import_id)
+    context = {
+        "job": job,
+        "progress": service.progress(job),
+        "message": message,
+        "mode_labels": forms.MODE_LABELS,
+        "can_resume": service.can_resume(job),
+    }
+    if job.status == ImportStatus.UPLOADED:
+        form = forms.MappingForm(mode=job.mode)
+        return render_template(
+            "imports/mapping.html",
+            form=form,
+            choices=_target_choices(),
+            preview=service.preview_rows(job),
+            **context,
+        )
+    if job.status == ImportStatus.READY:
+        return render_template("imports/confirm.html", form=forms.MappingForm(), **context)
+    if job.status == ImportStatus.FINISHED:
+        return render_template(
+            "imports/summary.html", problems=service.problems(job, limit=50), **context
+        )
+    return render_template("imports/progress.html", **context)
+
+
+@bp.route("/imports/<int:import_id>/mapping", methods=["POST"])
+@require_role(Role.EDITOR)
+def save_mapping(import_id: int):
+    job = get_owned_or_404(ImportJob, import_id)
+    form = forms.MappingForm()
+    if not form.validate_on_submit():
+        abort(400)
+    mapping = [request.form.get(f"column-{i}", "") for i in range(len(job.header))]
+    try:
+        service.configure(
+            job,
+            mapping=mapping,
+            mode=form.mode.data,
+            import_consent=form.import_consent.data,
+            restore_deleted=form.restore_deleted.data,
+        )
+    except service.ImportError_ as exc:
+        flash(str(exc), "danger")
+        return redirect(url_for("imports.show_import", import_id=job.id))
+    db.session.commit()
+    tasks.enqueue_check(job)
+    return redirect(url_for("imports.show_import", import_id=job.id))
+
+
+@bp.route("/imports/<int:import_id>/edit", methods=["POST"])
+@require_role(Role.EDITOR)
+def edit_mapping(import_id: int):
+    """Back from the confirmation to the mapping."""
+    job = get_owned_or_404(ImportJob, import_id)
+    if forms.MappingForm().validate_on_submit() and job.status == ImportStatus.READY:
+        service.reset_staging(job)
+        job.status = ImportStatus.UPLOADED.value
+        db.session.commit()
+    return redirect(url_for("imports.show_import", import_id=job.id))
+
+
+@bp.route("/imports/<int:import_id>/start", methods=["POST"])
+@require_role(Role.EDITOR)
+def start_import(import_id: int):
+    job = get_owned_or_404(ImportJob, import_id)
+    if forms.MappingForm().validate_on_submit() and job.status == ImportStatus.READY:
+        tasks.enqueue_run(job)
+    return redirect(url_for("imports.show_import", import_id=job.id))
+
+
+@bp.route("/imports/<int:import_id>/resume", methods=["POST"])
+@require_role(Role.EDITOR)
+def resume_import(import_id: int):
+    job = get_owned_or_404(ImportJob, import_id)
+    if forms.MappingForm().validate_on_submit() and service.can_resume(job):
+        if job.started_at is not None:
+            tasks.enqueue_run(job)
+        else:
+            tasks.enqueue_check(job)
+        flash(_("The import continues where it stopped."), "info")
+    return redirect(url_for("imports.show_import", import_id=job.id))
+
+
+@bp.route("/imports/<int:import_id>/status")
+def import_status(import_id: int):
+    job = get_owned_or_404(ImportJob, import_id)
+    return jsonify(service.progress(job))
+
+
+@bp.route("/imports/<int:import_id>/problems.csv")
+def download_problems(import_id: int):
+    """Failed rows: line, reason in the reader's language, then the original cells."""
+    job = get_owned_or_404(ImportJob, import_id)
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, delimiter=";" if job.delimiter == ";" else ",")
+    writer.writerow(safe_row([_("Line"), _("Reason"), *job.header]))
+    for problem in service.problems(job):
+        writer.writerow(
+            safe_row([str(problem.line), message(problem.code, problem.params), *problem.cells])
+        )
+    name = f"import-{job.id}-failed-rows.csv"
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
