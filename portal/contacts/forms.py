@@ -130,8 +130,8 @@ def contact_form(definitions: list[CustomField], contact=None, **kwargs) -> Cont
         pass
 
     names = []
-    for index, d in enumerate(definitions):
-        name = f"cf_{index}"
+    for d in definitions:
+        name = f"cf_{d.key}"  # keys are [a-z0-9_]: safe as form field names
         if d.type_enum is FieldType.CHOICE:
             field = SelectField(
                 d.label,

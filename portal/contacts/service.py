@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, delete, exists, func, literal, not_, or_, select
+from sqlalchemy import and_, case, delete, exists, func, literal, not_, or_, select
 
 from portal import clock
 from portal.accounts.service import ServiceError, normalize_email
@@ -233,6 +233,13 @@ def group_counts(account: Account, group_ids: list[int] | None = None) -> dict[i
             counts[gid].active += n
         else:
             counts[gid].inactive += n
+    any_pending = db.session.scalar(
+        select(Contact.id)
+        .where(Contact.account_id == account.id, Contact.status == ContactStatus.DELETED.value)
+        .limit(1)
+    )
+    if any_pending is None:
+        return counts
     pending = db.session.execute(
         select(Subscription.group_id, Subscription.active, func.count())
         .join(Contact, Contact.id == Subscription.contact_id)
@@ -753,6 +760,10 @@ class ContactFilter:
         return replace(self, **changes)
 
 
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -762,8 +773,10 @@ def _prefix(column, term: str):
     LIKE with the pattern opclass on PostgreSQL, a range on SQLite (whose LIKE is
     case-insensitive and skips a binary index). The stored values are already
     lower-cased / folded, and so is `term`."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    if _dialect() == "postgresql":
         return column.like(_escape_like(term) + "%", escape="\\")
+    if ord(term[-1]) >= 0x10FFFF:
+        return column >= term
     upper = term[:-1] + chr(ord(term[-1]) + 1)
     return and_(column >= term, column < upper)
 
@@ -811,9 +824,17 @@ def filter_conditions(account: Account, f: ContactFilter, tz: ZoneInfo | None = 
         if f.status == "deleted":
             conds.append(Contact.status == ContactStatus.DELETED.value)
         elif f.status == "active":
+            # "has an active subscription, or none at all": one probe of the contact's few
+            # subscriptions per row. (An OR of two EXISTS makes PostgreSQL hash every
+            # inactive subscription of the table first: 150 ms instead of 5 at 1M rows.)
+            any_active = (
+                select(func.max(case((sub.active.is_(True), 1), else_=0)))
+                .where(sub.contact_id == Contact.id)
+                .scalar_subquery()
+            )
             conds += [
                 Contact.status == ContactStatus.ACTIVE.value,
-                or_(subs(sub.active.is_(True)), not_(subs(sub.active.is_(False)))),
+                func.coalesce(any_active, 1) == 1,
             ]
         elif f.status == "unsubscribed":
             conds += [
@@ -822,7 +843,13 @@ def filter_conditions(account: Account, f: ContactFilter, tz: ZoneInfo | None = 
                 subs(sub.active.is_(False)),
             ]
         if signup:
-            conds.append(subs(sub.account_id == account.id, *signup))
+            # PostgreSQL drives a narrow date range from (account_id, activated_at); SQLite,
+            # without statistics, would take that index for every probe, so it gets the
+            # contact_id probe alone there.
+            if _dialect() == "postgresql":
+                conds.append(subs(sub.account_id == account.id, *signup))
+            else:
+                conds.append(subs(*signup))
 
     if f.tag_id:
         conds.append(

@@ -106,10 +106,10 @@ def test_edit_master_data_and_custom_fields(app, client, card):
             "email": " Juergen.Gross@Example.COM ",
             "first_name": "Jürgen ",
             "last_name": "Groß",
-            "cf_0": "Köln",
-            "cf_1": "1.234,5" if False else "12,5",
-            "cf_2": "24.12.1980",
-            "cf_3": "",
+            "cf_city": "Köln",
+            "cf_customer_number": "12,5",
+            "cf_birthday": "24.12.1980",
+            "cf_plan": "",
         },
     )
     assert response.status_code == 302
@@ -130,9 +130,9 @@ def test_edit_master_data_and_custom_fields(app, client, card):
     [
         ({"email": "not-an-address"}, "This is not a valid email address."),
         ({"email": ""}, "Please enter an email address."),
-        ({"cf_1": "zwölf"}, "“zwölf” is not a number."),
-        ({"cf_2": "31.02.2024"}, "“31.02.2024” is not a date."),
-        ({"cf_3": "Gold"}, "Please choose one of the offered values."),
+        ({"cf_customer_number": "zwölf"}, "“zwölf” is not a number."),
+        ({"cf_birthday": "31.02.2024"}, "“31.02.2024” is not a date."),
+        ({"cf_plan": "Gold"}, "Please choose one of the offered values."),
     ],
 )
 def test_edit_with_invalid_values_shows_clear_errors(app, client, card, changes, message):
