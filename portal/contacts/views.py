@@ -281,6 +281,7 @@ def _render_group_settings(group: Group, *, rename_form=None, settings_form=None
         delete_form=delete_form or forms.DeleteGroupForm(formdata=None),
         can_edit=can(Role.EDITOR),
         can_configure=can(Role.ADMIN),
+        backup_hook=bool(service.before_group_delete),
         counts=service.group_counts(g.account, [group.id])[group.id],
         recent=service.group_events(group, limit=10),
     )
