@@ -93,7 +93,7 @@ def build_config(overrides: dict | None = None) -> dict:
         "HEARTBEAT_SECONDS": _int("HEARTBEAT_SECONDS", 60),
         # Import engine: rows per committed staging batch, staged rows per merge chunk.
         "IMPORT_BATCH_ROWS": _int("IMPORT_BATCH_ROWS", 5000),
-        "IMPORT_CHUNK_ROWS": _int("IMPORT_CHUNK_ROWS", 50000),
+        "IMPORT_CHUNK_ROWS": _int("IMPORT_CHUNK_ROWS", 20000),
     }
     config.update(overrides)
     return config

@@ -115,6 +115,7 @@ def upgrade():
     sa.Column('optout_reason', sa.String(length=16), nullable=True),
     sa.Column('contact_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('outcome', sa.String(length=16), nullable=True),
+    sa.Column('in_group', sa.Boolean(), nullable=True),
     sa.ForeignKeyConstraint(['import_id'], ['import_jobs.id'], name=op.f('fk_import_rows_import_id_import_jobs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('import_id', 'line', name=op.f('pk_import_rows'))
     )

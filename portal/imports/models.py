@@ -156,6 +156,7 @@ class ImportRow(db.Model):
     # filled while merging
     contact_id: Mapped[int | None] = mapped_column(BigId)
     outcome: Mapped[str | None] = mapped_column(String(16))
+    in_group: Mapped[bool | None] = mapped_column(Boolean)  # had a subscription already
 
 
 class ImportRowTag(db.Model):

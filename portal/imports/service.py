@@ -228,17 +228,19 @@ def percent(job: ImportJob) -> int:
 
 
 def _progress_writer(job: ImportJob):
-    def write(fraction: float) -> None:
+    def write(fraction: float) -> None:  # the stage's own commit saves it
         job.staged_bytes = int(fraction * job.file_size)
         job.touched_at = clock.now()
-        db.session.commit()
 
     return write
 
 
-def _stage(job: ImportJob) -> None:
+def _stage(job: ImportJob, after_batch: Callable[[], None] | None = None) -> None:
     staging.stage(
-        job, on_progress=_progress_writer(job), batch_rows=current_app.config["IMPORT_BATCH_ROWS"]
+        job,
+        on_progress=_progress_writer(job),
+        after_batch=after_batch,
+        batch_rows=current_app.config["IMPORT_BATCH_ROWS"],
     )
 
 
@@ -260,15 +262,16 @@ def run(job: ImportJob, *, actor=None) -> None:
     job.status = ImportStatus.RUNNING.value
     job.started_at = job.started_at or clock.now()
     db.session.commit()
-    if not job.staging_done:
-        _stage(job)
-    if job.merged_line == 0 and job.source == "ui":
+    if job.merged_line == 0 and job.source == "ui" and not job.backup_id:
         for hook in before_import:
             hook(job)
         db.session.commit()
-    merge.merge(
-        job, chunk_rows=current_app.config["IMPORT_CHUNK_ROWS"], on_progress=lambda _: _touch(job)
-    )
+    merger = merge.ChunkMerger(job, current_app.config["IMPORT_CHUNK_ROWS"])
+    if not job.staging_done:
+        # Without a dry run before, reading and merging overlap: whole chunks are merged
+        # while the parser thread reads the next lines.
+        _stage(job, after_batch=lambda: merger.merge_until(job.staged_line))
+    merger.merge_until(job.staged_line, final=True)
     job.status = ImportStatus.FINISHED.value
     job.finished_at = clock.now()
     audit.record(
@@ -279,12 +282,14 @@ def run(job: ImportJob, *, actor=None) -> None:
         object_id=job.id,
         details={"group": job.group_name, "source": job.source, **job.counters()},
     )
-    _drop_staging(job)
     db.session.commit()
 
 
-def _touch(job: ImportJob) -> None:
-    job.touched_at = clock.now()
+def drop_staging(job: ImportJob) -> None:
+    """Housekeeping after a finished import (its own job: the customer is not kept
+    waiting for 100,000s of staging rows to be deleted)."""
+    for model in (ImportRowTag, ImportRow):
+        db.session.execute(db.delete(model).where(model.import_id == job.id))
     db.session.commit()
 
 
@@ -308,11 +313,6 @@ def _account(job: ImportJob):
     from portal.accounts.models import Account
 
     return db.session.get(Account, job.account_id)
-
-
-def _drop_staging(job: ImportJob) -> None:
-    for model in (ImportRowTag, ImportRow):
-        db.session.execute(db.delete(model).where(model.import_id == job.id))
 
 
 def fail(job: ImportJob, message: str) -> None:

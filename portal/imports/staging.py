@@ -8,7 +8,9 @@ SQLite by executemany."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -222,13 +224,106 @@ def _problem(job_id: int, line: int, code: str, params: dict, cells: Iterable[st
     }
 
 
+@dataclass
+class ParsedBatch:
+    batch: Batch
+    last_line: int
+    fraction: float
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the parser thread needs of the job, as plain values (ORM objects belong to
+    the thread whose session loaded them)."""
+
+    job_id: int
+    path: Path
+    info: reader.FileInfo
+    resume_after: int
+
+    @classmethod
+    def of(cls, job: ImportJob) -> Source:
+        info = reader.FileInfo(kind=job.file_kind, encoding=job.encoding, delimiter=job.delimiter)
+        return cls(job.id, Path(job.stored_path), info, job.staged_line)
+
+
+def parse_batches(source: Source, parser: RowParser, batch_rows: int) -> Iterator[ParsedBatch]:
+    """The file as batches of staging rows and row problems, after the last staged line."""
+    job_id = source.job_id
+    progress = reader.Progress()
+    batch = Batch.empty()
+    header_seen = False
+    resume_after = last_line = source.resume_after
+    for item in reader.iter_rows(source.path, source.info, progress):
+        if isinstance(item, reader.RowProblem):
+            if item.line > resume_after:
+                batch.problems.append(_problem(job_id, item.line, "line_broken", {}, []))
+                last_line = item.line
+            continue
+        line, cells = item
+        if not header_seen:
+            header_seen = True
+            continue
+        if line <= resume_after:
+            continue
+        last_line = line
+        try:
+            row, tags = parser.parse(line, cells)
+        except values.ValueProblem as problem:
+            batch.problems.append(_problem(job_id, line, problem.code, problem.params, cells))
+        else:
+            batch.rows.append(row)
+            batch.tags.extend((job_id, line, t) for t in tags)
+        if len(batch.rows) + len(batch.problems) >= batch_rows:
+            yield ParsedBatch(batch, last_line, progress.fraction)
+            batch = Batch.empty()
+    yield ParsedBatch(batch, last_line, 1.0)
+
+
+def _in_background(batches: Iterator[ParsedBatch], depth: int = 8) -> Iterator[ParsedBatch]:
+    """Parse in a thread while this one writes: Python parses on one core while the
+    database stores the previous batch on the other. The queue is bounded, so memory
+    stays flat; an error in the parser is raised here."""
+    channel: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in batches:
+                while not stop.is_set():
+                    try:
+                        channel.put(item, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            channel.put(done)
+        except BaseException as exc:  # handed to the consumer  # noqa: BLE001
+            channel.put(exc)
+
+    thread = threading.Thread(target=produce, name="import-parser", daemon=True)
+    thread.start()
+    try:
+        while (item := channel.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
 def stage(
     job: ImportJob,
     *,
     on_progress: Callable[[float], None] | None = None,
+    after_batch: Callable[[], None] | None = None,
     batch_rows: int = BATCH_ROWS,
 ) -> None:
-    """Read the whole file into staging, resuming after job.staged_line."""
+    """Read the whole file into staging, resuming after job.staged_line. Each batch
+    commits its rows, its problems and the checkpoint together; `after_batch` may then
+    merge what is staged while the parser thread reads on."""
     from portal.accounts.models import Account
 
     account = db.session.get(Account, job.account_id)
@@ -240,45 +335,15 @@ def stage(
         )
     }
     parser = RowParser(job, fields, ZoneInfo(account.timezone), _time_adapter(dialect))
-    info = reader.FileInfo(kind=job.file_kind, encoding=job.encoding, delimiter=job.delimiter)
-    progress = reader.Progress()
-    batch = Batch.empty()
-    header_seen = False
-    last_line = job.staged_line
-
-    def flush() -> None:
-        nonlocal batch
-        _write_batch(batch, dialect)
-        job.staged_line = last_line
-        job.rows_valid += len(batch.rows)
-        job.invalid += len(batch.problems)
-        db.session.commit()
+    for parsed in _in_background(parse_batches(Source.of(job), parser, batch_rows)):
+        _write_batch(parsed.batch, dialect)
+        job.staged_line = parsed.last_line
+        job.rows_valid += len(parsed.batch.rows)
+        job.invalid += len(parsed.batch.problems)
         if on_progress:
-            on_progress(progress.fraction)
-        batch = Batch.empty()
-
-    for item in reader.iter_rows(Path(job.stored_path), info, progress):
-        if isinstance(item, reader.RowProblem):
-            if item.line > job.staged_line:
-                batch.problems.append(_problem(job.id, item.line, "line_broken", {}, []))
-                last_line = item.line
-            continue
-        line, cells = item
-        if not header_seen:
-            header_seen = True
-            continue
-        if line <= job.staged_line:
-            continue
-        last_line = line
-        try:
-            row, tags = parser.parse(line, cells)
-        except values.ValueProblem as problem:
-            batch.problems.append(_problem(job.id, line, problem.code, problem.params, cells))
-        else:
-            batch.rows.append(row)
-            batch.tags.extend((job.id, line, t) for t in tags)
-        if len(batch.rows) + len(batch.problems) >= batch_rows:
-            flush()
-    flush()
+            on_progress(parsed.fraction)
+        db.session.commit()
+        if after_batch:
+            after_batch()
     job.staging_done = True
     db.session.commit()

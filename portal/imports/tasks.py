@@ -82,6 +82,14 @@ def run_import(import_id: int) -> None:
     job.touched_at = clock.now()
     db.session.commit()
     _guarded(import_id, service.run)
+    clean_staging.enqueue(import_id, job_id=f"import-{import_id}-clean")
+
+
+@rq.job(queue="low")
+def clean_staging(import_id: int) -> None:
+    job = _load(import_id)
+    if job is not None and job.status == ImportStatus.FINISHED:
+        service.drop_staging(job)
 
 
 def enqueue_check(job: ImportJob) -> None:

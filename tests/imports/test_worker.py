@@ -99,6 +99,9 @@ def test_import_runs_on_a_real_worker(web, tmp_path, database_url, redis_url):
     assert job.dry_run["created"] == 300
     with web.app_context():
         tasks.enqueue_run(db.session.get(ImportJob, job_id))
+        from portal.extensions import rq
+
+        assert rq.get_queue().job_ids, "the run job must be waiting in the queue"
     out = _worker(database_url, redis_url).communicate(timeout=120)[0]
     with web.app_context():
         job = db.session.get(ImportJob, job_id)
@@ -123,6 +126,7 @@ def test_killed_worker_resumes_without_doubling(web, tmp_path, database_url, red
     staged_at_kill = 0
     while time.monotonic() < deadline:
         job = _status(web, job_id)
+        assert job.status != ImportStatus.FAILED, job.error
         if job.staged_line >= 2000:
             os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, no cleanup
             staged_at_kill = job.staged_line
