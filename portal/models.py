@@ -2,7 +2,7 @@
 
 from portal.accounts.models import Account, Invitation, Membership, User  # noqa: F401
 from portal.contacts.models import Activity, Contact, CustomField, Group, Subscription, Tag  # noqa: F401
-from portal.imports.models import ImportJob, ImportRow, ImportRowProblem, ImportRowTag  # noqa: F401
+from portal.imports.models import ImportJob, ImportRow, ImportRowProblem  # noqa: F401
 from portal.jobs.models import Heartbeat  # noqa: F401
 from portal.lifecycle.models import Suppression  # noqa: F401
 from portal.support.models import AuditEvent  # noqa: F401

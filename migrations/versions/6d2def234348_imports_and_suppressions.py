@@ -91,13 +91,6 @@ def upgrade():
     with op.batch_alter_table('import_row_problems', schema=None) as batch_op:
         batch_op.create_index('ix_import_row_problems_import_line', ['import_id', 'line'], unique=False)
 
-    op.create_table('import_row_tags',
-    sa.Column('import_id', sa.Integer(), nullable=False),
-    sa.Column('line', sa.Integer(), nullable=False),
-    sa.Column('name', sa.String(length=100), nullable=False),
-    sa.ForeignKeyConstraint(['import_id'], ['import_jobs.id'], name=op.f('fk_import_row_tags_import_id_import_jobs'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('import_id', 'line', 'name', name=op.f('pk_import_row_tags'))
-    )
     op.create_table('import_rows',
     sa.Column('import_id', sa.Integer(), nullable=False),
     sa.Column('line', sa.Integer(), nullable=False),
@@ -108,7 +101,7 @@ def upgrade():
     sa.Column('search_name', sa.String(length=400), nullable=False),
     sa.Column('search_name_rev', sa.String(length=400), nullable=False),
     sa.Column('fields', sa.Text(), nullable=True),
-    sa.Column('has_tags', sa.Boolean(), nullable=False),
+    sa.Column('tags', sa.Text(), nullable=True),
     sa.Column('signup_at', portal.database.UTCDateTime(), nullable=True),
     sa.Column('signoff_at', portal.database.UTCDateTime(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=True),
@@ -131,7 +124,6 @@ def downgrade():
         batch_op.drop_index('ix_import_rows_import_email')
 
     op.drop_table('import_rows')
-    op.drop_table('import_row_tags')
     with op.batch_alter_table('import_row_problems', schema=None) as batch_op:
         batch_op.drop_index('ix_import_row_problems_import_line')
 

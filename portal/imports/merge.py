@@ -37,6 +37,9 @@ DIALECT = {
         "json_object": "json_build_object",
         "empty_json": "CAST('{}' AS json)",
         "by_email": "",
+        # the tag names of a staged row (a JSON array), as rows with a column `value`
+        "tag_names": "json_array_elements_text(CAST({} AS json)) AS t",
+        "tag_join": "CROSS JOIN LATERAL json_array_elements_text(CAST({} AS json)) AS t",
     },
     "sqlite": {
         "json": "{}",
@@ -47,6 +50,8 @@ DIALECT = {
         "empty_json": "'{}'",
         # SQLite would otherwise walk the primary key for `line <`, quadratic in the file
         "by_email": "INDEXED BY ix_import_rows_import_email",
+        "tag_names": "json_each({}) AS t",
+        "tag_join": "JOIN json_each({}) AS t",
     },
 }
 
@@ -99,7 +104,6 @@ class Merger:
         plans the joins below as if staging were empty (nested loops, minutes at 1M rows)."""
         if self.dialect == "postgresql":
             db.session.execute(text("ANALYZE import_rows"))
-            db.session.execute(text("ANALYZE import_row_tags"))
 
     def mark_skips(self, lo: int, hi: int) -> None:
         """Forgotten addresses, and addresses that appeared on an earlier line of the
@@ -156,12 +160,11 @@ class Merger:
                          AND import_rows.first_name <> c.first_name)
                      OR (import_rows.last_name IS NOT NULL AND import_rows.last_name <> c.last_name)
                      OR (import_rows.fields IS NOT NULL AND {fields_differ})
-                     OR (import_rows.has_tags AND EXISTS (
-                          SELECT 1 FROM import_row_tags t
-                          LEFT JOIN tags tg ON tg.account_id = :acc AND tg.name = t.name
-                          WHERE t.import_id = :id AND t.line = import_rows.line AND (
-                            tg.id IS NULL OR NOT EXISTS (SELECT 1 FROM contact_tags ct
-                              WHERE ct.contact_id = c.id AND ct.tag_id = tg.id))))
+                     OR (import_rows.tags IS NOT NULL AND EXISTS (
+                          SELECT 1 FROM {self.sql["tag_names"].format("import_rows.tags")}
+                          LEFT JOIN tags tg ON tg.account_id = :acc AND tg.name = t.value
+                          WHERE tg.id IS NULL OR NOT EXISTS (SELECT 1 FROM contact_tags ct
+                              WHERE ct.contact_id = c.id AND ct.tag_id = tg.id)))
                    )) {consent_changes}
                    THEN 'updated'
                  ELSE 'unchanged' END
@@ -227,7 +230,10 @@ class Merger:
                 ON CONFLICT (account_id, email) DO NOTHING""",
             p,
         )
-        if with_id and inserted == self._created_in_chunk:
+        # Every new contact of this chunk was inserted by us (no concurrent import took
+        # an address first): they have no tags yet. SQLite writes one at a time anyway.
+        self._new_contacts_are_ours = inserted == self._created_in_chunk or not with_id
+        if with_id and self._new_contacts_are_ours:
             return
         # SQLite, or a concurrent import created some of these addresses first: one
         # unique-index lookup per row, a plan that cannot go wrong
@@ -337,21 +343,35 @@ class Merger:
         )
         self._run(
             f"""INSERT INTO tags (account_id, name, created_at)
-                SELECT DISTINCT :acc, t.name, :now FROM import_row_tags t
-                JOIN import_rows s ON s.import_id = t.import_id AND s.line = t.line
-                WHERE t.import_id = :id AND t.line BETWEEN :lo AND :hi
-                  AND s.outcome IN {outcomes}
+                SELECT DISTINCT :acc, t.value, :now
+                FROM import_rows s {self.sql["tag_join"].format("s.tags")}
+                WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
+                  AND s.outcome IN {outcomes} AND s.tags IS NOT NULL
                 ON CONFLICT (account_id, name) DO NOTHING""",
             p,
         )
+        link = f"""INSERT INTO contact_tags (contact_id, tag_id)
+                SELECT s.contact_id, tg.id
+                FROM import_rows s {self.sql["tag_join"].format("s.tags")}
+                JOIN tags tg ON tg.account_id = :acc AND tg.name = t.value
+                WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
+                  AND s.outcome IN {{outcomes}} AND s.tags IS NOT NULL
+                  AND s.contact_id IS NOT NULL {{conflict}}"""
+        if self._new_contacts_are_ours:
+            # contacts this chunk created have no links yet: a plain insert, no
+            # conflict checks; the others may have some of the tags already
+            self._run(link.format(outcomes="('created')", conflict=""), p)
+            if self.mode != ImportMode.ADD:
+                self._run(
+                    link.format(
+                        outcomes="('updated', 'restored', 'reactivated')",
+                        conflict="ON CONFLICT (contact_id, tag_id) DO NOTHING",
+                    ),
+                    p,
+                )
+            return
         self._run(
-            f"""INSERT INTO contact_tags (contact_id, tag_id)
-                SELECT s.contact_id, tg.id FROM import_row_tags t
-                JOIN import_rows s ON s.import_id = t.import_id AND s.line = t.line
-                JOIN tags tg ON tg.account_id = :acc AND tg.name = t.name
-                WHERE t.import_id = :id AND t.line BETWEEN :lo AND :hi
-                  AND s.outcome IN {outcomes} AND s.contact_id IS NOT NULL
-                ON CONFLICT (contact_id, tag_id) DO NOTHING""",
+            link.format(outcomes=outcomes, conflict="ON CONFLICT (contact_id, tag_id) DO NOTHING"),
             p,
         )
 

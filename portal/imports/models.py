@@ -148,7 +148,7 @@ class ImportRow(db.Model):
     search_name: Mapped[str] = mapped_column(String(400), default="")
     search_name_rev: Mapped[str] = mapped_column(String(400), default="")
     fields: Mapped[str | None] = mapped_column(Text)  # JSON text of the mapped custom fields
-    has_tags: Mapped[bool] = mapped_column(Boolean, default=False)
+    tags: Mapped[str | None] = mapped_column(Text)  # JSON array of tag names
     signup_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     signoff_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool | None] = mapped_column(Boolean)
@@ -157,15 +157,3 @@ class ImportRow(db.Model):
     contact_id: Mapped[int | None] = mapped_column(BigId)
     outcome: Mapped[str | None] = mapped_column(String(16))
     in_group: Mapped[bool | None] = mapped_column(Boolean)  # had a subscription already
-
-
-class ImportRowTag(db.Model):
-    """Staging: the tags of one row."""
-
-    __tablename__ = "import_row_tags"
-
-    import_id: Mapped[int] = mapped_column(
-        ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
-    )
-    line: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), primary_key=True)

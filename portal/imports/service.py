@@ -23,7 +23,6 @@ from portal.imports.models import (
     ImportMode,
     ImportRow,
     ImportRowProblem,
-    ImportRowTag,
     ImportStatus,
 )
 from portal.support import service as audit
@@ -167,7 +166,7 @@ def configure(
 
 
 def reset_staging(job: ImportJob) -> None:
-    for model in (ImportRowTag, ImportRow, ImportRowProblem):
+    for model in (ImportRow, ImportRowProblem):
         db.session.execute(db.delete(model).where(model.import_id == job.id))
     job.staged_line = job.staged_bytes = job.rows_valid = job.invalid = 0
     job.merged_line = 0
@@ -288,8 +287,7 @@ def run(job: ImportJob, *, actor=None) -> None:
 def drop_staging(job: ImportJob) -> None:
     """Housekeeping after a finished import (its own job: the customer is not kept
     waiting for 100,000s of staging rows to be deleted)."""
-    for model in (ImportRowTag, ImportRow):
-        db.session.execute(db.delete(model).where(model.import_id == job.id))
+    db.session.execute(db.delete(ImportRow).where(ImportRow.import_id == job.id))
     db.session.commit()
 
 

@@ -28,7 +28,7 @@ from portal.lifecycle import suppression
 BATCH_ROWS = 5000
 STAGING_COLUMNS = (
     "import_id", "line", "email", "email_hash", "first_name", "last_name", "search_name",
-    "search_name_rev", "fields", "has_tags", "signup_at", "signoff_at", "active",
+    "search_name_rev", "fields", "tags", "signup_at", "signoff_at", "active",
     "optout_reason",
 )  # fmt: skip
 
@@ -36,12 +36,39 @@ STAGING_COLUMNS = (
 @dataclass
 class Batch:
     rows: list[tuple]
-    tags: list[tuple]
     problems: list[dict[str, Any]]
+    # PostgreSQL: the rows already in COPY text format, made by the parser thread so
+    # that the writing thread only moves bytes
+    rows_copy: bytes | None = None
 
     @classmethod
     def empty(cls) -> Batch:
-        return cls([], [], [])
+        return cls([], [])
+
+    def pack_for_copy(self) -> None:
+        self.rows_copy = _copy_text(self.rows)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_value(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _copy_text(rows: list[tuple]) -> bytes:
+    """Rows in PostgreSQL's COPY text format."""
+    return "".join("\t".join(map(_copy_value, row)) + "\n" for row in rows).encode()
 
 
 @dataclass(frozen=True)
@@ -103,7 +130,7 @@ class RowParser:
             return None
         return self._cell(cells, position).strip()[:200] or None
 
-    def parse(self, line: int, cells: list[str]) -> tuple[tuple, list[str]]:
+    def parse(self, line: int, cells: list[str]) -> tuple:
         email = values.normalize_email(self._cell(cells, self.email_at))
         first, last = self._name(cells, self.first_at), self._name(cells, self.last_at)
         names = self.fold_names(first, last)
@@ -120,10 +147,11 @@ class RowParser:
         row = (
             self.job_id, line, email, self.hash(email), first, last, names["search_name"],
             names["search_name_rev"], json.dumps(fields, ensure_ascii=False) if fields else None,
-            bool(tags), self.time_value(signup), self.time_value(signoff), active,
+            json.dumps([t[:100] for t in tags], ensure_ascii=False) if tags else None,
+            self.time_value(signup), self.time_value(signoff), active,
             reason if active is False else None,
         )  # fmt: skip
-        return row, [t[:100] for t in tags]
+        return row
 
     def _fields(self, cells: list[str]) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -188,25 +216,15 @@ def _write_batch(batch: Batch, dialect: str) -> None:
             with raw.cursor() as cursor:
                 columns = ", ".join(STAGING_COLUMNS)
                 with cursor.copy(f"COPY import_rows ({columns}) FROM STDIN") as copy:
-                    for row in batch.rows:
-                        copy.write_row(row)
-                if batch.tags:
-                    with cursor.copy(
-                        "COPY import_row_tags (import_id, line, name) FROM STDIN"
-                    ) as copy:
-                        for row in batch.tags:
-                            copy.write_row(row)
+                    copy.write(
+                        batch.rows_copy if batch.rows_copy is not None else _copy_text(batch.rows)
+                    )
         else:
             marks = ", ".join("?" for _ in STAGING_COLUMNS)
             connection.exec_driver_sql(
                 f"INSERT INTO import_rows ({', '.join(STAGING_COLUMNS)}) VALUES ({marks})",
                 batch.rows,
             )
-            if batch.tags:
-                connection.exec_driver_sql(
-                    "INSERT INTO import_row_tags (import_id, line, name) VALUES (?, ?, ?)",
-                    batch.tags,
-                )
     if batch.problems:
         from portal.imports.models import ImportRowProblem
 
@@ -247,7 +265,9 @@ class Source:
         return cls(job.id, Path(job.stored_path), info, job.staged_line)
 
 
-def parse_batches(source: Source, parser: RowParser, batch_rows: int) -> Iterator[ParsedBatch]:
+def parse_batches(
+    source: Source, parser: RowParser, batch_rows: int, for_copy: bool = False
+) -> Iterator[ParsedBatch]:
     """The file as batches of staging rows and row problems, after the last staged line."""
     job_id = source.job_id
     progress = reader.Progress()
@@ -268,15 +288,18 @@ def parse_batches(source: Source, parser: RowParser, batch_rows: int) -> Iterato
             continue
         last_line = line
         try:
-            row, tags = parser.parse(line, cells)
+            row = parser.parse(line, cells)
         except values.ValueProblem as problem:
             batch.problems.append(_problem(job_id, line, problem.code, problem.params, cells))
         else:
             batch.rows.append(row)
-            batch.tags.extend((job_id, line, t) for t in tags)
         if len(batch.rows) + len(batch.problems) >= batch_rows:
+            if for_copy:
+                batch.pack_for_copy()
             yield ParsedBatch(batch, last_line, progress.fraction)
             batch = Batch.empty()
+    if for_copy:
+        batch.pack_for_copy()
     yield ParsedBatch(batch, last_line, 1.0)
 
 
@@ -335,7 +358,8 @@ def stage(
         )
     }
     parser = RowParser(job, fields, ZoneInfo(account.timezone), _time_adapter(dialect))
-    for parsed in _in_background(parse_batches(Source.of(job), parser, batch_rows)):
+    batches = parse_batches(Source.of(job), parser, batch_rows, for_copy=dialect == "postgresql")
+    for parsed in _in_background(batches):
         _write_batch(parsed.batch, dialect)
         job.staged_line = parsed.last_line
         job.rows_valid += len(parsed.batch.rows)

@@ -250,3 +250,11 @@ def test_custom_fields_are_validated_and_merged(account, run_import):
     job = run_import([["email", "Punkte"], ["a@example.com", "13,5"]])
     assert contact_state(account.id)["a@example.com"]["fields"] == {"city": "Köln", "points": 13.5}
     assert job.updated == 1
+
+
+def test_odd_characters_arrive_exactly(account, run_import):
+    """Backslashes, tabs, line breaks and quotes in cells survive the bulk path (COPY)."""
+    name = 'O\\Brien\t"Jr."\nline two'
+    run_import([HEADER, ["odd@example.com", name, "Żółć \\N", "a\\b"]])
+    state = contact_state(account.id)["odd@example.com"]
+    assert (state["first"], state["last"], state["tags"]) == (name, "Żółć \\N", ["a\\b"])
