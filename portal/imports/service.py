@@ -50,15 +50,16 @@ def custom_fields(account_id: int) -> dict[str, CustomField]:
 
 def remembered_mapping(account_id: int) -> dict[str, str]:
     """Header → target of the account's latest mapped import, to suggest it again."""
-    last = db.session.scalar(
+    recent = db.session.scalars(
         db.select(ImportJob)
-        .where(ImportJob.account_id == account_id, ImportJob.status != ImportStatus.UPLOADED)
+        .where(ImportJob.account_id == account_id)
         .order_by(ImportJob.id.desc())
-        .limit(1)
+        .limit(20)
     )
-    if last is None:
-        return {}
-    return {m.normalize_header(h): t for h, t in zip(last.header, last.mapping, strict=False)}
+    for job in recent:
+        if m.EMAIL in (job.mapping or []):
+            return {m.normalize_header(h): t for h, t in zip(job.header, job.mapping, strict=False)}
+    return {}
 
 
 def suggest_mapping(account_id: int, header: list[str]) -> list[str]:

@@ -258,3 +258,33 @@ def test_odd_characters_arrive_exactly(account, run_import):
     run_import([HEADER, ["odd@example.com", name, "Żółć \\N", "a\\b"]])
     state = contact_state(account.id)["odd@example.com"]
     assert (state["first"], state["last"], state["tags"]) == (name, "Żółć \\N", ["a\\b"])
+
+
+def test_the_last_mapping_is_suggested_again(account, group, tmp_path):
+    from portal.imports import service
+    from tests.imports.conftest import write_csv
+
+    first = service.create_import(
+        account,
+        actor=None,
+        group=group,
+        source_path=write_csv(tmp_path / "a.csv", [["Kontakt", "Rufname"], ["a@x.de", "A"]]),
+        filename="a.csv",
+    )
+    assert first.mapping == ["", ""]
+    service.configure(
+        first,
+        mapping=["email", "first_name"],
+        mode="update_add",
+        import_consent=False,
+        restore_deleted=False,
+    )
+    db.session.commit()
+    second = service.create_import(
+        account,
+        actor=None,
+        group=group,
+        source_path=write_csv(tmp_path / "b.csv", [["Rufname", "Kontakt"], ["B", "b@x.de"]]),
+        filename="b.csv",
+    )
+    assert second.mapping == ["first_name", "email"]
