@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from portal.contacts.models import Contact, Subscription
 from portal.extensions import db
+from portal.imports.mapping import PORTAL_HEADER
 from portal.imports.models import ImportStatus
 from portal.imports.service import problems
 from tests.imports.conftest import contact_state
@@ -104,16 +105,7 @@ def test_duplicates_inside_the_file_are_reported(account, run_import):
     assert problem.code == "duplicate" and int(problem.params["line"]) == 2
 
 
-CONSENT_HEADER = [
-    "email",
-    "first_name",
-    "last_name",
-    "tags",
-    "active",
-    "signup_at",
-    "signoff_at",
-    "optout_reason",
-]
+CONSENT_HEADER = list(PORTAL_HEADER)
 
 
 def _sub(email):
