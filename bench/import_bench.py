@@ -105,7 +105,11 @@ def prepare(rows: int, workdir: Path) -> dict:
 def run_portal(csv_path: Path, ids: dict) -> dict:
     """In a child process: the real import job, timed, with its own peak RSS."""
     code = f"""
-import json, resource, time
+import json, time
+def peak_rss_mb():
+    # VmHWM: this process's own peak; ru_maxrss would include the forking parent's
+    status = open("/proc/self/status").read()
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
 from pathlib import Path
 from portal import create_app
 from portal.extensions import db
@@ -127,7 +131,7 @@ with app.app_context():
     elapsed = time.perf_counter() - started
     print(json.dumps({{"seconds": elapsed, "created": job.created, "updated": job.updated,
         "unchanged": job.unchanged, "invalid": job.invalid, "mapping": job.mapping,
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+        "rss_mb": peak_rss_mb()}}))
 """
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=os.environ, capture_output=True, text=True
