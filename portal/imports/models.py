@@ -96,6 +96,7 @@ class ImportJob(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     touched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last sign of life
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # see backups
 
     created_by = relationship("User")
 
