@@ -19,10 +19,14 @@ compile-translations: $(STAMP)
 		$(VENV)/bin/pybabel compile --statistics -d translations; fi
 
 ## Extract messages and merge them into every catalog (then translate the new ones).
+## The keywords are also in tests/test_translation_gate.py, which checks they match.
+BABEL_KEYWORDS := -k _l -k lazy_gettext -k lazy_ngettext:1,2 -k lazy_pgettext:1c,2 \
+	-k lazy_npgettext:1c,2,3
 translations: $(STAMP)
-	$(VENV)/bin/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 \
-		--no-location --sort-output -o translations/messages.pot .
-	$(VENV)/bin/pybabel update -q -N --no-wrap -i translations/messages.pot -d translations
+	$(VENV)/bin/pybabel -q extract -F babel.cfg $(BABEL_KEYWORDS) --add-comments=TRANSLATORS: \
+		--no-location --sort-output --no-wrap --project="Recipient portal" \
+		-o translations/messages.pot .
+	$(VENV)/bin/pybabel -q update -N --no-wrap -i translations/messages.pot -d translations
 
 run: $(STAMP) compile-translations
 	$(PY) -m portal.launcher
