@@ -66,6 +66,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from portal.accounts.views import account_bp
     from portal.accounts.views import bp as accounts_bp
+    from portal.backups.views import bp as backups_bp
     from portal.contacts.views import bp as contacts_bp
     from portal.health import bp as health_bp
     from portal.imports.views import bp as imports_bp
@@ -75,6 +76,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(account_bp)
     app.register_blueprint(contacts_bp)
     app.register_blueprint(imports_bp)
+    app.register_blueprint(backups_bp)
 
 
 def _register_hooks(app: Flask) -> None:

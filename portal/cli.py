@@ -184,5 +184,13 @@ def cleanup_cmd() -> None:
     click.echo(f"Removed {service.cleanup_expired()} expired invitation(s).")
 
 
+@portal_cli.command("backups-cleanup")
+def backups_cleanup_cmd() -> None:
+    """Remove expired backups now (the cron job does it daily)."""
+    from portal.backups import service
+
+    click.echo(f"Removed {service.remove_expired()} expired backup(s).")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(portal_cli)

@@ -542,12 +542,20 @@ def find_contact(account: Account, email: str) -> Contact | None:
 # --- tags -------------------------------------------------------------------------
 
 
+TAG_SEPARATORS = (",", ";", "|")
+
+
 def clean_tag_name(name: str) -> str:
     name = " ".join((name or "").split())
     if not name:
         raise ServiceError(_l("Please enter a tag."))
     if len(name) > 100:
         raise ServiceError(_l("A tag may have at most %(num)d characters.", num=100))
+    if any(separator in name for separator in TAG_SEPARATORS):
+        # imports split a cell on these, so a tag holding one could not round-trip
+        raise ServiceError(
+            _l("A tag may not contain a comma, a semicolon or a vertical bar (, ; |).")
+        )
     return name
 
 

@@ -12,8 +12,10 @@ def register_all() -> None:
     global _registered
     if _registered:  # the cron table is per process, not per app instance
         return
+    from portal.backups import tasks as backup_tasks
     from portal.jobs import tasks
 
     tasks.heartbeat.cron_register(60, "cron")
     tasks.cleanup_expired.cron_register("17 3 * * *")
+    backup_tasks.remove_expired_backups.cron_register("43 3 * * *")
     _registered = True

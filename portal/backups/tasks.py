@@ -1,0 +1,33 @@
+"""RQ glue for backups: the undo of an import, and the daily retention run."""
+
+from __future__ import annotations
+
+import logging
+
+from portal.backups import service
+from portal.backups.models import ImportUndo
+from portal.extensions import db, rq
+
+log = logging.getLogger(__name__)
+
+
+@rq.job(queue="default")
+def undo_import(undo_id: int) -> None:
+    undo = db.session.get(ImportUndo, undo_id)
+    if undo is None:
+        log.warning("undo %s is gone", undo_id)
+        return
+    service.run_undo(undo)
+
+
+def enqueue_undo(undo: ImportUndo) -> None:
+    """The row is committed first; the job id comes from it, so a double click cannot
+    start the same undo twice."""
+    db.session.commit()
+    undo_import.enqueue(undo.id, job_id=undo.rq_job_id)
+
+
+@rq.job(queue="low")
+def remove_expired_backups() -> int:
+    """Daily (see portal/jobs/cron.py): backups older than 30 days, file and row."""
+    return service.remove_expired()
