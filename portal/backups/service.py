@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -682,12 +683,13 @@ def _execute(statement: str, **params: Any) -> int:
     """Run SQL built from constants; datetimes are bound as UTCDateTime (SQLite stores
     them as text in SQLAlchemy's format)."""
     clause = text(statement)
+    used = {k: v for k, v in params.items() if re.search(rf":{k}\b", statement)}
     times = [
-        bindparam(k, v, type_=UTCDateTime()) for k, v in params.items() if isinstance(v, datetime)
+        bindparam(k, v, type_=UTCDateTime()) for k, v in used.items() if isinstance(v, datetime)
     ]
     if times:
         clause = clause.bindparams(*times)
-    values = {k: v for k, v in params.items() if not isinstance(v, datetime)}
+    values = {k: v for k, v in used.items() if not isinstance(v, datetime)}
     return db.session.execute(clause, values).rowcount or 0
 
 

@@ -1,0 +1,215 @@
+"""The backups page, download and restore buttons, roles, tenancy, damaged files."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from babel.dates import format_datetime
+
+from portal import clock
+from portal.accounts import service as accounts
+from portal.accounts.models import Account, Role
+from portal.backups import service
+from portal.backups.models import Backup
+from portal.backups.storage import LocalStorage, StorageError, get_storage
+from portal.contacts import service as contacts
+from portal.extensions import db
+from portal.imports.models import ImportJob
+from tests.backups.conftest import build_contacts
+from tests.conftest import login
+
+
+def _member(account, email, role, **kwargs):
+    user = accounts.create_user(email, "correct-horse-battery")
+    for key, value in kwargs.items():
+        setattr(user, key, value)
+    accounts.add_member(account, user, role)
+    db.session.commit()
+    return user
+
+
+@pytest.fixture
+def backups(account, group, time_machine):
+    """Two groups with backups at different times."""
+    time_machine.move_to("2025-06-01T08:00:00+00:00", tick=False)
+    kunden = contacts.create_group(account, "aktionen", actor=None)
+    build_contacts(account, group, 3)
+    build_contacts(account, kunden, 2, prefix="k")
+    made = [service.snapshot(group, reason="import")]
+    time_machine.move_to("2025-06-03T18:30:00+00:00", tick=False)
+    made.append(service.snapshot(kunden, reason="manual"))
+    made.append(service.snapshot(group, reason="manual"))
+    contacts.delete_group(kunden, actor=None, source="ui")  # a fourth one, group gone
+    db.session.commit()
+    return made
+
+
+def test_backups_page_sorted_by_group_then_newest_with_details(client, account, backups):
+    _member(account, "ed@acme.example", Role.EDITOR)
+    login(client, "ed@acme.example")
+    page = client.get("/a/acme/backups").get_data(as_text=True)
+    order = re.findall(r'data-backup-id="(\d+)"', page)
+    by_id = {b.id: b for b in db.session.scalars(db.select(Backup))}
+    names = [by_id[int(i)].group_name for i in order]
+    assert names == ["aktionen", "aktionen", "Newsletter", "Newsletter"]  # case-insensitive
+    dates = [by_id[int(i)].created_at for i in order]
+    assert dates[0] >= dates[1] and dates[2] > dates[3]
+    assert "group deleted" in page  # "aktionen" is gone, its backups stay
+    assert "master data" in page and "API" in page and "30 days" in page
+    assert "in 28 days" in page and "in 30 days" in page
+    assert "Before the group was deleted" in page and "Before an import" in page
+    assert f'href="/a/acme/backups/{backups[0].id}/download"' in page
+    assert f'action="/a/acme/backups/{backups[0].id}/restore"' in page
+    assert re.search(r'class="text-end backup-size">\d+(\.\d)? KB<|\d+ bytes<', page)
+
+
+def test_dates_in_the_users_language_and_timezone(client, account, backups):
+    _member(account, "pl@acme.example", Role.VIEWER, locale="pl", timezone="America/New_York")
+    login(client, "pl@acme.example")
+    page = client.get("/a/acme/backups").get_data(as_text=True)
+    created = backups[0].created_at
+    expected = format_datetime(created, "medium", tzinfo=ZoneInfo("America/New_York"), locale="pl")
+    assert expected in page  # 1 cze 2025, 04:00:00
+    assert '<html lang="pl">' in page
+
+
+def test_human_sizes_use_the_readers_number_format(app):
+    with app.test_request_context("/?lang=de"):
+        assert service.human_size(1536) == "1,5 KB"
+        assert service.human_size(5 * 1024**2) == "5 MB"
+        assert service.human_size(1) == "1 byte"
+
+
+def test_viewers_see_the_list_but_cannot_download_or_restore(client, account, backups):
+    _member(account, "vi@acme.example", Role.VIEWER)
+    login(client, "vi@acme.example")
+    page = client.get("/a/acme/backups").get_data(as_text=True)
+    assert "Newsletter" in page and "/download" not in page and 'id="viewer-note"' in page
+    assert client.get(f"/a/acme/backups/{backups[0].id}/download").status_code == 403
+    assert client.post(f"/a/acme/backups/{backups[0].id}/restore").status_code == 403
+
+
+@pytest.mark.parametrize("action", ["get-download", "post-restore"])
+def test_another_tenants_backup_is_404(client, account, backups, action):
+    other = accounts.create_account("Other", "other")
+    _member(other, "o@other.example", Role.OWNER)
+    login(client, "o@other.example")
+    backup_id = backups[0].id
+    if action == "get-download":
+        response = client.get(f"/a/other/backups/{backup_id}/download")
+    else:
+        response = client.post(f"/a/other/backups/{backup_id}/restore")
+    assert response.status_code == 404
+    assert "Newsletter" not in client.get("/a/other/backups").get_data(as_text=True)
+
+
+def _damage(backup):
+    path = get_storage().root / backup.storage_key
+    data = bytearray(path.read_bytes())
+    data[-12] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_backup_is_refused_with_a_clear_message(client, account, backups):
+    _member(account, "ed@acme.example", Role.EDITOR)
+    login(client, "ed@acme.example")
+    backup = backups[2]
+    _damage(backup)
+    response = client.get(f"/a/acme/backups/{backup.id}/download", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert response.mimetype == "text/html"
+    assert "The backup file is damaged" in page and "Nothing has been" in page
+    page = client.post(f"/a/acme/backups/{backup.id}/restore", follow_redirects=True).get_data(
+        as_text=True
+    )
+    assert "The backup file is damaged" in page
+    assert db.session.scalar(db.select(ImportJob)) is None  # nothing restored
+
+
+def test_a_missing_backup_file_is_refused(client, account, backups):
+    _member(account, "ed@acme.example", Role.EDITOR)
+    login(client, "ed@acme.example")
+    backup = backups[2]
+    (get_storage().root / backup.storage_key).unlink()
+    page = client.post(f"/a/acme/backups/{backup.id}/restore", follow_redirects=True).get_data(
+        as_text=True
+    )
+    assert "could not be found" in page
+    assert db.session.scalar(db.select(ImportJob)) is None
+
+
+def test_downloads_are_audited(client, account, backups):
+    from portal.support.models import AuditEvent
+
+    _member(account, "ed@acme.example", Role.EDITOR)
+    login(client, "ed@acme.example")
+    response = client.get(f"/a/acme/backups/{backups[2].id}/download")
+    assert response.status_code == 200
+    assert (
+        'filename="backup-newsletter-2025-06-03-1830.csv"'
+        in response.headers["Content-Disposition"]
+    )
+    event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "backup.downloaded"))
+    assert event is not None and event.details["name"] == "Newsletter"
+    settings = client.get("/a/acme/backups").get_data(as_text=True)
+    assert "Newsletter" in settings
+
+
+def test_nav_shows_backups_and_the_switch_warning(client, account, group):
+    account = db.session.get(Account, account.id)
+    account.automatic_backups = False
+    db.session.commit()
+    _member(account, "vi@acme.example", Role.VIEWER)
+    login(client, "vi@acme.example")
+    page = client.get("/a/acme/backups").get_data(as_text=True)
+    assert 'href="/a/acme/backups"' in page
+    assert 'id="backups-off"' in page and 'id="no-backups"' in page
+
+
+def test_tag_names_refuse_the_import_separators(ctx):
+    for name in ("A,B", "A;B", "A|B"):
+        with pytest.raises(contacts.ServiceError) as refused:
+            contacts.clean_tag_name(name)
+        assert "comma" in str(refused.value)
+    assert contacts.clean_tag_name("  Straßen  fest ") == "Straßen fest"
+
+
+def test_local_storage_keys_stay_inside_the_folder(tmp_path):
+    storage = LocalStorage(tmp_path)
+    for key in ("../x", "1/../../x", "/etc/passwd", "a/b", "1/sub/x"):
+        with pytest.raises(StorageError):
+            storage.open(key)
+    stored = storage.write_stream("7/b.csv.gz", iter([b"ab", b"", b"c"]))
+    assert stored.size == 3 and storage.exists("7/b.csv.gz")
+    with storage.open("7/b.csv.gz") as fh:
+        assert fh.read() == b"abc"
+    storage.delete("7/b.csv.gz")
+    storage.delete("7/b.csv.gz")
+    assert not storage.exists("7/b.csv.gz")
+
+
+def test_an_interrupted_write_leaves_no_file(tmp_path):
+    storage = LocalStorage(tmp_path)
+
+    def chunks():
+        yield b"half"
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        storage.write_stream("1/x.csv.gz", chunks())
+    assert list((tmp_path / "1").iterdir()) == []
+
+
+def test_expiry_counts_calendar_days_in_the_readers_timezone(account, group, time_machine):
+    time_machine.move_to("2025-06-01T23:30:00+00:00", tick=False)
+    build_contacts(account, group, 1)
+    backup = service.snapshot(group, reason="manual")
+    berlin = ZoneInfo("Europe/Berlin")  # already 2 June there
+    assert service.days_left(backup, tz=ZoneInfo("UTC")) == 30
+    assert service.days_left(backup, tz=berlin) == 30
+    later = clock.now() + timedelta(days=29, hours=1)  # 1 July, 00:30 UTC / 02:30 Berlin
+    assert service.days_left(backup, later, ZoneInfo("UTC")) == 0  # expires 1 July, 23:30
+    assert service.days_left(backup, later, berlin) == 1  # expires 2 July, 01:30

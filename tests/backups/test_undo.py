@@ -1,0 +1,236 @@
+"""Undo of an import: the group goes back exactly as its backup shows it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from portal import clock
+from portal.accounts import service as accounts
+from portal.accounts.models import Role
+from portal.backups import service
+from portal.backups.models import ImportUndo
+from portal.backups.storage import get_storage
+from portal.contacts import service as contacts
+from portal.contacts.models import Contact, Subscription, Tag
+from portal.extensions import db
+from portal.imports.models import ImportJob
+from portal.support.models import AuditEvent
+from tests.backups.conftest import mark_deleted
+from tests.conftest import login
+from tests.imports.conftest import contact_state
+
+HEADER = ["email", "first_name", "last_name", "tags", "active", "signup_at", "signoff_at",
+          "optout_reason", "Stadt", "Punkte", "Geburtstag"]  # fmt: skip
+
+
+@pytest.fixture
+def scene(account, group):
+    """Contacts in every state an import can change."""
+    other = contacts.create_group(account, "Kunden", actor=None)
+    jan = datetime(2024, 1, 10, 9, 30, 12, 345678, tzinfo=UTC)
+
+    def person(email, first, last, *, fields=None, tags=(), groups=(group,)):
+        c = contacts.create_contact(account, email, first_name=first, last_name=last, fields=fields)
+        for g in groups:
+            contacts.subscribe(c, g, at=jan)
+        for t in tags:
+            contacts.add_tag(c, t, actor=None)
+        return c
+
+    c1 = person("jürgen@größ.de", "Jürgen", "Größ", fields={"city": "Köln", "points": 42},
+                tags=("Kunde", "VIP"))  # fmt: skip
+    c2 = person("ola@example.pl", "Ola", "Żółć", tags=("Łódź",))
+    contacts.unsubscribe(c2, group, reason="bounced", at=jan + timedelta(days=30))
+    c3 = person("weg@example.it", "Niccolò", "Mazzà")
+    c4 = person("eline@example.nl", "Eline", "van 't Hoff", fields={"points": 2.5})
+    c5 = person("kunde@example.de", "Karl", "Kunde", groups=(other,))
+    c6 = person("lose@example.de", "Lose", "Ohne", groups=())
+    db.session.commit()
+    mark_deleted(c3.id)
+    return {"other": other, "jan": jan, "ids": [c.id for c in (c1, c2, c3, c4, c5, c6)]}
+
+
+def _import_everything(run_import):
+    march = "2024-03-01T10:00:00+00:00"
+    return run_import(
+        [
+            HEADER,
+            [
+                "jürgen@größ.de",
+                "Jörg",
+                "Groß",
+                "Neu;VIP",
+                "",
+                "",
+                "",
+                "",
+                "Berlin",
+                "7",
+                "1.2.2000",
+            ],
+            ["ola@example.pl", "Aleksandra", "", "", "yes", march, "", "", "", "", ""],
+            ["weg@example.it", "Nicco", "", "", "", "", "", "", "", "", ""],
+            ["eline@example.nl", "", "", "", "no", "", march, "unsubscribed", "", "", ""],
+            ["kunde@example.de", "", "", "", "", "", "", "", "", "", ""],
+            ["lose@example.de", "", "", "", "", "", "", "", "", "", ""],
+            ["neu1@example.de", "Neu", "Eins", "Importiert", "", "", "", "", "Wien", "", ""],
+            ["neu2@example.de", "Neu", "Zwei", "", "no", "", march, "", "", "", ""],
+        ],
+        restore=True,
+    )
+
+
+def _tag_names(account):
+    return sorted(db.session.scalars(db.select(Tag.name).where(Tag.account_id == account.id)))
+
+
+def test_undo_restores_the_pre_import_state_exactly(account, group, scene, run_import):
+    before = contact_state(account.id)
+    tags_before = _tag_names(account)
+    job = _import_everything(run_import)
+    assert (job.created, job.reactivated, job.restored) == (2, 1, 1)
+    changed = contact_state(account.id)
+    assert changed != before
+    assert changed["ola@example.pl"]["subs"][group.id][0] is True  # reactivated
+    # a contact the import created and somebody then put into a second group stays
+    neu1 = db.session.scalar(db.select(Contact).where(Contact.email == "neu1@example.de"))
+    contacts.subscribe(neu1, scene["other"])
+    db.session.commit()
+
+    undo = service.request_undo(job, actor=None)
+    db.session.commit()
+    service.run_undo(undo)
+
+    after = contact_state(account.id)
+    neu1_after = after.pop("neu1@example.de")
+    assert list(neu1_after["subs"]) == [scene["other"].id]  # kept, only out of the group
+    assert after == before  # field by field: names, fields, status, tags, subscriptions
+    assert _tag_names(account) == sorted([*tags_before, "Importiert"])  # neu1 still has it
+    undo = db.session.get(ImportUndo, undo.id)
+    assert undo.status == "finished"
+    assert (undo.restored, undo.removed, undo.deleted) == (4, 4, 1)
+    job = db.session.get(ImportJob, job.id)
+    assert job.undone_at is not None
+    event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "import.undone"))
+    assert event.object_id == job.id and event.details["deleted"] == 1
+    with pytest.raises(service.UndoRefused):
+        service.request_undo(job, actor=None)
+
+
+def test_undo_removes_tags_the_import_created(account, group, scene, run_import):
+    tags_before = _tag_names(account)
+    job = _import_everything(run_import)
+    assert "Neu" in _tag_names(account)
+    undo = service.request_undo(job, actor=None)
+    db.session.commit()
+    service.run_undo(undo)
+    assert _tag_names(account) == tags_before
+
+
+def test_undo_does_not_switch_back_who_signed_off_after_the_import(
+    account, group, scene, run_import
+):
+    job = _import_everything(run_import)
+    jurgen = db.session.scalar(db.select(Contact).where(Contact.email == "jürgen@größ.de"))
+    contacts.unsubscribe(jurgen, group, reason="unsubscribed", at=clock.now() + timedelta(hours=1))
+    db.session.commit()
+    undo = service.request_undo(job, actor=None)
+    db.session.commit()
+    service.run_undo(undo)
+    sub = db.session.scalar(
+        db.select(Subscription).where(
+            Subscription.contact_id == jurgen.id, Subscription.group_id == group.id
+        )
+    )
+    assert sub.active is False and sub.optout_reason == "unsubscribed"
+    assert db.session.get(Contact, jurgen.id).first_name == "Jürgen"  # master data set back
+
+
+def test_undo_of_a_damaged_backup_changes_nothing(account, group, scene, run_import):
+    job = _import_everything(run_import)
+    imported = contact_state(account.id)
+    backup = service.live_backup(account.id, job.backup_id)
+    path = get_storage().root / backup.storage_key
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    undo = service.request_undo(job, actor=None)
+    db.session.commit()
+    service.run_undo(undo)
+    undo = db.session.get(ImportUndo, undo.id)
+    assert undo.status == "failed" and "damaged" in undo.error
+    assert contact_state(account.id) == imported
+    assert db.session.get(ImportJob, job.id).undone_at is None
+
+
+def test_undo_needs_the_backup(account, group, scene, run_import):
+    job = _import_everything(run_import)
+    backup = service.live_backup(account.id, job.backup_id)
+    service.delete_backup(backup)
+    db.session.commit()
+    assert "no backup" in service.undo_blocker(job)
+    with pytest.raises(service.UndoRefused):
+        service.request_undo(job, actor=None)
+
+
+def test_undo_from_the_import_summary(app, client, account, group, scene, run_import):
+    before = contact_state(account.id)
+    job = _import_everything(run_import)
+    user = accounts.create_user("ed@acme.example", "correct-horse-battery")
+    accounts.add_member(account, user, Role.EDITOR)
+    viewer = accounts.create_user("vi@acme.example", "correct-horse-battery")
+    accounts.add_member(account, viewer, Role.VIEWER)
+    db.session.commit()
+
+    login(client, "vi@acme.example")
+    page = client.get(f"/a/acme/imports/{job.id}").get_data(as_text=True)
+    assert 'id="undo-panel"' in page and 'id="undo-button"' not in page
+    assert client.post(f"/a/acme/backups/undo/{job.id}").status_code == 403
+    client.post("/logout")
+
+    login(client, "ed@acme.example")
+    page = client.get(f"/a/acme/imports/{job.id}").get_data(as_text=True)
+    assert 'id="undo-button"' in page
+    response = client.post(f"/a/acme/backups/undo/{job.id}", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "The import has been undone." in page and 'id="import-undone"' in page
+    assert 'id="undo-button"' not in page
+    db.session.expire_all()
+    assert contact_state(account.id) == before
+    history = client.get("/a/acme/imports").get_data(as_text=True)
+    assert "undone" in history
+    undo = db.session.scalar(db.select(ImportUndo))
+    assert undo.created_by_id == user.id
+    # a second click is refused with a message, not a second undo
+    page = client.post(f"/a/acme/backups/undo/{job.id}", follow_redirects=True).get_data(
+        as_text=True
+    )
+    assert "already been undone" in page
+    assert db.session.scalar(db.select(db.func.count(ImportUndo.id))) == 1
+
+
+def test_undo_of_another_accounts_import_is_404(app, client, account, group, scene, run_import):
+    job = _import_everything(run_import)
+    other = accounts.create_account("Other", "other")
+    user = accounts.create_user("o@other.example", "correct-horse-battery")
+    accounts.add_member(other, user, Role.OWNER)
+    db.session.commit()
+    login(client, "o@other.example")
+    assert client.post(f"/a/other/backups/undo/{job.id}").status_code == 404
+    assert db.session.scalar(db.select(ImportUndo)) is None
+
+
+def test_contacts_from_other_groups_leave_the_group_but_keep_their_new_data(
+    account, group, scene, run_import
+):
+    """The group's backup holds only the group's contacts: what an import changed on a
+    contact that was in another group only is not in it (see docs/decisions)."""
+    job = run_import([["email", "first_name", "tags"], ["kunde@example.de", "Karla", "Neu"]])
+    undo = service.request_undo(job, actor=None)
+    db.session.commit()
+    service.run_undo(undo)
+    state = contact_state(account.id)["kunde@example.de"]
+    assert list(state["subs"]) == [scene["other"].id]
+    assert (state["first"], state["tags"]) == ("Karla", ["Neu"])
