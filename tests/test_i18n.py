@@ -71,13 +71,13 @@ def test_account_default_when_nothing_else_is_known(app, client, make_account, m
 
 def test_polish_plural_forms_follow_the_rules(app):
     with app.test_request_context(), force_locale("pl"):
-        one = ngettext("%(num)d member", "%(num)d members", 1)
+        one = ngettext("%(num)d contact matches.", "%(num)d contacts match.", 1)
         few = {
-            ngettext("%(num)d member", "%(num)d members", k).split(" ", 1)[1]
+            ngettext("%(num)d contact matches.", "%(num)d contacts match.", k).split(" ", 1)[1]
             for k in (2, 3, 4, 22, 23, 24)
         }
         many = {
-            ngettext("%(num)d member", "%(num)d members", k).split(" ", 1)[1]
+            ngettext("%(num)d contact matches.", "%(num)d contacts match.", k).split(" ", 1)[1]
             for k in (5, 11, 12, 13, 14, 25, 100)
         }
     assert len(few) == 1 and len(many) == 1
