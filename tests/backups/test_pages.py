@@ -80,7 +80,7 @@ def test_human_sizes_use_the_readers_number_format(app):
     with app.test_request_context("/?lang=de"):
         assert service.human_size(1536) == "1,5 KB"
         assert service.human_size(5 * 1024**2) == "5 MB"
-        assert service.human_size(1) == "1 byte"
+        assert service.human_size(1) == "1 Byte"  # German writes nouns with a capital
 
 
 def test_viewers_see_the_list_but_cannot_download_or_restore(client, account, backups):
