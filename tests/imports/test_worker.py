@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -56,6 +57,26 @@ def _worker(database_url, redis_url, *, burst=True, **extra_env):
         text=True,
         start_new_session=True,
     )
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _kill_with_work_horses(pid: int) -> None:
+    """kill -9 the worker and the work horse doing the job (its own process group)."""
+    for child in _children(pid):
+        os.kill(child, signal.SIGKILL)
+    os.killpg(pid, signal.SIGKILL)
 
 
 def _rows(n):
@@ -128,7 +149,7 @@ def test_killed_worker_resumes_without_doubling(web, tmp_path, database_url, red
         job = _status(web, job_id)
         assert job.status != ImportStatus.FAILED, job.error
         if job.staged_line >= 2000:
-            os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, no cleanup
+            _kill_with_work_horses(worker.pid)
             staged_at_kill = job.staged_line
             break
         time.sleep(0.02)
