@@ -67,8 +67,14 @@ def prepare(slug: str) -> dict:
         total = db.session.scalar(
             db.select(db.func.count(Contact.id)).where(Contact.account_id == account.id)
         )
-        return {"email": email, "group": group_id, "ids": ids, "prefixes":
-                [e[:6] for e in emails], "contacts": total, "dialect": db.engine.dialect.name}
+        return {
+            "email": email,
+            "group": group_id,
+            "ids": ids,
+            "prefixes": [e[:6] for e in emails],
+            "contacts": total,
+            "dialect": db.engine.dialect.name,
+        }
 
 
 def free_port() -> int:
@@ -93,8 +99,9 @@ class Browser:
     def login(self, email: str) -> None:
         _, page, _ = self.get("/login")
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-        data = urllib.parse.urlencode({"csrf_token": token, "email": email,
-                                       "password": PASSWORD}).encode()
+        data = urllib.parse.urlencode(
+            {"csrf_token": token, "email": email, "password": PASSWORD}
+        ).encode()
         self.opener.open(self.base + "/login", data=data, timeout=60).read()
 
 
@@ -107,9 +114,11 @@ def measure(browser: Browser, paths: list[str], n: int) -> dict:
         assert status == 200, status
         times.append(seconds * 1000)
     times.sort()
-    return {"p50_ms": round(statistics.median(times), 1),
-            "p95_ms": round(times[int(len(times) * 0.95) - 1], 1),
-            "max_ms": round(times[-1], 1)}
+    return {
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(times[int(len(times) * 0.95) - 1], 1),
+        "max_ms": round(times[-1], 1),
+    }
 
 
 def main() -> None:
@@ -122,7 +131,10 @@ def main() -> None:
     env = dict(os.environ, RATELIMIT_ENABLED="false")
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "app:app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -140,13 +152,16 @@ def main() -> None:
             "contacts": facts["contacts"],
             "first list page": measure(browser, [f"/a/{slug}/contacts"], args.requests),
             "group + status page": measure(
-                browser, [f"/a/{slug}/contacts?group={facts['group']}&status=active"],
-                args.requests),
+                browser, [f"/a/{slug}/contacts?group={facts['group']}&status=active"], args.requests
+            ),
             "email prefix search": measure(
-                browser, [f"/a/{slug}/contacts?q={urllib.parse.quote(p)}"
-                          for p in facts["prefixes"]], args.requests),
+                browser,
+                [f"/a/{slug}/contacts?q={urllib.parse.quote(p)}" for p in facts["prefixes"]],
+                args.requests,
+            ),
             "contact card": measure(
-                browser, [f"/a/{slug}/contacts/{i}" for i in facts["ids"]], args.requests),
+                browser, [f"/a/{slug}/contacts/{i}" for i in facts["ids"]], args.requests
+            ),
         }
         print(json.dumps(results, indent=2))
     finally:

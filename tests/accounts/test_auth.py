@@ -156,10 +156,15 @@ def test_too_short_new_password_is_refused(app, client, make_user):
 def test_login_limit_also_counts_per_address_across_ips(client, make_user):
     make_user("owner@acme.example")
     for i in range(5):
-        response = client.post("/login", data={"email": "owner@acme.example",
-                                               "password": f"wrong-{i}-password"},
-                               environ_base={"REMOTE_ADDR": f"10.0.0.{i + 1}"})
+        response = client.post(
+            "/login",
+            data={"email": "owner@acme.example", "password": f"wrong-{i}-password"},
+            environ_base={"REMOTE_ADDR": f"10.0.0.{i + 1}"},
+        )
         assert response.status_code == 401
-    response = client.post("/login", data={"email": "owner@acme.example", "password": PASSWORD},
-                           environ_base={"REMOTE_ADDR": "10.0.0.99"})
+    response = client.post(
+        "/login",
+        data={"email": "owner@acme.example", "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": "10.0.0.99"},
+    )
     assert response.status_code == 429
