@@ -1,0 +1,127 @@
+"""The undo on a real `rq worker` process, and a backup made by a portal import that ran
+on one: the RQ glue, app context and storage path as in production."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+from portal import create_app
+from portal.accounts import service as accounts
+from portal.backups import service, tasks
+from portal.backups.models import Backup, ImportUndo
+from portal.config import ROOT
+from portal.contacts import service as contacts
+from portal.extensions import db
+from portal.imports import service as imports
+from portal.imports import tasks as import_tasks
+from portal.imports.models import ImportJob
+from tests.imports.conftest import contact_state, write_csv
+
+
+@pytest.fixture
+def web(database_url, redis_url):
+    """The app as the web process has it: queues are asynchronous."""
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": "test-secret-key",
+        }
+    )
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _burst_worker(database_url, redis_url) -> str:
+    env = dict(
+        os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY="test-secret-key"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "rq", "worker", "--burst"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    return result.stdout + result.stderr
+
+
+def test_portal_import_and_its_undo_on_a_real_worker(web, tmp_path, database_url, redis_url):
+    with web.app_context():
+        account = accounts.create_account("Worker", "worker")
+        group = contacts.create_group(account, "Newsletter", actor=None)
+        for i in range(5):
+            contact = contacts.create_contact(account, f"old{i}@example.de", first_name="Alt")
+            contacts.subscribe(contact, group)
+        db.session.commit()
+        before = contact_state(account.id)
+        rows = [["email", "first_name"], *[[f"old{i}@example.de", "Neu"] for i in range(5)]]
+        rows += [[f"new{i}@example.de", "Neu"] for i in range(20)]
+        job = imports.create_import(
+            account,
+            actor=None,
+            group=group,
+            source_path=write_csv(tmp_path / "list.csv", rows),
+            filename="list.csv",
+        )
+        imports.configure(
+            job, mapping=job.mapping, mode="update_add", import_consent=False, restore_deleted=False
+        )
+        db.session.commit()
+        import_tasks.enqueue_run(job)
+        job_id, account_id = job.id, account.id
+    out = _burst_worker(database_url, redis_url)
+    with web.app_context():
+        job = db.session.get(ImportJob, job_id)
+        assert job.status == "finished", out[-3000:]
+        backup = db.session.get(Backup, job.backup_id)
+        assert backup is not None and backup.contact_count == 5
+        assert service.live_backup(account_id, job.backup_id) is not None
+        undo = service.request_undo(job, actor=None)
+        tasks.enqueue_undo(undo)
+        undo_id = undo.id
+        assert db.session.get(ImportUndo, undo_id).status == "queued"
+    out = _burst_worker(database_url, redis_url)
+    with web.app_context():
+        db.session.remove()
+        undo = db.session.get(ImportUndo, undo_id)
+        assert undo.status == "finished", out[-3000:]
+        assert (undo.restored, undo.removed, undo.deleted) == (5, 20, 20)
+        assert contact_state(account_id) == before
+
+
+def test_a_portal_import_through_the_pages_makes_a_backup(app, client, owner):
+    with app.app_context():
+        from portal.accounts.models import Account
+
+        group = contacts.create_group(db.session.get(Account, owner), "Kunden", actor=None)
+        db.session.commit()
+        group_id = group.id
+    data = b"email;Vorname\r\nanna@example.de;Anna\r\n"
+    response = client.post(
+        "/a/acme/imports/new",
+        data={"file": (io.BytesIO(data), "liste.csv"), "group": str(group_id)},
+        content_type="multipart/form-data",
+    )
+    job_url = response.headers["Location"]
+    job_id = int(job_url.rstrip("/").rsplit("/", 1)[1])
+    client.post(
+        f"/a/acme/imports/{job_id}/mapping",
+        data={"column-0": "email", "column-1": "first_name", "mode": "update_add"},
+    )
+    client.post(f"/a/acme/imports/{job_id}/start")
+    page = client.get(job_url).get_data(as_text=True)
+    assert "Import finished" in page and 'id="undo-button"' in page
+    with app.app_context():
+        job = db.session.get(ImportJob, job_id)
+        backup = db.session.get(Backup, job.backup_id)
+        assert backup.reason == "import" and backup.group_name == "Kunden"
+        assert backup.contact_count == 0 and backup.created_by_id is not None
