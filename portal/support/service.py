@@ -8,6 +8,17 @@ from portal.extensions import db
 from portal.support.models import AuditEvent
 
 
+def _actor_type(actor) -> str:
+    """user | staff | api_key | system; an API key (or any other non-user actor) says
+    what it is through its `audit_actor_type` attribute."""
+    if actor is None:
+        return "system"
+    explicit = getattr(actor, "audit_actor_type", None)
+    if explicit:
+        return explicit
+    return "staff" if getattr(actor, "is_staff", False) else "user"
+
+
 def record(
     action: str,
     *,
@@ -21,12 +32,12 @@ def record(
 ) -> AuditEvent:
     """Add an audit event to the session; the caller's transaction commits it."""
     if actor_type is None:
-        actor_type = "system" if actor is None else ("staff" if actor.is_staff else "user")
+        actor_type = _actor_type(actor)
     event = AuditEvent(
         account_id=account.id if account is not None else None,
         actor_type=actor_type,
         actor_id=getattr(actor, "id", None),
-        actor_label=getattr(actor, "email", "") or "",
+        actor_label=getattr(actor, "audit_label", None) or getattr(actor, "email", "") or "",
         action=action,
         object_type=object_type,
         object_id=object_id,
