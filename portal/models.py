@@ -5,5 +5,5 @@ from portal.backups.models import Backup, BackupPendingDeletion, ImportUndo  # n
 from portal.contacts.models import Activity, Contact, CustomField, Group, Subscription, Tag  # noqa: F401
 from portal.imports.models import ImportJob, ImportRow, ImportRowProblem  # noqa: F401
 from portal.jobs.models import Heartbeat  # noqa: F401
-from portal.lifecycle.models import Suppression  # noqa: F401
+from portal.lifecycle.models import LifecycleJob, SignupRequest, Suppression  # noqa: F401
 from portal.support.models import AuditEvent  # noqa: F401

@@ -11,6 +11,7 @@ contact_row() so that they are filled in too."""
 from __future__ import annotations
 
 import enum
+import secrets
 import unicodedata
 from datetime import datetime
 from typing import Any
@@ -117,6 +118,10 @@ def contact_row(
     }
 
 
+def new_signup_token() -> str:
+    return secrets.token_urlsafe(16)
+
+
 contact_tags = Table(
     "contact_tags",
     db.metadata,
@@ -135,6 +140,8 @@ class Group(db.Model):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     automatic_backups: Mapped[bool] = mapped_column(Boolean, default=True)
+    # the public sign-up form lives at /f/<signup_token>; a new token retires the old link
+    signup_token: Mapped[str] = mapped_column(String(43), unique=True, default=new_signup_token)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
     def __repr__(self) -> str:
@@ -269,6 +276,10 @@ class Subscription(db.Model):
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     optout_reason: Mapped[str | None] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(16), default="ui")
+    # double opt-in proof of a sign-up through the public form (activated_at is the sign-up)
+    signup_ip: Mapped[str | None] = mapped_column(String(45))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirm_ip: Mapped[str | None] = mapped_column(String(45))
 
     contact: Mapped[Contact] = relationship(back_populates="subscriptions")
     group: Mapped[Group] = relationship()
