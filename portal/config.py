@@ -91,6 +91,12 @@ def build_config(overrides: dict | None = None) -> dict:
         "PASSWORD_RESET_MAX_AGE": _int("PASSWORD_RESET_MAX_AGE", 3600),
         "INVITATION_DAYS": _int("INVITATION_DAYS", 7),
         "HEARTBEAT_SECONDS": _int("HEARTBEAT_SECONDS", 60),
+        # RQ kills a job after this many seconds (its own default, 180 s, would cut a large
+        # import or purge short); jobs are resumable, so a generous limit loses nothing.
+        "JOB_TIMEOUT_SECONDS": _int("JOB_TIMEOUT_SECONDS", 6 * 3600),
+        # Signing up through a public form: how long a confirmation link works.
+        "SIGNUP_CONFIRM_DAYS": _int("SIGNUP_CONFIRM_DAYS", 7),
+        "SIGNUP_RATE_LIMIT": os.environ.get("SIGNUP_RATE_LIMIT", "5 per minute;30 per hour"),
         # Import engine: rows per committed staging batch, staged rows per merge chunk.
         "IMPORT_BATCH_ROWS": _int("IMPORT_BATCH_ROWS", 5000),
         "IMPORT_CHUNK_ROWS": _int("IMPORT_CHUNK_ROWS", 20000),

@@ -21,6 +21,9 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RQ_CONNECTION", url)
     app.config.setdefault("RQ_QUEUES", QUEUES)
     rq.init_app(app)
+    # flask-rq has no setting for it: every queue of this app gets the portal's job timeout
+    for queue in rq._queues[app].values():
+        queue._default_timeout = app.config["JOB_TIMEOUT_SECONDS"]
 
     from portal.jobs import cron
 

@@ -109,3 +109,21 @@ def test_cleanup_removes_only_expired_invitations(app, make_account, make_user, 
         time_machine.move_to(now + timedelta(days=2))
         assert service.cleanup_expired() == 1
         assert db.session.scalar(db.select(db.func.count(Invitation.id))) == 0
+
+
+def test_jobs_get_the_portals_timeout_not_rqs_three_minutes(database_url, redis_url):
+    """RQ kills a job after 180 s by default, which would cut a large import or purge
+    short; every queue of the portal uses JOB_TIMEOUT_SECONDS instead."""
+    web = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": "test-secret-key",
+            "JOB_TIMEOUT_SECONDS": 7200,
+        }
+    )
+    with web.app_context():
+        for name in ("high", "default", "low"):
+            job = rq.get_queue(name).enqueue(tasks.heartbeat.func, "timeout-test")
+            assert job.timeout == 7200
+            job.delete()
