@@ -78,6 +78,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(imports_bp)
     app.register_blueprint(backups_bp)
 
+    from portal.api.core import init_app as init_api
+
+    init_api(app)  # /api/v1 (CSRF-exempt, no cookies) and /a/<account>/settings/api
+
 
 def _register_hooks(app: Flask) -> None:
     from portal import i18n
@@ -106,6 +110,10 @@ def _register_errors(app: Flask) -> None:
         return request.path.startswith("/api/") or request.path == "/healthz"
 
     def page(code: int, title, message):
+        if request.path.startswith("/api/"):
+            from portal.api.core import error_response
+
+            return error_response(code), code
         if wants_json():
             return jsonify(error={"code": str(code), "message": str(message)}), code
         return render_template("errors/error.html", code=code, title=title, message=message), code
