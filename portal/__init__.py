@@ -70,6 +70,8 @@ def _register_blueprints(app: Flask) -> None:
     from portal.contacts.views import bp as contacts_bp
     from portal.health import bp as health_bp
     from portal.imports.views import bp as imports_bp
+    from portal.lifecycle.views import bp as lifecycle_bp
+    from portal.lifecycle.views import signup_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(accounts_bp)
@@ -81,6 +83,8 @@ def _register_blueprints(app: Flask) -> None:
     from portal.api.core import init_app as init_api
 
     init_api(app)  # /api/v1 (CSRF-exempt, no cookies) and /a/<account>/settings/api
+    app.register_blueprint(lifecycle_bp)
+    app.register_blueprint(signup_bp)
 
 
 def _register_hooks(app: Flask) -> None:

@@ -70,7 +70,7 @@ def select_locale() -> str:
     best = request.accept_languages.best_match(supported())
     if best:
         return best
-    account = g.get("account")
+    account = g.get("account") or g.get("public_account")
     if account is not None and account.default_locale in supported():
         return account.default_locale
     return "en"
@@ -81,7 +81,7 @@ def select_timezone() -> str:
         return "UTC"
     if current_user and current_user.is_authenticated and current_user.timezone:
         return current_user.timezone
-    account = g.get("account")
+    account = g.get("account") or g.get("public_account")
     if account is not None:
         return account.timezone
     return "UTC"

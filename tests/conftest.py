@@ -146,3 +146,21 @@ def owner(make_account, make_user, client):
     make_user("owner@acme.example", account_id, Role.OWNER)
     login(client, "owner@acme.example")
     return account_id
+
+
+@pytest.fixture
+def data(app, owner):
+    """Factories (tests/factories.py) for the signed-in owner's account 'acme'."""
+    from tests.factories import Data
+
+    return Data(app, owner)
+
+
+@pytest.fixture
+def make_data(app):
+    from tests.factories import Data
+
+    def make(account_id: int):
+        return Data(app, account_id)
+
+    return make

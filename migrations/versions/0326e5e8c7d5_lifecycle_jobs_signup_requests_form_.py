@@ -35,6 +35,7 @@ def upgrade():
     sa.Column('processed', sa.Integer(), nullable=False),
     sa.Column('changed', sa.Integer(), nullable=False),
     sa.Column('not_found', sa.Integer(), nullable=False),
+    sa.Column('result', sa.JSON(), nullable=False),
     sa.Column('checkpoint', sa.BigInteger(), nullable=True),
     sa.Column('error', sa.Text(), nullable=False),
     sa.Column('created_at', portal.database.UTCDateTime(), nullable=False),

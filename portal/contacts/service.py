@@ -35,12 +35,13 @@ from portal.contacts.models import (
     fold,
 )
 from portal.extensions import db
+from portal.lifecycle import suppression
 from portal.support import service as audit
 
 if TYPE_CHECKING:
     from portal.accounts.models import Account, User
 
-__all__ = ["ServiceError", "ContactInvalid", "before_group_delete"]
+__all__ = ["ServiceError", "ContactInvalid", "ContactForgotten", "before_group_delete"]
 
 PAGE_SIZE = 50
 COUNT_CAP = 10_000
@@ -54,6 +55,20 @@ class ContactInvalid(ServiceError):
     def __init__(self, errors: dict[str, Any]):
         super().__init__(next(iter(errors.values())))
         self.errors = errors
+
+
+FORGOTTEN = _l(
+    "This address was erased at the person's request (“forget me”). It can only sign up "
+    "again through a sign-up form."
+)
+
+
+class ContactForgotten(ContactInvalid):
+    """The address is on the suppression list: no import, restore, API call or edit may
+    bring the person back; only their own sign-up through a form lifts it."""
+
+    def __init__(self):
+        super().__init__({"email": FORGOTTEN})
 
 
 # Called with (group, actor, source) before a group is deleted; the backups area
@@ -424,6 +439,8 @@ def _validate_contact(
         else:
             if _email_taken(account_id, clean["email"], exclude_id):
                 errors["email"] = _l("Another contact already has this email address.")
+            elif suppression.is_suppressed(account_id, clean["email"]):
+                raise ContactForgotten()
     for key, value in (("first_name", first_name), ("last_name", last_name)):
         if value is not None:
             value = " ".join(value.split())

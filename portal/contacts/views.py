@@ -35,12 +35,15 @@ class Action:
     role: Role = Role.EDITOR
     style: str = "outline-secondary"
     show: Any = None  # card only: callable(contact) -> bool
+    method: str = "post"  # card only: "get" links to a page (e.g. a confirmation) instead
 
 
 # e.g. the deletion area appends Action("lifecycle.delete_selected", _l("Delete"), ...)
 BULK_ACTIONS: list[Action] = []
 # e.g. Action("lifecycle.delete_contact", _l("Delete"), show=lambda c: not c.is_deleted)
 CARD_ACTIONS: list[Action] = []
+# callables(contact) -> dict of extra template values for the card (e.g. the purge time)
+CARD_EXTRAS: list[Any] = []
 
 
 def _int_arg(name: str) -> int | None:
@@ -110,6 +113,9 @@ def list_contacts():
 def _render_card(contact: Contact, form, tag_form=None, status: int = 200):
     definitions = service.custom_fields(g.account)
     known = {d.key for d in definitions}
+    extras: dict[str, Any] = {}
+    for extra in CARD_EXTRAS:
+        extras.update(extra(contact))
     return (
         render_template(
             "contacts/card.html",
@@ -135,6 +141,7 @@ def _render_card(contact: Contact, form, tag_form=None, status: int = 200):
             optout_labels=forms.OPTOUT_LABELS,
             activity_labels=forms.ACTIVITY_LABELS,
             field_type_labels=forms.FIELD_TYPE_LABELS,
+            **extras,
         ),
         status,
     )

@@ -41,6 +41,7 @@ class LifecycleAction(enum.StrEnum):
 
 
 class LifecycleStatus(enum.StrEnum):
+    DRAFT = "draft"  # checked and counted, waiting for the user's confirmation
     QUEUED = "queued"
     RUNNING = "running"
     FINISHED = "finished"
@@ -67,6 +68,7 @@ class LifecycleJob(db.Model):
     processed: Mapped[int] = mapped_column(Integer, default=0)  # selected contacts handled
     changed: Mapped[int] = mapped_column(Integer, default=0)  # newly deleted/restored/erased
     not_found: Mapped[int] = mapped_column(Integer, default=0)  # listed addresses not here
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # erasure receipt
     # keyset checkpoint: the smallest contact id handled (filters and id lists walk
     # newest first), or the number of list entries handled
     checkpoint: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,10 +1,9 @@
-"""Small factories for contacts, groups, tags and activities (through the service)."""
+"""Small factories for contacts, groups, tags and activities (through the service);
+the `data` and `make_data` fixtures in tests/conftest.py hand them out."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-
-import pytest
 
 from portal.accounts.models import Account
 from portal.contacts import service
@@ -90,17 +89,3 @@ class Data:
                 db.session.refresh(obj)
                 db.session.expunge(obj)
             return obj
-
-
-@pytest.fixture
-def data(app, owner):
-    """Factories for the signed-in owner's account 'acme'."""
-    return Data(app, owner)
-
-
-@pytest.fixture
-def make_data(app):
-    def make(account_id: int) -> Data:
-        return Data(app, account_id)
-
-    return make

@@ -1,0 +1,54 @@
+"""RQ glue: mass actions, the hourly purge and the sweeps. The work is in mass.py and
+service.py, plain functions that tests call directly."""
+
+from __future__ import annotations
+
+import logging
+
+from portal import clock
+from portal.extensions import db, rq
+from portal.lifecycle import mass, service, signup
+from portal.lifecycle.models import LifecycleJob, LifecycleStatus
+
+log = logging.getLogger(__name__)
+
+
+@rq.job(queue="default")
+def run_mass_action(job_id: int) -> None:
+    job = db.session.get(LifecycleJob, job_id)
+    if job is None:
+        log.warning("mass action %s is gone", job_id)
+        return
+    try:
+        mass.run(job)
+    except Exception as exc:
+        log.exception("mass action %s failed", job_id)
+        mass.fail(job, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def enqueue(job: LifecycleJob) -> None:
+    """Commit the row first, then enqueue: the worker must find it. The RQ job id comes
+    from the row and its checkpoint, so a double click cannot start the work twice."""
+    job.touched_at = clock.now()
+    if job.status == LifecycleStatus.FAILED.value:
+        job.status = LifecycleStatus.QUEUED.value
+    db.session.commit()
+    run_mass_action.enqueue(job.id, job_id=f"{job.rq_job_id}-{job.checkpoint or 0}")
+
+
+@rq.job(queue="default")
+def purge_deleted_contacts() -> int:
+    """Hourly: accounts whose local time is 02:00–04:00 lose their contacts "to be deleted"."""
+    return service.purge_due()
+
+
+@rq.job(queue="low")
+def sweep() -> int:
+    """Daily: unconfirmed mass-action drafts and expired sign-up requests."""
+    return mass.sweep_drafts() + signup.sweep_expired()
+
+
+def register_cron() -> None:
+    purge_deleted_contacts.cron_register("5 * * * *")
+    sweep.cron_register("27 4 * * *")
