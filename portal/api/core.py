@@ -220,6 +220,7 @@ def operation(
 
         @wraps(view)
         def wrapped(**kwargs):
+            refuse_unknown_parameters(op.query)
             if op.query:
                 kwargs["query"] = parse_query(op.query)
             if op.body is not None:
@@ -368,6 +369,16 @@ def parse_json_body(schema: dict[str, Any], *, required: bool = True) -> Any:
     return body
 
 
+def refuse_unknown_parameters(params: list[Param]) -> None:
+    """A parameter the operation does not know is a 400, so that a typo ("staus=") is
+    not silently read as "no filter". The language comes from Accept-Language."""
+    known = {p.name for p in params}
+    unknown = [name for name in request.args if name not in known]
+    if unknown:
+        fields = {name: _("There is no parameter “%(name)s”.", name=name) for name in unknown}
+        raise ApiError(400, next(iter(fields.values())), fields=fields)
+
+
 def _coerce(param: Param, raw: str) -> Any:
     kind = param.schema.get("type")
     if kind == "integer":
@@ -392,7 +403,7 @@ def parse_query(params: list[Param], source=None, status: int = 400) -> dict[str
     fields: dict[str, str] = {}
     for param in params:
         raw = source.get(param.name)
-        if raw is None or raw == "":
+        if raw is None:
             if param.required:
                 fields[param.name] = _("“%(field)s” is required.", field=param.name)
             values[param.name] = param.schema.get("default")

@@ -174,7 +174,14 @@ def get_contact(contact_id: int):
     "/contacts/by-email",
     tag="contacts",
     summary="Find a contact by email address",
-    query=[Param("email", {"type": "string", "maxLength": 320}, "The address.", required=True)],
+    query=[
+        Param(
+            "email",
+            {"type": "string", "minLength": 1, "maxLength": 320},
+            "The address.",
+            required=True,
+        )
+    ],
     responses=_one(200, "The contact.", "Contact"),
     errors=(400, 404),
 )

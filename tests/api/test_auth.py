@@ -85,16 +85,23 @@ def test_a_signed_in_browser_session_never_authenticates(app, client, acme, make
     response = client.get(f"{PREFIX}/me")
     _error(response, 401, "unauthorized")
     assert "Set-Cookie" not in response.headers
-    # ?lang= on the API changes nothing in the browser's session either
-    client.get(f"{PREFIX}/me?lang=pl")
+    # an API call with a key changes nothing in the browser's session either
+    response = client.get(f"{PREFIX}/me", headers={"Authorization": f"Bearer {acme.key()}"})
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
     assert client.get("/a/acme/contacts").status_code == 200
 
 
 def test_no_cookie_is_ever_set_or_read_by_the_api(client, api):
     client.set_cookie("session", "forged-or-real", domain="localhost")
-    response = api.get("/me?lang=de")
+    response = api.get("/me")
     assert response.status_code == 200
     assert "Set-Cookie" not in response.headers
+
+
+def test_unknown_parameters_are_refused(api):
+    response = api.get("/contacts?staus=active")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["fields"] == {"staus": "There is no parameter “staus”."}
 
 
 def test_writes_need_no_csrf_token(app, api):
