@@ -25,6 +25,7 @@ from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Tag
 from portal.contacts.service import ContactFilter, ContactInvalid, ServiceError
 from portal.extensions import db
+from portal.lifecycle import service as lifecycle
 
 SOURCE = "api"
 BIG_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
@@ -46,11 +47,7 @@ def _invalid(exc: ServiceError, field: str | None = None) -> ApiError:
 
 def _refuse_forgotten(exc: Exception) -> None:
     """A forgotten address (lifecycle.service.ContactForgotten) is a 409 "forgotten"."""
-    try:
-        from portal.lifecycle.service import ContactForgotten
-    except ImportError:  # TODO(api): the lifecycle area lands meanwhile; drop this guard
-        return
-    if isinstance(exc, ContactForgotten):
+    if isinstance(exc, lifecycle.ContactForgotten):
         raise ApiError(409, exc.args[0], code="forgotten") from exc
 
 
@@ -196,8 +193,6 @@ def get_contact_by_email(query: dict[str, Any]):
 
 
 def _restore(contact: Contact) -> None:
-    from portal.lifecycle import service as lifecycle
-
     lifecycle.restore_contacts(
         g.account, [contact.id], actor=actor(), source=SOURCE, ip=client_ip()
     )
@@ -321,6 +316,70 @@ def update_contact(contact_id: int, body: dict[str, Any]):
         raise _invalid(exc) from exc
     db.session.commit()
     return jsonify(contact_json(contact))
+
+
+# --- deletion, restore, forget me ------------------------------------------------------------
+
+
+@operation(
+    "DELETE",
+    CONTACT_ID,
+    tag="contacts",
+    summary="Delete a contact (soft)",
+    description=(
+        "The contact becomes “to be deleted”: it leaves the active counts and can be "
+        "restored until the nightly purge (02:00–04:00 in the account's timezone). A "
+        "deletion through the API makes no backup. Deleting it again changes nothing."
+    ),
+    responses=_one(200, "The contact, to be deleted.", "Contact"),
+    errors=(404,),
+)
+def delete_contact(contact_id: int):
+    contact = owned_or_404(Contact, contact_id)
+    lifecycle.delete_contacts(g.account, [contact.id], actor=actor(), source=SOURCE, ip=client_ip())
+    db.session.commit()
+    db.session.refresh(contact)
+    return jsonify(contact_json(contact))
+
+
+@operation(
+    "POST",
+    CONTACT_ID + "/restore",
+    tag="contacts",
+    summary="Restore a contact that is to be deleted",
+    description=(
+        "Before the nightly purge: the contact comes back with its groups, tags and "
+        "sign-up and sign-off data. An active contact stays as it is."
+    ),
+    responses=_one(200, "The contact.", "Contact"),
+    errors=(404,),
+)
+def restore_contact(contact_id: int):
+    contact = owned_or_404(Contact, contact_id)
+    _restore(contact)
+    db.session.commit()
+    return jsonify(contact_json(contact))
+
+
+@operation(
+    "POST",
+    CONTACT_ID + "/forget",
+    tag="contacts",
+    summary="Forget a contact (erase at once, for good)",
+    description=(
+        "Erases the contact, its subscriptions, tags and activities at once; this cannot "
+        "be undone. The address goes on the suppression list: imports, restores and this "
+        "API refuse it until the person signs up again through a form. The answer counts "
+        "what was erased; the audit log keeps the same receipt without the address."
+    ),
+    responses=_one(200, "What was erased.", "ForgetReceipt"),
+    errors=(404,),
+)
+def forget_contact(contact_id: int):
+    contact = owned_or_404(Contact, contact_id)
+    receipt = lifecycle.forget_contact(contact, actor=actor(), source=SOURCE, ip=client_ip())
+    db.session.commit()
+    return jsonify(forgotten=True, contact_id=contact_id, counts=receipt.as_dict())
 
 
 # --- subscriptions -----------------------------------------------------------------------------
