@@ -192,5 +192,30 @@ def backups_cleanup_cmd() -> None:
     click.echo(f"Removed {service.remove_expired()} expired backup(s).")
 
 
+@portal_cli.command("create-api-key")
+@click.option("--account", "account_slug", required=True, help="Slug of the account.")
+@click.option(
+    "--scope",
+    type=click.Choice(["read", "write"]),
+    required=True,
+    help="read: reads only; write: reads and writes.",
+)
+@click.option("--name", default="CLI", show_default=True, help="Where the key is used.")
+def create_api_key_cmd(account_slug: str, scope: str, name: str) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from portal.api import service as api_keys
+
+    account = db.session.scalar(db.select(Account).where(Account.slug == account_slug))
+    if account is None:
+        raise click.ClickException(f"No account with slug {account_slug!r}.")
+    try:
+        key, plain = api_keys.create_key(account, name=name, scope=scope, actor=None, source="cli")
+    except accounts.ServiceError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"API key {key.name!r} ({scope}) for {account.slug}, shown only this once:")
+    click.echo(plain)
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(portal_cli)

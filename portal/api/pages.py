@@ -12,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from portal.accounts.forms import EmptyForm
@@ -36,7 +37,11 @@ class ApiKeyForm(FlaskForm):
         validators=[DataRequired(), Length(max=service.MAX_NAME)],
         description=_l("Where the key is used, e.g. “Shop” or “CRM sync”."),
     )
-    scope = RadioField(_l("Scope"), choices=list(SCOPE_LABELS.items()), default=Scope.READ.value)
+    scope = RadioField(
+        _l("Scope"),
+        choices=[SelectChoice(value, label) for value, label in SCOPE_LABELS.items()],
+        default=Scope.READ.value,
+    )
 
 
 def _render(form: ApiKeyForm, *, new_key: str | None = None, status: int = 200):
