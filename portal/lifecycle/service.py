@@ -465,3 +465,65 @@ def lift_suppression(account: Account, email: str) -> bool:
         )
     )
     return bool(result.rowcount)
+
+
+# --- audit texts ------------------------------------------------------------------------
+
+
+def _register_audit_texts() -> None:
+    from flask_babel import gettext as _
+    from flask_babel import ngettext
+
+    from portal.support.describe import DESCRIPTIONS
+
+    def count(e) -> int:
+        return int(e.details.get("count", 0))
+
+    def forgotten(e) -> str:
+        return ngettext(
+            "%(num)d contact erased for good (“forget me”, %(records)d records); the "
+            "address is kept only as a keyed hash.",
+            "%(num)d contacts erased for good (“forget me”, %(records)d records); the "
+            "addresses are kept only as keyed hashes.",
+            int(e.details.get("addresses") or e.details.get("contacts") or 0),
+            records=sum(
+                int(e.details.get(k, 0))
+                for k in (
+                    "contacts",
+                    "subscriptions",
+                    "tag_links",
+                    "activities",
+                    "failed_rows",
+                    "staged_rows",
+                    "signup_requests",
+                )
+            ),
+        )
+
+    DESCRIPTIONS.update(
+        {
+            "contacts.deleted": lambda e: ngettext(
+                "%(num)d contact marked “to be deleted”",
+                "%(num)d contacts marked “to be deleted”",
+                count(e),
+            ),
+            "contacts.restored": lambda e: ngettext(
+                "%(num)d contact restored", "%(num)d contacts restored", count(e)
+            ),
+            "contacts.purged": lambda e: ngettext(
+                "Nightly purge: %(num)d deleted contact removed for good",
+                "Nightly purge: %(num)d deleted contacts removed for good",
+                count(e),
+            ),
+            "contacts.forgotten": forgotten,
+            "signup.confirmed": lambda e: _(
+                "Sign-up through the form of “%(group)s” confirmed", group=e.details.get("group")
+            ),
+            "group.form_link_renewed": lambda e: _(
+                "New address for the sign-up form of “%(name)s”", name=e.details.get("name")
+            ),
+        }
+    )
+
+
+_register_audit_texts()
