@@ -86,7 +86,7 @@ def keys():
 @bp.route("/<int:key_id>/revoke", methods=["POST"])
 @require_role(Role.ADMIN)
 def revoke(key_id: int):
-    key = service.get_key(g.account, key_id)
+    key = service.get_key(g.account, key_id) if key_id < 2**31 else None
     if key is None:
         abort(404)
     if EmptyForm().validate_on_submit() and service.revoke_key(

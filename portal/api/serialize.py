@@ -8,14 +8,15 @@ from typing import Any
 
 from flask import g
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import BigInteger, select
 
 from portal.api.core import ApiError
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Subscription, Tag
 from portal.extensions import db
 
-MAX_ID = 2**63 - 1  # larger ids cannot exist; the databases would refuse to compare them
+MAX_ID = 2**63 - 1  # no id is larger; the databases would refuse to compare with more
+MAX_INT_ID = 2**31 - 1  # ids of INTEGER columns (PostgreSQL refuses larger parameters)
 
 NOT_FOUND = {
     "Contact": _l("There is no contact with this id."),
@@ -29,7 +30,8 @@ NOT_FOUND = {
 def owned_or_404(model, object_id: int | None):
     """The row of the key's account with this id; another account's id is a 404."""
     message = NOT_FOUND.get(model.__name__)
-    if object_id is None or not 0 < object_id <= MAX_ID:
+    big = isinstance(model.__table__.c.id.type, BigInteger)
+    if object_id is None or not 0 < object_id <= (MAX_ID if big else MAX_INT_ID):
         raise ApiError(404, message)
     obj = db.session.scalar(
         select(model).where(model.id == object_id, model.account_id == g.account.id)

@@ -109,5 +109,6 @@ def test_another_accounts_keys_are_invisible_and_404(app, client, acme, other, m
     login(client, "owner@acme.example")
     assert "Their shop" not in client.get("/a/acme/settings/api").get_data(as_text=True)
     assert client.post(f"/a/acme/settings/api/{theirs.id}/revoke").status_code == 404
+    assert client.post(f"/a/acme/settings/api/{2**31}/revoke").status_code == 404
     assert client.get("/a/other/settings/api").status_code == 404
     assert _keys(app)[0].revoked_at is None

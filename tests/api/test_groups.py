@@ -83,3 +83,10 @@ def test_fields_list(api, acme):
             {"key": "level", "label": "Stufe", "type": "choice", "choices": ["Gold", "Silber"]}
         ]
     }
+
+
+@pytest.mark.parametrize("path", ["/groups/{id}", "/imports/{id}", "/backups/{id}/download"])
+@pytest.mark.parametrize("object_id", [999, 2**31, 2**63])
+def test_ids_beyond_the_columns_range_are_404_not_500(api, path, object_id):
+    response = api.get(path.format(id=object_id))
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
