@@ -275,7 +275,8 @@ def parse_datetime(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _type_word(kind: Any) -> str:
+def _type_word(kind: Any) -> str | None:
+    """The expected type as words, for a single type; None when several are allowed."""
     words = {
         "string": _("a text"),
         "integer": _("a whole number"),
@@ -283,10 +284,16 @@ def _type_word(kind: Any) -> str:
         "boolean": _("true or false"),
         "array": _("a list"),
         "object": _("an object"),
-        "null": _("null"),
     }
-    kinds = kind if isinstance(kind, list) else [kind]
-    return _(" or ").join(words.get(k, str(k)) for k in kinds if k != "null") or words["null"]
+    kinds = [k for k in (kind if isinstance(kind, list) else [kind]) if k != "null"]
+    return words.get(kinds[0]) if len(kinds) == 1 else None
+
+
+def _wrong_type(field: str, kind: Any) -> str:
+    word = _type_word(kind)
+    if word is None:
+        return _("“%(field)s” has the wrong type of value.", field=field)
+    return _("“%(field)s” must be %(type)s.", field=field, type=word)
 
 
 def _where(path, root: str = "") -> str:
@@ -312,7 +319,7 @@ def _schema_message(error, root: str = "") -> tuple[str, str]:
         return where, _("There is no field “%(field)s”.", field=where)
     label = where or _("The body")
     if kind == "type":
-        return where, _("“%(field)s” must be %(type)s.", field=label, type=_type_word(value))
+        return where, _wrong_type(label, value)
     if kind == "enum":
         choices = ", ".join(str(v) for v in value if v is not None)
         return where, _("“%(field)s” must be one of: %(choices)s.", field=label, choices=choices)
@@ -411,11 +418,7 @@ def parse_query(params: list[Param], source=None, status: int = 400) -> dict[str
         try:
             value = _coerce(param, raw)
         except ValueError:
-            fields[param.name] = _(
-                "“%(field)s” must be %(type)s.",
-                field=param.name,
-                type=_type_word(param.schema.get("type")),
-            )
+            fields[param.name] = _wrong_type(param.name, param.schema.get("type"))
             continue
         try:
             check_schema(param.schema, value, status=status, root=param.name)
