@@ -57,6 +57,7 @@ def test_owner_creates_sees_once_uses_and_revokes_a_key(app, client, acme, make_
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert f'href="{PREFIX}/openapi.json"' in html and "no API keys yet" in html
+    assert "“Authorization: Bearer &lt;key&gt;”" in html
     created = client.post("/a/acme/settings/api", data={"name": "Shop", "scope": "write"})
     assert created.status_code == 200 and created.headers["Cache-Control"] == "no-store"
     plain = _new_key(created.get_data(as_text=True))
