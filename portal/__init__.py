@@ -86,6 +86,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(lifecycle_bp)
     app.register_blueprint(signup_bp)
 
+    from portal.support.views import bp as support_bp
+
+    app.register_blueprint(support_bp)  # /support/, staff only
+
 
 def _register_hooks(app: Flask) -> None:
     from portal import i18n

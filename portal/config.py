@@ -100,6 +100,8 @@ def build_config(overrides: dict | None = None) -> dict:
         # Import engine: rows per committed staging batch, staged rows per merge chunk.
         "IMPORT_BATCH_ROWS": _int("IMPORT_BATCH_ROWS", 5000),
         "IMPORT_CHUNK_ROWS": _int("IMPORT_CHUNK_ROWS", 20000),
+        # Support console: how long a staff user's access to an opened account lasts.
+        "STAFF_ACCESS_MINUTES": _int("STAFF_ACCESS_MINUTES", 60),
     }
     config.update(overrides)
     return config

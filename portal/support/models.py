@@ -29,3 +29,30 @@ class AuditEvent(db.Model):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ip: Mapped[str | None] = mapped_column(String(45))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class StaffAccess(db.Model):
+    """A support staff user's time-limited, stated-reason access to one account.
+
+    Staff are never members of customer accounts; the console opens an account only
+    through one of these rows, and each is written to the account's audit log. The
+    staff user's address is kept in `staff_label`, so the record outlives the user."""
+
+    __tablename__ = "staff_accesses"
+    __table_args__ = (
+        Index("ix_staff_accesses_user_account", "user_id", "account_id", "expires_at"),
+        Index("ix_staff_accesses_account_started", "account_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    staff_label: Mapped[str] = mapped_column(String(320), default="")
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(500))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # closed before expiry
+
+    def is_open(self, now: datetime) -> bool:
+        return self.ended_at is None and self.expires_at > now

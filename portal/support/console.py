@@ -1,0 +1,514 @@
+"""The support console's operations: opening an account for a stated reason, finding
+accounts and contacts across accounts, and the staff actions on an opened account.
+
+Staff are never members of customer accounts. They reach an account only through a
+StaffAccess row: a reason (ticket number or free text), a start and an end
+(STAFF_ACCESS_MINUTES, 60 by default). Every opening, every page of account data a
+staff user reads and every staff action is an audit event on that account, with the
+staff user as actor (actor_type "staff"); the account's members see them on their
+settings page. The changes themselves go through the owning areas' services
+(lifecycle.service.restore_contacts, backups.service.restore / request_undo), so a
+staff restore is the same restore a customer makes.
+
+A lookup by email tells staff, per account, whether the address is a contact there,
+its status and when it will be purged, or that it was forgotten — nothing else of a
+forgotten person, and the audit log never keeps the address (only contact ids)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app
+from sqlalchemy import and_, func, select
+
+from portal import clock
+from portal.accounts.models import Account
+from portal.accounts.service import ServiceError, normalize_email
+from portal.contacts.models import Contact, ContactStatus, Group, Subscription
+from portal.extensions import db
+from portal.lifecycle import service as lifecycle
+from portal.lifecycle import suppression
+from portal.lifecycle.models import Suppression
+from portal.support import service as audit
+from portal.support.models import AuditEvent, StaffAccess
+
+if TYPE_CHECKING:
+    from portal.accounts.models import User
+    from portal.backups.models import Backup, ImportUndo
+    from portal.imports.models import ImportJob
+    from portal.lifecycle.models import LifecycleJob
+
+SOURCE = "support"  # the `source` of changes made from the console
+ACCOUNT_RESULTS = 50
+PAGE_SIZE = 100  # contacts "to be deleted" per page
+AUDIT_PAGE_SIZE = 50
+INLINE_RESTORE_LIMIT = 1000  # "restore all" up to this many at once, more by a job
+REASON_MAX = 500
+
+# Pages of an opened account; each view is recorded as "support.viewed" with its key.
+PAGES = ("overview", "deleted", "backups", "imports", "audit")
+
+
+class AccessRefused(ServiceError):
+    """No reason given, or a user who is not staff."""
+
+
+# --- access -----------------------------------------------------------------------------
+
+
+def access_minutes() -> int:
+    return int(current_app.config.get("STAFF_ACCESS_MINUTES", 60))
+
+
+def open_access(
+    staff: User, account: Account, reason: str, *, ip: str | None = None
+) -> StaffAccess:
+    """Open the account for `staff` for STAFF_ACCESS_MINUTES; an access still open for
+    the same account is closed first (one reason at a time). Flushes; the view commits."""
+    reason = " ".join((reason or "").split())[:REASON_MAX]
+    if not getattr(staff, "is_staff", False):
+        raise AccessRefused("only support staff may open an account")
+    if not reason:
+        from flask_babel import lazy_gettext as _l
+
+        raise AccessRefused(_l("Please state the reason (a ticket number or a few words)."))
+    now = clock.now()
+    previous = current_access(staff, account, now)
+    if previous is not None:
+        previous.ended_at = now
+    minutes = access_minutes()
+    access = StaffAccess(
+        user_id=staff.id,
+        staff_label=staff.email,
+        account_id=account.id,
+        reason=reason,
+        ip=ip,
+        started_at=now,
+        expires_at=now + timedelta(minutes=minutes),
+    )
+    db.session.add(access)
+    db.session.flush()
+    audit.record(
+        "support.access_opened",
+        account=account,
+        actor=staff,
+        object_type="staff_access",
+        object_id=access.id,
+        details={
+            "reason": reason,
+            "minutes": minutes,
+            "until": access.expires_at.isoformat(),
+        },
+        ip=ip,
+    )
+    return access
+
+
+def current_access(
+    staff: User, account: Account, now: datetime | None = None
+) -> StaffAccess | None:
+    """The staff user's open access to the account, or None (never opened, expired or
+    closed)."""
+    now = now or clock.now()
+    return db.session.scalar(
+        select(StaffAccess)
+        .where(
+            StaffAccess.user_id == staff.id,
+            StaffAccess.account_id == account.id,
+            StaffAccess.ended_at.is_(None),
+            StaffAccess.expires_at > now,
+        )
+        .order_by(StaffAccess.expires_at.desc())
+        .limit(1)
+    )
+
+
+def latest_access(staff: User, account: Account) -> StaffAccess | None:
+    """The staff user's last access to the account, open or not (for "it has expired")."""
+    return db.session.scalar(
+        select(StaffAccess)
+        .where(StaffAccess.user_id == staff.id, StaffAccess.account_id == account.id)
+        .order_by(StaffAccess.started_at.desc(), StaffAccess.id.desc())
+        .limit(1)
+    )
+
+
+def open_accesses(staff: User, now: datetime | None = None) -> list[tuple[StaffAccess, Account]]:
+    """The accounts the staff user has open right now, for the console's start page."""
+    now = now or clock.now()
+    return [
+        (access, account)
+        for access, account in db.session.execute(
+            select(StaffAccess, Account)
+            .join(Account, Account.id == StaffAccess.account_id)
+            .where(
+                StaffAccess.user_id == staff.id,
+                StaffAccess.ended_at.is_(None),
+                StaffAccess.expires_at > now,
+            )
+            .order_by(StaffAccess.expires_at)
+        )
+    ]
+
+
+def close_access(access: StaffAccess, *, staff: User, ip: str | None = None) -> None:
+    """The staff user is done before the time is up."""
+    access.ended_at = clock.now()
+    audit.record(
+        "support.access_closed",
+        account=db.session.get(Account, access.account_id),
+        actor=staff,
+        object_type="staff_access",
+        object_id=access.id,
+        details={"reason": access.reason},
+        ip=ip,
+    )
+    db.session.flush()
+
+
+def record_view(
+    access: StaffAccess, page: str, *, staff: User, ip: str | None = None, **details: Any
+) -> None:
+    """A staff user read a page of the account's data: an audit event on the account."""
+    audit.record(
+        "support.viewed",
+        account=db.session.get(Account, access.account_id),
+        actor=staff,
+        object_type="staff_access",
+        object_id=access.id,
+        details={"page": page, "reason": access.reason, **details},
+        ip=ip,
+    )
+
+
+# --- search -----------------------------------------------------------------------------
+
+
+def search_accounts(query: str, limit: int = ACCOUNT_RESULTS) -> list[Account]:
+    """Accounts whose name or slug contains the text (case-insensitive); the text is
+    taken literally (% and _ are not wildcards)."""
+    text = " ".join((query or "").split()).lower()
+    if not text:
+        return []
+    return list(
+        db.session.scalars(
+            select(Account)
+            .where(
+                func.lower(Account.name).contains(text, autoescape=True)
+                | func.lower(Account.slug).contains(text, autoescape=True)
+            )
+            .order_by(func.lower(Account.name), Account.id)
+            .limit(limit)
+        )
+    )
+
+
+@dataclass
+class AddressMatch:
+    """What staff learn about an address in one account. A forgotten address has only
+    `forgotten` set: no id, no status, no dates."""
+
+    account: Account
+    contact_id: int | None = None
+    status: str | None = None
+    deleted_at: datetime | None = None
+    purge: tuple[datetime, datetime] | None = None
+    forgotten: bool = False
+
+
+def lookup_email(
+    staff: User, email: str, reason: str, *, ip: str | None = None
+) -> tuple[str, list[AddressMatch]]:
+    """Every account that has the address as a contact or has forgotten it. Records
+    one audit event on each account found (the contact's id, never the address).
+
+    Both queries walk the accounts and probe the per-account unique indexes
+    (contacts (account_id, email), suppressions (account_id, email_hash)); the
+    suppression hash is the same in every account (one key for the installation)."""
+    normalized = normalize_email(email)  # raises ServiceError on a bad address
+    reason = " ".join((reason or "").split())[:REASON_MAX]
+    if not reason:
+        from flask_babel import lazy_gettext as _l
+
+        raise AccessRefused(_l("Please state the reason (a ticket number or a few words)."))
+    matches: dict[int, AddressMatch] = {}
+    rows = db.session.execute(
+        select(Account, Contact).join(
+            Contact, and_(Contact.account_id == Account.id, Contact.email == normalized)
+        )
+    )
+    for account, contact in rows:
+        matches[account.id] = AddressMatch(
+            account=account,
+            contact_id=contact.id,
+            status=contact.status,
+            deleted_at=contact.deleted_at,
+            purge=lifecycle.purge_time(contact, account),
+        )
+    hashed = suppression.email_hash(normalized)
+    for account in db.session.scalars(
+        select(Account).join(
+            Suppression,
+            and_(Suppression.account_id == Account.id, Suppression.email_hash == hashed),
+        )
+    ):
+        # A forgotten person shows as forgotten only, even if they signed up again
+        # and a contact exists meanwhile (then both facts are true and both shown).
+        match = matches.setdefault(account.id, AddressMatch(account=account))
+        match.forgotten = True
+    for match in matches.values():
+        audit.record(
+            "support.contact_looked_up",
+            account=match.account,
+            actor=staff,
+            object_type="contact" if match.contact_id else None,
+            object_id=match.contact_id,
+            details={"reason": reason, "forgotten": match.forgotten},
+            ip=ip,
+        )
+    ordered = sorted(matches.values(), key=lambda m: (m.account.name.lower(), m.account.id))
+    return normalized, ordered
+
+
+# --- an opened account ------------------------------------------------------------------
+
+
+def account_counts(account: Account) -> dict[str, int]:
+    def count(statement) -> int:
+        return db.session.scalar(statement) or 0
+
+    return {
+        "contacts": count(
+            select(func.count(Contact.id)).where(
+                Contact.account_id == account.id, Contact.status == ContactStatus.ACTIVE.value
+            )
+        ),
+        "deleted": count_pending(account),
+        "groups": count(select(func.count(Group.id)).where(Group.account_id == account.id)),
+    }
+
+
+def count_pending(account: Account) -> int:
+    return (
+        db.session.scalar(
+            select(func.count(Contact.id)).where(
+                Contact.account_id == account.id, Contact.status == ContactStatus.DELETED.value
+            )
+        )
+        or 0
+    )
+
+
+def pending_deletion(
+    account: Account, *, before: int | None = None, limit: int = PAGE_SIZE
+) -> list[Contact]:
+    """The account's contacts "to be deleted", newest id first, keyset-paged."""
+    query = select(Contact).where(
+        Contact.account_id == account.id, Contact.status == ContactStatus.DELETED.value
+    )
+    if before is not None:
+        query = query.where(Contact.id < before)
+    return list(db.session.scalars(query.order_by(Contact.id.desc()).limit(limit)))
+
+
+def groups_by_contact(account: Account, ids: list[int]) -> dict[int, list[tuple[str, bool]]]:
+    """Group names (and whether the subscription is active) of the listed contacts."""
+    found: dict[int, list[tuple[str, bool]]] = {}
+    if not ids:
+        return found
+    rows = db.session.execute(
+        select(Subscription.contact_id, Group.name, Subscription.active)
+        .join(Group, Group.id == Subscription.group_id)
+        .where(Subscription.account_id == account.id, Subscription.contact_id.in_(ids))
+        .order_by(Group.name)
+    )
+    for contact_id, name, active in rows:
+        found.setdefault(contact_id, []).append((name, bool(active)))
+    return found
+
+
+def restore_selected(
+    access: StaffAccess, ids: list[int], *, staff: User, ip: str | None = None
+) -> int:
+    """Restore ticked contacts "to be deleted" of the opened account (ids of other
+    accounts are ignored by the lifecycle service); returns how many came back."""
+    account = db.session.get(Account, access.account_id)
+    return lifecycle.restore_contacts(
+        account, ids[:INLINE_RESTORE_LIMIT], actor=staff, source=SOURCE, ip=ip
+    )
+
+
+def restore_all(
+    access: StaffAccess, *, staff: User, ip: str | None = None
+) -> tuple[int, LifecycleJob | None]:
+    """Every contact "to be deleted" right now: at once when there are few, otherwise
+    as a mass-action job over exactly these ids (a contact the customer deletes a
+    moment later is not brought back). Returns (restored now, job or None); the caller
+    commits, and enqueues the job (lifecycle.tasks.enqueue)."""
+    from portal.lifecycle import mass
+    from portal.lifecycle.models import LifecycleAction
+
+    account = db.session.get(Account, access.account_id)
+    ids = list(
+        db.session.scalars(
+            select(Contact.id).where(
+                Contact.account_id == account.id, Contact.status == ContactStatus.DELETED.value
+            )
+        )
+    )
+    if len(ids) <= INLINE_RESTORE_LIMIT:
+        return lifecycle.restore_contacts(account, ids, actor=staff, source=SOURCE, ip=ip), None
+    job = mass.draft_for_ids(
+        account, LifecycleAction.RESTORE, ids, actor=staff, source=SOURCE, ip=ip
+    )
+    mass.confirm(job)
+    return 0, job
+
+
+def restore_jobs(account: Account, limit: int = 5) -> list[LifecycleJob]:
+    """The console's own restore jobs on the account, newest first."""
+    from portal.lifecycle.models import LifecycleJob
+
+    return list(
+        db.session.scalars(
+            select(LifecycleJob)
+            .where(LifecycleJob.account_id == account.id, LifecycleJob.source == SOURCE)
+            .order_by(LifecycleJob.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def restore_backup(
+    access: StaffAccess, backup: Backup, *, staff: User, ip: str | None = None
+) -> ImportJob:
+    """The customer's one-click restore, made by staff (the backups service records
+    "backup.restored" with the staff user as actor). The caller enqueues the import."""
+    from portal.backups import service as backups
+
+    return backups.restore(backup, actor=staff, ip=ip)
+
+
+def request_undo(
+    access: StaffAccess, job: ImportJob, *, staff: User, ip: str | None = None
+) -> ImportUndo:
+    """Ask for the undo of an import (backups.service refuses with a reason when it
+    cannot be undone). The undo itself is recorded when the worker finishes it; the
+    request is recorded here, so that a failed undo still shows who asked for it."""
+    from portal.backups import service as backups
+
+    undo = backups.request_undo(job, actor=staff, ip=ip)
+    audit.record(
+        "support.import_undo_requested",
+        account=db.session.get(Account, access.account_id),
+        actor=staff,
+        object_type="import",
+        object_id=job.id,
+        details={"group": job.group_name, "reason": access.reason},
+        ip=ip,
+    )
+    return undo
+
+
+def audit_log(
+    account: Account, *, before: int | None = None, limit: int = AUDIT_PAGE_SIZE
+) -> list[AuditEvent]:
+    """The account's audit log, newest first, keyset-paged on the id."""
+    query = select(AuditEvent).where(AuditEvent.account_id == account.id)
+    if before is not None:
+        query = query.where(AuditEvent.id < before)
+    return list(db.session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+def staff_activity(account: Account, limit: int = 30) -> list[AuditEvent]:
+    """What support staff did in the account, newest first: the owners' view."""
+    return list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.account_id == account.id, AuditEvent.actor_type == "staff")
+            .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+# --- audit texts ------------------------------------------------------------------------
+
+
+def _register_audit_texts() -> None:
+    from flask_babel import format_datetime, ngettext
+    from flask_babel import gettext as _
+
+    from portal.support.describe import DESCRIPTIONS
+
+    def until(e) -> str:
+        try:
+            return format_datetime(datetime.fromisoformat(e.details.get("until", "")), "short")
+        except (TypeError, ValueError):
+            return ""
+
+    def viewed(e) -> str:
+        page = e.details.get("page")
+        reason = e.details.get("reason", "")
+        if page == "deleted":
+            return ngettext(
+                "Support looked at the contacts to be deleted (%(num)d shown). Reason: %(reason)s",
+                "Support looked at the contacts to be deleted (%(num)d shown). Reason: %(reason)s",
+                int(e.details.get("count", 0)),
+                reason=reason,
+            )
+        sentences = {
+            "overview": lambda: _(
+                "Support looked at the account overview. Reason: %(reason)s", reason=reason
+            ),
+            "backups": lambda: _(
+                "Support looked at the backups. Reason: %(reason)s", reason=reason
+            ),
+            "imports": lambda: _(
+                "Support looked at the import history. Reason: %(reason)s", reason=reason
+            ),
+            "audit": lambda: _(
+                "Support looked at the audit log. Reason: %(reason)s", reason=reason
+            ),
+        }
+        sentence = sentences.get(page)
+        return sentence() if sentence else e.action
+
+    def looked_up(e) -> str:
+        if e.details.get("forgotten"):
+            return _(
+                "Support looked up an email address that was forgotten in this account; "
+                "nothing about the person was shown. Reason: %(reason)s",
+                reason=e.details.get("reason", ""),
+            )
+        return _(
+            "Support looked up contact no. %(id)s by its email address. Reason: %(reason)s",
+            id=e.object_id,
+            reason=e.details.get("reason", ""),
+        )
+
+    DESCRIPTIONS.update(
+        {
+            "support.access_opened": lambda e: _(
+                "Support accessed your account. Reason: %(reason)s (access until %(until)s)",
+                reason=e.details.get("reason", ""),
+                until=until(e),
+            ),
+            "support.access_closed": lambda e: _(
+                "Support closed its access to your account. Reason was: %(reason)s",
+                reason=e.details.get("reason", ""),
+            ),
+            "support.viewed": viewed,
+            "support.contact_looked_up": looked_up,
+            "support.import_undo_requested": lambda e: _(
+                "Support asked to undo an import into group “%(group)s”. Reason: %(reason)s",
+                group=e.details.get("group", ""),
+                reason=e.details.get("reason", ""),
+            ),
+        }
+    )
+
+
+_register_audit_texts()
