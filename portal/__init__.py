@@ -70,6 +70,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.contacts.views import bp as contacts_bp
     from portal.health import bp as health_bp
     from portal.imports.views import bp as imports_bp
+    from portal.integrations.views import bp as integrations_bp
     from portal.lifecycle.views import bp as lifecycle_bp
     from portal.lifecycle.views import signup_bp
 
@@ -84,6 +85,7 @@ def _register_blueprints(app: Flask) -> None:
 
     init_api(app)  # /api/v1 (CSRF-exempt, no cookies) and /a/<account>/settings/api
     app.register_blueprint(lifecycle_bp)
+    app.register_blueprint(integrations_bp)
     app.register_blueprint(signup_bp)
 
     from portal.support.views import bp as support_bp

@@ -5,6 +5,13 @@ from portal.api.models import ApiKey  # noqa: F401
 from portal.backups.models import Backup, BackupPendingDeletion, ImportUndo  # noqa: F401
 from portal.contacts.models import Activity, Contact, CustomField, Group, Subscription, Tag  # noqa: F401
 from portal.imports.models import ImportJob, ImportRow, ImportRowProblem  # noqa: F401
+from portal.integrations.models import (  # noqa: F401
+    ExportRun,
+    OutgoingEvent,
+    ProviderLink,
+    SyncRun,
+    TagMapping,
+)
 from portal.jobs.models import Heartbeat  # noqa: F401
 from portal.lifecycle.models import LifecycleJob, SignupRequest, Suppression  # noqa: F401
 from portal.support.models import AuditEvent  # noqa: F401

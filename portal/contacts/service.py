@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, delete, exists, func, literal, not_, or_, select
 
-from portal import clock
+from portal import clock, events
 from portal.accounts.service import ServiceError, normalize_email
 from portal.contacts.models import (
     Activity,
@@ -188,6 +188,14 @@ def delete_group(
     for hook in list(before_group_delete):
         hook(group, actor, source)
     account = _account_of(group)
+    events.emit_select(
+        account.id,
+        events.SUBSCRIPTION_CHANGED,
+        select(Subscription.contact_id).where(Subscription.group_id == group.id),
+        group=group.name,
+        change="group_deleted",
+        source=source,
+    )
     removed = db.session.execute(
         delete(Subscription).where(Subscription.group_id == group.id),
         execution_options={"synchronize_session": False},
@@ -488,6 +496,7 @@ def create_contact(
     contact = Contact(account_id=account.id, fields=values, **clean)
     db.session.add(contact)
     db.session.flush()
+    events.emit(account.id, events.CONTACT_CREATED, [contact.id], source=source)
     return contact
 
 
@@ -534,6 +543,7 @@ def update_contact(
     if changed:
         contact.updated_at = clock.now()
         db.session.flush()
+        events.emit(contact.account_id, events.CONTACT_UPDATED, [contact.id], source=source)
         audit.record(
             "contact.updated",
             account=_account_of(contact),
@@ -598,6 +608,7 @@ def add_tag(contact: Contact, name: str, *, actor: User | None, source: str = "u
     if tag not in contact.tags:
         contact.tags.append(tag)
         db.session.flush()
+        events.emit(contact.account_id, events.TAG_ADDED, [contact.id], tag=tag.name, source=source)
     return tag
 
 
@@ -608,6 +619,9 @@ def remove_tag(contact: Contact, tag: Tag, *, actor: User | None, source: str = 
     if tag in contact.tags:
         contact.tags.remove(tag)
         db.session.flush()
+        events.emit(
+            contact.account_id, events.TAG_REMOVED, [contact.id], tag=tag.name, source=source
+        )
         return True
     return False
 
@@ -651,7 +665,17 @@ def subscribe(
         sub.deactivated_at = None
         sub.optout_reason = None
         sub.source = _source(source)
+    else:
+        return sub
     db.session.flush()
+    events.emit(
+        contact.account_id,
+        events.SUBSCRIPTION_CHANGED,
+        [contact.id],
+        group=group.name,
+        change="subscribed",
+        source=source,
+    )
     return sub
 
 
@@ -673,6 +697,14 @@ def unsubscribe(
     sub.optout_reason = OptoutReason(reason).value
     sub.source = _source(source)
     db.session.flush()
+    events.emit(
+        contact.account_id,
+        events.SUBSCRIPTION_CHANGED,
+        [contact.id],
+        group=group.name,
+        change="unsubscribed",
+        source=source,
+    )
     return sub
 
 

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select, update
 
-from portal import clock
+from portal import clock, events
 from portal.accounts.models import Account
 from portal.accounts.service import ServiceError, normalize_email
 from portal.contacts.models import Activity, Contact, ContactStatus, Subscription, contact_tags
@@ -112,9 +112,12 @@ def delete_contacts(
                 Contact.status == ContactStatus.ACTIVE.value,
             )
             .values(status=ContactStatus.DELETED.value, deleted_at=now, updated_at=now)
+            .returning(Contact.id)
             .execution_options(synchronize_session="fetch")
         )
-        changed += result.rowcount or 0
+        done = list(result.scalars())
+        changed += len(done)
+        events.emit(account.id, events.CONTACT_DELETED, done, source=source)
     if changed and record:
         _audit_ids("contacts.deleted", account, ids, changed, actor=actor, source=source, ip=ip)
     db.session.flush()
@@ -144,9 +147,12 @@ def restore_contacts(
                 Contact.status == ContactStatus.DELETED.value,
             )
             .values(status=ContactStatus.ACTIVE.value, deleted_at=None, updated_at=now)
+            .returning(Contact.id)
             .execution_options(synchronize_session="fetch")
         )
-        changed += result.rowcount or 0
+        done = list(result.scalars())
+        changed += len(done)
+        events.emit(account.id, events.CONTACT_RESTORED, done, source=source)
     if changed and record:
         _audit_ids("contacts.restored", account, ids, changed, actor=actor, source=source, ip=ip)
     db.session.flush()
@@ -234,9 +240,12 @@ def purge_account(
                 Contact.status == ContactStatus.DELETED.value,
                 Contact.deleted_at < start,
             )
+            .returning(Contact.id)
             .execution_options(synchronize_session=False)
         )
-        purged += result.rowcount or 0
+        gone = list(result.scalars())
+        purged += len(gone)
+        events.emit(account.id, events.CONTACT_PURGED, gone, source="job")
         db.session.commit()
         if len(ids) < batch:
             break
@@ -407,7 +416,10 @@ def forget_emails(
     if not wanted:
         return receipt
     receipt.newly_suppressed = _suppress(account, wanted)
-    _erase_contacts(receipt, sorted(ids_for_emails(account, wanted).values()))
+    ids = sorted(ids_for_emails(account, wanted).values())
+    # listeners drop what they hold of these contacts and tell the linked provider
+    events.emit(account.id, events.CONTACT_FORGOTTEN, ids, source=source)
+    _erase_contacts(receipt, ids)
     _erase_import_traces(receipt, account, set(wanted))
     for chunk in _chunks(wanted):
         receipt.signup_requests += db.session.execute(

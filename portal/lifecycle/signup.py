@@ -22,7 +22,7 @@ from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 
-from portal import clock
+from portal import clock, events
 from portal.accounts.models import Account
 from portal.accounts.service import ServiceError, normalize_email
 from portal.contacts import service as contacts
@@ -216,6 +216,14 @@ def _activate(contact: Contact, group: Group, request: SignupRequest, *, now, ip
     sub.confirmed_at = now
     sub.confirm_ip = ip
     db.session.flush()
+    events.emit(
+        contact.account_id,
+        events.SUBSCRIPTION_CHANGED,
+        [contact.id],
+        group=group.name,
+        change="subscribed",
+        source="form",
+    )
 
 
 def sweep_expired(now=None) -> int:

@@ -1,0 +1,384 @@
+"""Lossless exports for a provider switch (seed article: export contacts *with* their
+tags, lists and groups before switching).
+
+- **CSV** in exactly the import format (the backups' format: `email, first_name,
+  last_name, tags, active, signup_at, signoff_at, optout_reason, field:<key>…`, UTF-8
+  with BOM, formula-guarded). One group: one CSV. All contacts: a ZIP with one CSV per
+  group (the contact's master data and tags in every file, the sign-up and sign-off data
+  of that group), `no-group.csv` for contacts in no group, and `manifest.json` naming the
+  group of each file exactly. The importer maps every file without questions, and
+  `import_package()` imports such a ZIP into another account group by group, so export
+  → import reproduces contacts, custom fields, tags, groups and their consent data.
+- **JSON Lines**: one object per contact with all groups nested.
+- Contacts "to be deleted" and forgotten ones are never exported. Large exports are a
+  job with progress; the file can be downloaded for EXPORT_HOURS, then it is removed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from portal import clock
+from portal.accounts.models import Account
+from portal.accounts.service import ServiceError
+from portal.backups.service import _field_text, _iso, _tag_order, header_for
+from portal.contacts import service as contacts
+from portal.contacts.models import Contact, ContactStatus, Group, Subscription, Tag, contact_tags
+from portal.extensions import db
+from portal.imports import mapping as m
+from portal.imports import service as imports
+from portal.imports.models import ImportJob
+from portal.integrations.models import ExportRun, RunStatus
+from portal.safe_csv import safe_row
+
+if TYPE_CHECKING:
+    from portal.accounts.models import User
+
+EXPORT_HOURS = 48
+BATCH = 1000
+FORMATS = ("csv", "jsonl")
+NO_GROUP_FILE = "no-group.csv"
+
+
+def export_dir() -> Path:
+    return Path(current_app.config["INSTANCE_PATH"]) / "exports"
+
+
+def start(account: Account, *, fmt: str, group: Group | None, actor: User | None) -> ExportRun:
+    if fmt not in FORMATS:
+        raise ServiceError(_l("Please choose CSV or JSON Lines."))
+    live = [Contact.account_id == account.id, Contact.status == ContactStatus.ACTIVE.value]
+    query = select(func.count(Contact.id)).where(*live)
+    if group is not None:
+        query = query.join(Subscription, Subscription.contact_id == Contact.id).where(
+            Subscription.group_id == group.id
+        )
+    run = ExportRun(
+        account_id=account.id,
+        group_id=group.id if group else None,
+        group_name=group.name if group else "",
+        all_contacts=group is None,
+        format=fmt,
+        created_by_id=getattr(actor, "id", None),
+        total=db.session.scalar(query) or 0,
+    )
+    db.session.add(run)
+    db.session.flush()
+    return run
+
+
+def _field_keys(account_id: int) -> list[str]:
+    return list(imports.custom_fields(account_id))
+
+
+def _batches(query) -> Iterator[list]:
+    """Keyset over contact ids, BATCH at a time."""
+    after = 0
+    while True:
+        rows = list(
+            db.session.execute(query.where(Contact.id > after).order_by(Contact.id).limit(BATCH))
+        )
+        if not rows:
+            return
+        yield rows
+        after = rows[-1][0].id
+
+
+def _tags_of(ids: list[int]) -> dict[int, list[str]]:
+    tags: dict[int, list[str]] = {}
+    for contact_id, name in db.session.execute(
+        select(contact_tags.c.contact_id, Tag.name)
+        .join(Tag, Tag.id == contact_tags.c.tag_id)
+        .where(contact_tags.c.contact_id.in_(ids))
+    ):
+        tags.setdefault(contact_id, []).append(name)
+    return {cid: sorted(names, key=_tag_order) for cid, names in tags.items()}
+
+
+def _csv_line(contact: Contact, sub: Subscription | None, tags: list[str], keys: list[str]) -> list:
+    fields = contact.fields or {}
+    return safe_row(
+        [
+            contact.email,
+            contact.first_name,
+            contact.last_name,
+            ";".join(tags),
+            ("yes" if sub.active else "no") if sub is not None else "",
+            _iso(sub.activated_at) if sub is not None else "",
+            _iso(sub.deactivated_at) if sub is not None else "",
+            (sub.optout_reason or "") if sub is not None else "",
+            *(_field_text(fields.get(key)) for key in keys),
+        ]
+    )
+
+
+def _write_group_csv(
+    out: io.TextIOBase, run: ExportRun, group_id: int | None, keys: list[str]
+) -> None:
+    writer = csv.writer(out, lineterminator="\r\n")
+    out.write("\ufeff")
+    writer.writerow(header_for(keys))
+    live = (Contact.account_id == run.account_id, Contact.status == ContactStatus.ACTIVE.value)
+    if group_id is None:
+        in_any = select(Subscription.id).where(Subscription.contact_id == Contact.id).exists()
+        query = select(Contact).where(*live, ~in_any)
+    else:
+        query = (
+            select(Contact, Subscription)
+            .join(Subscription, Subscription.contact_id == Contact.id)
+            .where(*live, Subscription.group_id == group_id)
+        )
+    for rows in _batches(query):
+        tags = _tags_of([row[0].id for row in rows])
+        for row in rows:
+            contact, sub = row[0], (row[1] if len(row) > 1 else None)
+            writer.writerow(_csv_line(contact, sub, tags.get(contact.id, []), keys))
+        _progress(run, len(rows))
+
+
+def _progress(run: ExportRun, n: int) -> None:
+    run.processed += n
+    db.session.commit()
+
+
+def _json_lines(out: io.TextIOBase, run: ExportRun) -> None:
+    live = (Contact.account_id == run.account_id, Contact.status == ContactStatus.ACTIVE.value)
+    query = select(Contact).where(*live)
+    if run.group_id is not None:
+        query = query.where(
+            select(Subscription.id)
+            .where(Subscription.contact_id == Contact.id, Subscription.group_id == run.group_id)
+            .exists()
+        )
+    for rows in _batches(query):
+        ids = [row[0].id for row in rows]
+        tags = _tags_of(ids)
+        groups: dict[int, list[dict[str, Any]]] = {}
+        for sub, name in db.session.execute(
+            select(Subscription, Group.name)
+            .join(Group, Group.id == Subscription.group_id)
+            .where(Subscription.contact_id.in_(ids))
+            .order_by(Group.name)
+        ):
+            groups.setdefault(sub.contact_id, []).append(
+                {
+                    "name": name,
+                    "active": sub.active,
+                    "signup_at": _iso(sub.activated_at) or None,
+                    "signoff_at": _iso(sub.deactivated_at) or None,
+                    "optout_reason": sub.optout_reason,
+                }
+            )
+        for (contact,) in rows:
+            line = {
+                "email": contact.email,
+                "first_name": contact.first_name,
+                "last_name": contact.last_name,
+                "fields": contact.fields or {},
+                "tags": tags.get(contact.id, []),
+                "groups": groups.get(contact.id, []),
+                "created_at": _iso(contact.created_at),
+            }
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        _progress(run, len(rows))
+
+
+def _safe_filename(name: str, used: set[str]) -> str:
+    base = re.sub(r"[^\w\-. ]+", "_", name, flags=re.UNICODE).strip(" ._") or "group"
+    candidate, n = f"{base[:80]}.csv", 2
+    while candidate.lower() in used or candidate == NO_GROUP_FILE:
+        candidate, n = f"{base[:76]}-{n}.csv", n + 1
+    used.add(candidate.lower())
+    return candidate
+
+
+def run(export: ExportRun) -> None:
+    """Write the file (from the start when run again) and make it downloadable."""
+    export.status = RunStatus.RUNNING.value
+    export.processed = 0
+    db.session.commit()
+    folder = export_dir() / str(export.account_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    keys = _field_keys(export.account_id)
+    suffix = "jsonl" if export.format == "jsonl" else ("zip" if export.all_contacts else "csv")
+    path = folder / f"{uuid.uuid4().hex}.{suffix}"
+    if export.format == "jsonl":
+        with path.open("w", encoding="utf-8", newline="") as out:
+            _json_lines(out, export)
+    elif not export.all_contacts:
+        with path.open("w", encoding="utf-8", newline="") as out:
+            _write_group_csv(out, export, export.group_id, keys)
+    else:
+        _write_package(path, export, keys)
+    export.path = str(path)
+    export.size = path.stat().st_size
+    export.status = RunStatus.FINISHED.value
+    export.finished_at = clock.now()
+    export.expires_at = export.finished_at + timedelta(hours=EXPORT_HOURS)
+    db.session.commit()
+
+
+def _write_package(path: Path, export: ExportRun, keys: list[str]) -> None:
+    groups = list(
+        db.session.scalars(
+            select(Group).where(Group.account_id == export.account_id).order_by(Group.name)
+        )
+    )
+    used: set[str] = set()
+    definitions = imports.custom_fields(export.account_id).values()
+    manifest = {
+        "format": "recipient-portal-export",
+        "version": 1,
+        "groups": {},
+        "fields": [
+            {"key": d.key, "label": d.label, "type": d.type, "choices": d.choices or []}
+            for d in definitions
+        ],
+    }
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as package:
+        for group in groups:
+            name = _safe_filename(group.name, used)
+            manifest["groups"][name] = group.name
+            with package.open(name, "w") as raw, io.TextIOWrapper(raw, "utf-8", newline="") as out:
+                _write_group_csv(out, export, group.id, keys)
+        with (
+            package.open(NO_GROUP_FILE, "w") as raw,
+            io.TextIOWrapper(raw, "utf-8", newline="") as out,
+        ):
+            _write_group_csv(out, export, None, keys)
+        package.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
+    # a contact in several groups is counted once per file; the bar ends at 100 %
+    export.total = max(export.total, export.processed)
+
+
+def download(export: ExportRun, now=None) -> Path | None:
+    """The file, while it may still be downloaded."""
+    if export.status != RunStatus.FINISHED.value or not export.path:
+        return None
+    if export.expires_at is not None and export.expires_at <= (now or clock.now()):
+        return None
+    path = Path(export.path)
+    return path if path.exists() else None
+
+
+def download_name(export: ExportRun, account: Account) -> str:
+    stamp = export.created_at.strftime("%Y-%m-%d")
+    what = re.sub(r"[^\w\-]+", "-", export.group_name or "all").strip("-") or "group"
+    ext = Path(export.path).suffix
+    return f"{account.slug}-{what}-{stamp}{ext}"
+
+
+def recent(account: Account, limit: int = 10) -> list[ExportRun]:
+    return list(
+        db.session.scalars(
+            select(ExportRun)
+            .where(ExportRun.account_id == account.id)
+            .order_by(ExportRun.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def sweep_expired(now=None) -> int:
+    now = now or clock.now()
+    removed = 0
+    for export in db.session.scalars(
+        select(ExportRun).where(
+            ExportRun.expires_at.is_not(None), ExportRun.expires_at <= now, ExportRun.path != ""
+        )
+    ):
+        Path(export.path).unlink(missing_ok=True)
+        export.path = ""
+        removed += 1
+    db.session.commit()
+    return removed
+
+
+# --- importing a package into another account -------------------------------------------
+
+
+def import_package(
+    account: Account, package_path: Path, *, actor: User | None, source: str = "ui"
+) -> list[ImportJob]:
+    """One import per file of an export ZIP, into the group of the manifest's name
+    (created when missing), in "update and add" with the sign-up and sign-off data. The
+    caller commits and enqueues the jobs (imports.tasks.enqueue_run)."""
+    try:
+        package = zipfile.ZipFile(package_path)
+        manifest = json.loads(package.read("manifest.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise ServiceError(_l("This is not an export of the recipient portal.")) from exc
+    _ensure_fields(account, manifest.get("fields") or [])
+    jobs = []
+    with package, tempfile.TemporaryDirectory(prefix="portal-package-") as folder:
+        names = [NO_GROUP_FILE, *manifest.get("groups", {})]
+        for member in names:
+            if member not in package.namelist():
+                continue
+            target = Path(folder) / Path(member).name
+            target.write_bytes(package.read(member))
+            group = None
+            if member != NO_GROUP_FILE:
+                group_name = manifest["groups"][member]
+                group = _group_named(account, group_name) or contacts.create_group(
+                    account,
+                    group_name,
+                    actor=actor,
+                    source=source if source in ("ui", "api") else "job",
+                )
+            job = imports.create_import(
+                account,
+                actor=actor,
+                group=group,
+                source_path=target,
+                filename=member,
+                source=source,
+            )
+            if m.EMAIL not in job.mapping:
+                raise ServiceError(_l("This is not an export of the recipient portal."))
+            imports.configure(
+                job,
+                mapping=job.mapping,
+                mode="update_add",
+                import_consent=True,
+                restore_deleted=False,
+            )
+            jobs.append(job)
+    return jobs
+
+
+def _group_named(account: Account, name: str) -> Group | None:
+    return db.session.scalar(
+        select(Group)
+        .where(Group.account_id == account.id, func.lower(Group.name) == name.lower())
+        .order_by(Group.id)
+        .limit(1)
+    )
+
+
+def _ensure_fields(account: Account, definitions: list[dict[str, Any]]) -> None:
+    """The exporting account's custom fields, so that every field:<key> column maps."""
+    existing = imports.custom_fields(account.id)
+    for d in definitions:
+        if d.get("key") and d["key"] not in existing:
+            contacts.create_custom_field(
+                account,
+                d["key"],
+                d.get("label") or d["key"],
+                d.get("type") or "text",
+                choices=d.get("choices") or None,
+            )

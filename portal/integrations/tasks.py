@@ -1,0 +1,120 @@
+"""RQ glue of the integrations area: deliveries, full syncs, exports.
+
+After a commit that wrote outbox rows, a delivery job for the link is enqueued (at most
+one every few seconds per link, debounced in Redis); a cron entry every minute picks up
+retries that have come due and anything a lost job left behind."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from portal.extensions import db, rq
+from portal.integrations import delivery, export, service, sync
+from portal.integrations.models import ExportRun, RunStatus, SyncRun
+
+log = logging.getLogger(__name__)
+DEBOUNCE_SECONDS = 2
+
+
+@rq.job(queue="default")
+def deliver_link(link_id: int) -> int:
+    sent = delivery.deliver(link_id).delivered
+    # events committed while this job ran found the debounce key set: look once more
+    rq.get_queue("default").connection.delete(_debounce_key(link_id))
+    if link_id in delivery.links_with_work():
+        sent += delivery.deliver(link_id).delivered
+    return sent
+
+
+def _debounce_key(link_id: int) -> str:
+    return f"portal:deliver:{link_id}"
+
+
+@rq.job(queue="default")
+def deliver_due() -> int:
+    """Every minute: every link with events that are due."""
+    return sum(delivery.deliver(link_id).delivered for link_id in delivery.links_with_work())
+
+
+@rq.job(queue="default")
+def run_sync(sync_id: int) -> None:
+    run = db.session.get(SyncRun, sync_id)
+    if run is None:
+        return
+    try:
+        sync.run(run)
+    except Exception as exc:
+        log.exception("sync %s failed", sync_id)
+        db.session.rollback()
+        run = db.session.get(SyncRun, sync_id)
+        run.status = RunStatus.FAILED.value
+        run.error = f"{type(exc).__name__}: {exc}"[:2000]
+        db.session.commit()
+        raise
+    schedule_delivery(run.link_id)
+
+
+@rq.job(queue="low")
+def run_export(export_id: int) -> None:
+    run = db.session.get(ExportRun, export_id)
+    if run is None:
+        return
+    try:
+        export.run(run)
+    except Exception as exc:
+        log.exception("export %s failed", export_id)
+        db.session.rollback()
+        run = db.session.get(ExportRun, export_id)
+        run.status = RunStatus.FAILED.value
+        run.error = f"{type(exc).__name__}: {exc}"[:2000]
+        db.session.commit()
+        raise
+
+
+@rq.job(queue="low")
+def sweep_exports() -> int:
+    return export.sweep_expired()
+
+
+def enqueue_sync(run: SyncRun) -> None:
+    db.session.commit()
+    run_sync.enqueue(run.id, job_id=f"sync-{run.id}-{run.checkpoint or 0}")
+
+
+def schedule_delivery(link_id: int) -> None:
+    queue = rq.get_queue("default")
+    if not queue.is_async:  # tests run deliveries themselves, with their own clock
+        return
+    if queue.connection.set(_debounce_key(link_id), 1, nx=True, ex=DEBOUNCE_SECONDS):
+        deliver_link.enqueue(link_id)
+
+
+def _after_commit(session: Session) -> None:
+    links = session.info.pop("outbox_links", None)
+    for link_id in links or ():
+        try:
+            schedule_delivery(link_id)
+        except Exception:  # Redis down: the cron entry delivers within a minute
+            log.warning("could not schedule the delivery for link %s", link_id, exc_info=True)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop("outbox_links", None)
+
+
+def register() -> None:
+    if not event.contains(Session, "after_commit", _after_commit):
+        event.listen(Session, "after_commit", _after_commit)
+        event.listen(Session, "after_soft_rollback", lambda s, previous: _after_rollback(s))
+
+
+def register_cron() -> None:
+    deliver_due.cron_register(60)
+    sweep_exports.cron_register("51 * * * *")
+
+
+service.register()
+register()
