@@ -11,14 +11,36 @@ from portal.accounts.models import Role
 from portal.support.models import AuditEvent
 from tests.conftest import login
 
+# the browser fixtures of tests/e2e (a live server, Debian's Chromium, screenshots), for
+# test_browser.py
+from tests.e2e.conftest import (  # noqa: F401
+    _server_thread,
+    browser,
+    live_server,
+    new_context,
+    page,
+    screenshot,
+)
+
 STAFF_EMAIL = "support@portal.example"
 OWNER_EMAIL = "owner@acme.example"
 SIGNUP = datetime(2024, 3, 1, 9, 15, 30, 123456, tzinfo=UTC)
 SIGNOFF = datetime(2024, 9, 2, 17, 45, 0, 654321, tzinfo=UTC)
 
 
+START = "2026-03-02T09:00:00+00:00"  # a Monday; 10:00 in Berlin
+
+
 @pytest.fixture
-def acme(make_account, make_user):
+def now(time_machine):
+    """The clock stands at START before anyone signs in (a signed session cookie from
+    the future would be refused); tests move it forward with time_machine.move_to."""
+    time_machine.move_to(START, tick=False)
+    return time_machine
+
+
+@pytest.fixture
+def acme(now, make_account, make_user):
     """Account "acme" (Berlin) with its owner; returns the account id."""
     account_id = make_account("acme", name="Acme GmbH", timezone="Europe/Berlin")
     make_user(OWNER_EMAIL, account_id, Role.OWNER)
@@ -34,7 +56,7 @@ def beta(make_account, make_user):
 
 
 @pytest.fixture
-def staff_client(app, make_user):
+def staff_client(app, now, make_user):
     """A browser session of a signed-in support staff user (a member of nothing)."""
     make_user(STAFF_EMAIL, is_staff=True)
     client = app.test_client()
@@ -43,7 +65,7 @@ def staff_client(app, make_user):
 
 
 @pytest.fixture
-def owner_client(app, acme):
+def owner_client(app, now, acme):
     client = app.test_client()
     assert login(client, OWNER_EMAIL).status_code == 302
     return client
