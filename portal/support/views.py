@@ -273,9 +273,10 @@ def _purge_text(contact) -> str:
         return ""
     start, end = window
     return _(
-        "between %(start)s and %(end)s",
+        "between %(start)s and %(end)s (the account's night, %(timezone)s)",
         start=format_datetime(start, "short"),
         end=format_datetime(end, "short"),
+        timezone=g.support_account.timezone,
     )
 
 
