@@ -22,7 +22,16 @@ from portal.contacts import service as contacts
 from portal.contacts.models import Group
 from portal.extensions import db
 from portal.imports import tasks as import_tasks
-from portal.integrations import delivery, export, forms, profiles, service, sync, tasks
+from portal.integrations import (  # noqa: F401 - support_actions adds a console route
+    delivery,
+    export,
+    forms,
+    profiles,
+    service,
+    support_actions,
+    sync,
+    tasks,
+)
 from portal.integrations.models import EventStatus, ExportRun, OutgoingEvent, SyncRun
 from portal.tenancy import can, get_owned_or_404, require_role, tenant_blueprint
 

@@ -12,6 +12,9 @@ from portal.accounts.models import Account
 from portal.extensions import db
 from portal.integrations import delivery
 
+# the support console's fixtures, for the reset of a provider link by staff
+from tests.support.conftest import acme, now, owner_client, staff_client  # noqa: F401
+
 
 class Receiver:
     """Records every request; `status` decides the answer (None: the connection is
