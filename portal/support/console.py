@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 
 from portal import clock
 from portal.accounts.models import Account
@@ -223,15 +223,38 @@ class AddressMatch:
     forgotten: bool = False
 
 
+def _probe_accounts(model, condition) -> dict[int, int]:
+    """account id -> id of the row of `model` (a table with a unique index leading with
+    account_id) that meets `condition`, for every account that has one.
+
+    A correlated subquery per account, so that both PostgreSQL and SQLite probe the
+    (account_id, ...) index once per account; a plain join on the address alone makes
+    both scan the whole table (measured: docs/decisions/support-console.md)."""
+    probe = (
+        select(model.id).where(model.account_id == Account.id, condition).limit(1).scalar_subquery()
+    )
+    inner = select(Account.id.label("account_id"), probe.label("row_id")).subquery()
+    rows = db.session.execute(
+        select(inner.c.account_id, inner.c.row_id).where(inner.c.row_id.isnot(None))
+    )
+    return {account_id: row_id for account_id, row_id in rows}
+
+
+def _accounts_by_id(found: dict[int, int]) -> dict[int, Account]:
+    if not found:
+        return {}
+    return {a.id: a for a in db.session.scalars(select(Account).where(Account.id.in_(list(found))))}
+
+
 def lookup_email(
     staff: User, email: str, reason: str, *, ip: str | None = None
 ) -> tuple[str, list[AddressMatch]]:
     """Every account that has the address as a contact or has forgotten it. Records
     one audit event on each account found (the contact's id, never the address).
 
-    Both queries walk the accounts and probe the per-account unique indexes
-    (contacts (account_id, email), suppressions (account_id, email_hash)); the
-    suppression hash is the same in every account (one key for the installation)."""
+    Both lookups probe the per-account unique indexes (contacts (account_id, email),
+    suppressions (account_id, email_hash)) once per account; the suppression hash is
+    the same in every account (one key for the installation)."""
     normalized = normalize_email(email)  # raises ServiceError on a bad address
     reason = " ".join((reason or "").split())[:REASON_MAX]
     if not reason:
@@ -239,29 +262,26 @@ def lookup_email(
 
         raise AccessRefused(_l("Please state the reason (a ticket number or a few words)."))
     matches: dict[int, AddressMatch] = {}
-    rows = db.session.execute(
-        select(Account, Contact).join(
-            Contact, and_(Contact.account_id == Account.id, Contact.email == normalized)
-        )
-    )
-    for account, contact in rows:
-        matches[account.id] = AddressMatch(
-            account=account,
-            contact_id=contact.id,
-            status=contact.status,
-            deleted_at=contact.deleted_at,
-            purge=lifecycle.purge_time(contact, account),
-        )
+    contact_ids = _probe_accounts(Contact, Contact.email == normalized)
+    if contact_ids:
+        accounts = _accounts_by_id(contact_ids)
+        for contact in db.session.scalars(
+            select(Contact).where(Contact.id.in_(list(contact_ids.values())))
+        ):
+            account = accounts[contact.account_id]
+            matches[account.id] = AddressMatch(
+                account=account,
+                contact_id=contact.id,
+                status=contact.status,
+                deleted_at=contact.deleted_at,
+                purge=lifecycle.purge_time(contact, account),
+            )
     hashed = suppression.email_hash(normalized)
-    for account in db.session.scalars(
-        select(Account).join(
-            Suppression,
-            and_(Suppression.account_id == Account.id, Suppression.email_hash == hashed),
-        )
-    ):
-        # A forgotten person shows as forgotten only, even if they signed up again
-        # and a contact exists meanwhile (then both facts are true and both shown).
-        match = matches.setdefault(account.id, AddressMatch(account=account))
+    suppressed = _probe_accounts(Suppression, Suppression.email_hash == hashed)
+    for account_id, account in _accounts_by_id(suppressed).items():
+        # Normally a forgotten address has no contact; if the person signed up again
+        # (which lifts the entry) both facts would be true, and both are shown.
+        match = matches.setdefault(account_id, AddressMatch(account=account))
         match.forgotten = True
     for match in matches.values():
         audit.record(
