@@ -65,8 +65,10 @@ def _assert_all_404(app, client):
         response = client.open(url, method=method, data={"reason": "x", "ids": "1"})
         assert response.status_code == 404, (method, url, response.status_code)
         assert "Location" not in response.headers
-    # unknown addresses below /support/ and any other method look the same
-    assert client.get("/support/nothing-here").status_code == 404
+    # unknown addresses below /support/, a missing slash and any other method look the same
+    for path in ("/support/nothing-here", "/support", "/support/accounts/acme"):
+        response = client.get(path)
+        assert response.status_code == 404 and "Location" not in response.headers, path
     for method in METHODS:
         assert client.open("/support/", method=method).status_code == 404
         assert client.open("/support/lookup", method=method).status_code == 404
