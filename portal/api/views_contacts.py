@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from flask import g, jsonify
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
 
 from portal.api import schemas as s
 from portal.api.core import ApiError, Param, actor, client_ip, operation, parse_datetime
@@ -241,6 +242,23 @@ def _subscribe_all(contact: Contact, group_ids: list[int]) -> bool:
     errors=(404, 409, 415, 422),
 )
 def upsert_contact(body: dict[str, Any]):
+    """Two clients sending the same new address at once meet on the unique index: the
+    loser's transaction is rolled back (its events with it) and it runs again, finding
+    the winner's contact — an update, never a 500 or a second contact."""
+    for attempt in range(UPSERT_ATTEMPTS):
+        try:
+            return _upsert(body)
+        except IntegrityError:
+            db.session.rollback()
+            if attempt == UPSERT_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+UPSERT_ATTEMPTS = 3
+
+
+def _upsert(body: dict[str, Any]):
     account = g.account
     contact = contacts.find_contact(account, body["email"])
     if contact is None:
