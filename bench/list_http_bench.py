@@ -83,6 +83,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_gunicorn(workers: int = 2) -> tuple[subprocess.Popen, str]:
+    """gunicorn serving app:app on a free port (rate limits off), once /healthz answers."""
+    port = free_port()
+    env = dict(os.environ, RATELIMIT_ENABLED="false")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "app:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=2).read()
+            break
+        except OSError:
+            time.sleep(0.2)
+    return server, base
+
+
 class Browser:
     def __init__(self, base: str) -> None:
         self.base = base
@@ -127,23 +157,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60)
     args = parser.parse_args()
     facts = prepare(args.slug)
-    port = free_port()
-    env = dict(os.environ, RATELIMIT_ENABLED="false")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "app:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, base = start_gunicorn(workers=2)
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.2)
         browser = Browser(base)
         browser.login(facts["email"])
         slug = args.slug

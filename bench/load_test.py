@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from list_http_bench import Browser, free_port, prepare  # noqa: E402
+from list_http_bench import Browser, prepare, start_gunicorn  # noqa: E402
 
 LUA_DONE = """
 done = function(summary, latency, requests)
@@ -196,33 +196,10 @@ def main() -> None:
 
     facts = prepare(args.slug)
     key = _api_key(args.slug)
-    port = free_port()
     env = dict(os.environ, RATELIMIT_ENABLED="false")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            str(args.workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "app:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, base = start_gunicorn(workers=args.workers)
     worker = None
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.2)
         browser = Browser(base)
         browser.login(facts["email"])
         cookie = None

@@ -39,39 +39,34 @@ def deliver_due() -> int:
     return sum(delivery.deliver(link_id).delivered for link_id in delivery.links_with_work())
 
 
-@rq.job(queue="default")
-def run_sync(sync_id: int) -> None:
-    run = db.session.get(SyncRun, sync_id)
-    if run is None:
-        return
+def _guarded(model, row_id: int, work) -> bool:
+    """Run `work(row)`; a failure marks the row failed with the error (the page offers
+    to continue or to try again) and is raised for RQ's own log."""
+    row = db.session.get(model, row_id)
+    if row is None:
+        return False
     try:
-        sync.run(run)
+        work(row)
     except Exception as exc:
-        log.exception("sync %s failed", sync_id)
+        log.exception("%s %s failed", model.__tablename__, row_id)
         db.session.rollback()
-        run = db.session.get(SyncRun, sync_id)
-        run.status = RunStatus.FAILED.value
-        run.error = f"{type(exc).__name__}: {exc}"[:2000]
+        row = db.session.get(model, row_id)
+        row.status = RunStatus.FAILED.value
+        row.error = f"{type(exc).__name__}: {exc}"[:2000]
         db.session.commit()
         raise
-    schedule_delivery(run.link_id)
+    return True
+
+
+@rq.job(queue="default")
+def run_sync(sync_id: int) -> None:
+    if _guarded(SyncRun, sync_id, sync.run):
+        schedule_delivery(db.session.get(SyncRun, sync_id).link_id)
 
 
 @rq.job(queue="low")
 def run_export(export_id: int) -> None:
-    run = db.session.get(ExportRun, export_id)
-    if run is None:
-        return
-    try:
-        export.run(run)
-    except Exception as exc:
-        log.exception("export %s failed", export_id)
-        db.session.rollback()
-        run = db.session.get(ExportRun, export_id)
-        run.status = RunStatus.FAILED.value
-        run.error = f"{type(exc).__name__}: {exc}"[:2000]
-        db.session.commit()
-        raise
+    _guarded(ExportRun, export_id, export.run)
 
 
 @rq.job(queue="low")

@@ -89,6 +89,64 @@ def _audit_ids(action: str, account: Account, ids: list[int], count: int, **kw) 
 # --- soft delete and restore ------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Move:
+    """One status change of the soft delete: from which status to which, what it sets,
+    and how it is told (event, audit action)."""
+
+    source_status: str
+    target_status: str
+    deleted: bool  # deleted_at = now (True) or cleared (False)
+    event: str
+    action: str
+
+
+_DELETE = _Move(
+    ContactStatus.ACTIVE.value,
+    ContactStatus.DELETED.value,
+    True,
+    events.CONTACT_DELETED,
+    "contacts.deleted",
+)
+_RESTORE = _Move(
+    ContactStatus.DELETED.value,
+    ContactStatus.ACTIVE.value,
+    False,
+    events.CONTACT_RESTORED,
+    "contacts.restored",
+)
+
+
+def _move(account: Account, ids: Iterable[int], move: _Move, **kw) -> int:
+    record = kw.pop("record")
+    ids = _ids(ids)
+    now = clock.now()
+    changed = 0
+    for chunk in _chunks(ids):
+        result = db.session.execute(
+            update(Contact)
+            .where(
+                Contact.account_id == account.id,
+                Contact.id.in_(chunk),
+                Contact.status == move.source_status,
+            )
+            .values(
+                status=move.target_status,
+                deleted_at=now if move.deleted else None,
+                updated_at=now,
+            )
+            .returning(Contact.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        done = list(result.scalars())
+        changed += len(done)
+        events.emit(account.id, move.event, done, source=kw["source"])
+    if changed and record:
+        _audit_ids(move.action, account, ids, changed, **kw)
+    db.session.flush()
+    return changed
+
+
 def delete_contacts(
     account: Account,
     ids: Iterable[int],
@@ -100,28 +158,7 @@ def delete_contacts(
 ) -> int:
     """Mark the account's active contacts among `ids` "to be deleted"; returns how many
     were newly marked. Ids of other accounts and contacts already marked are left alone."""
-    ids = _ids(ids)
-    now = clock.now()
-    changed = 0
-    for chunk in _chunks(ids):
-        result = db.session.execute(
-            update(Contact)
-            .where(
-                Contact.account_id == account.id,
-                Contact.id.in_(chunk),
-                Contact.status == ContactStatus.ACTIVE.value,
-            )
-            .values(status=ContactStatus.DELETED.value, deleted_at=now, updated_at=now)
-            .returning(Contact.id)
-            .execution_options(synchronize_session="fetch")
-        )
-        done = list(result.scalars())
-        changed += len(done)
-        events.emit(account.id, events.CONTACT_DELETED, done, source=source)
-    if changed and record:
-        _audit_ids("contacts.deleted", account, ids, changed, actor=actor, source=source, ip=ip)
-    db.session.flush()
-    return changed
+    return _move(account, ids, _DELETE, actor=actor, source=source, ip=ip, record=record)
 
 
 def restore_contacts(
@@ -135,28 +172,7 @@ def restore_contacts(
 ) -> int:
     """Bring contacts "to be deleted" back (before the purge removed them), with their
     groups, tags and sign-up/sign-off data untouched; returns how many came back."""
-    ids = _ids(ids)
-    now = clock.now()
-    changed = 0
-    for chunk in _chunks(ids):
-        result = db.session.execute(
-            update(Contact)
-            .where(
-                Contact.account_id == account.id,
-                Contact.id.in_(chunk),
-                Contact.status == ContactStatus.DELETED.value,
-            )
-            .values(status=ContactStatus.ACTIVE.value, deleted_at=None, updated_at=now)
-            .returning(Contact.id)
-            .execution_options(synchronize_session="fetch")
-        )
-        done = list(result.scalars())
-        changed += len(done)
-        events.emit(account.id, events.CONTACT_RESTORED, done, source=source)
-    if changed and record:
-        _audit_ids("contacts.restored", account, ids, changed, actor=actor, source=source, ip=ip)
-    db.session.flush()
-    return changed
+    return _move(account, ids, _RESTORE, actor=actor, source=source, ip=ip, record=record)
 
 
 def ids_for_emails(account: Account, emails: Sequence[str]) -> dict[str, int]:
