@@ -72,7 +72,9 @@ def can(role: Role | str) -> bool:
 
 
 def require_role(role: Role | str) -> Callable:
-    """View decorator: members below `role` get 403 (they know the account exists)."""
+    """View decorator: members below `role` get 403 (they know the account exists).
+    The role is kept on the view (`required_role`), so the isolation tests read who may
+    use a route from the code itself (tests/security/test_isolation_matrix.py)."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
@@ -81,6 +83,7 @@ def require_role(role: Role | str) -> Callable:
                 abort(403)
             return view(*args, **kwargs)
 
+        wrapped.required_role = Role(role)  # type: ignore[attr-defined]
         return wrapped
 
     return decorator
