@@ -3,19 +3,32 @@ Debian's Chromium through Playwright (plain `playwright.sync_api`, no pytest plu
 
 Playwright's own browser download cannot work on our machines, so the tests use the
 Chromium that apt installs (`apt-get install chromium`). Without it the tests are skipped
-locally and fail in CI (CI=true), so that a broken CI image can never pass silently."""
+locally and fail in CI (CI=true), so that a broken CI image can never pass silently.
+
+The session `app` runs its jobs synchronously (TESTING). Journeys that must see a job wait
+for a worker use `async_live_server` (a second app on the same database and Redis whose
+queues are asynchronous) and `rq_worker` (a real `flask --app app rq worker` process)."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
+from portal import create_app
 from portal.config import ROOT
+from portal.extensions import db
+from tests.conftest import PASSWORD
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOT_DIR = ROOT / "test-artifacts" / "screenshots"
@@ -54,16 +67,25 @@ def _require_chromium() -> None:
     pytest.skip(message)
 
 
+@contextmanager
+def serve(app, name: str = "e2e-live-server") -> Iterator[str]:
+    """A real threaded HTTP server for `app` on a free port of 127.0.0.1; yields its URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def _server_thread(app):
-    """One real HTTP server for the whole session, on a free port of 127.0.0.1."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="e2e-live-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    """One real HTTP server for the whole session."""
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture
@@ -78,6 +100,71 @@ def live_server(app, _server_thread):
         yield _server_thread
     finally:
         app.config["SERVER_NAME"] = saved
+
+
+@pytest.fixture
+def async_app(app):
+    """The app as the web process has it in production: jobs go to Redis and wait for a
+    worker (flask-rq reads RQ_ASYNC; the session app runs them at once because of TESTING).
+    Same database, Redis, secret key and outbox as the session app, so a session cookie
+    of either server is good on the other."""
+    keys = ("SQLALCHEMY_DATABASE_URI", "REDIS_URL", "SECRET_KEY", "OUTBOX_DIR", "LOGIN_RATE_LIMIT")
+    second = create_app(
+        {"TESTING": True, "RQ_ASYNC": True, "WTF_CSRF_ENABLED": True}
+        | {key: app.config[key] for key in keys}
+    )
+    yield second
+    with second.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def async_live_server(async_app):
+    """Base URL of a live server for `async_app` (its own thread, for this test only)."""
+    with serve(async_app, "e2e-async-live-server") as url:
+        yield url
+
+
+@pytest.fixture
+def rq_worker(app, tmp_path):
+    """start(**env) launches a real `flask --app app rq worker --burst` on the test
+    database and Redis (it does what is queued, then exits). Its log is printed at the end
+    (pytest shows it when the test fails); workers still running then are stopped."""
+    workers: list[tuple[subprocess.Popen, Path]] = []
+
+    def start(**extra_env: str) -> subprocess.Popen:
+        env = dict(
+            os.environ,
+            DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+            REDIS_URL=app.config["REDIS_URL"],
+            SECRET_KEY=app.config["SECRET_KEY"],
+            **extra_env,
+        )
+        log = tmp_path / f"worker-{len(workers)}.log"
+        with log.open("w") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", "app", "rq", "worker", "--burst"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        workers.append((process, log))
+        return process
+
+    yield start
+    for process, log in workers:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        print(f"--- worker {process.pid} (exit code {process.returncode}), {log}:")
+        print(log.read_text()[-3000:])
 
 
 @pytest.fixture(scope="session")
@@ -153,3 +240,14 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+def sign_in(page, base_url: str, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the form, as a person does: the browser carries the form's CSRF
+    token and receives the session cookie."""
+    page.goto(f"{base_url}/login")
+    form = page.locator("main form[method=post]")
+    expect(form.locator("input[name=csrf_token]")).to_have_count(1)
+    form.locator("input[name=email]").fill(email)
+    form.locator("input[name=password]").fill(password)
+    form.locator("button[type=submit]").click()

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from portal.accounts.models import Role, User
 from portal.extensions import db
-from tests.conftest import PASSWORD
+from tests.e2e.conftest import sign_in
 
 
 def _german(app, message: str) -> str:
@@ -18,15 +18,6 @@ def _german(app, message: str) -> str:
 
     with app.test_request_context("/"), force_locale("de"):
         return gettext(message)
-
-
-def _sign_in(page, base_url: str, email: str) -> None:
-    page.goto(f"{base_url}/login")
-    form = page.locator("main form[method=post]")
-    expect(form.locator("input[name=csrf_token]")).to_have_count(1)
-    form.locator("input[name=email]").fill(email)
-    form.locator("input[name=password]").fill(PASSWORD)
-    form.locator("button[type=submit]").click()
 
 
 def test_sign_in_and_switch_to_german(
@@ -39,7 +30,7 @@ def test_sign_in_and_switch_to_german(
     home = f"{live_server}/a/acme/"
 
     # Sign in through the form: the browser carries the CSRF token and the session cookie.
-    _sign_in(page, live_server, "owner@acme.example")
+    sign_in(page, live_server, "owner@acme.example")
     expect(page).to_have_url(home)
     expect(html).to_have_attribute("lang", "en")
     expect(page.locator("nav.navbar .navbar-brand")).to_have_text("Acme GmbH")
@@ -65,7 +56,7 @@ def test_sign_in_and_switch_to_german(
     with app.app_context():
         assert db.session.get(User, user_id).locale == "de"
     second = new_context("en-US").new_page()
-    _sign_in(second, live_server, "owner@acme.example")
+    sign_in(second, live_server, "owner@acme.example")
     expect(second).to_have_url(home)
     expect(second.locator("html")).to_have_attribute("lang", "de")
 

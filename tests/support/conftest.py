@@ -11,17 +11,6 @@ from portal.accounts.models import Role
 from portal.support.models import AuditEvent
 from tests.conftest import login
 
-# the browser fixtures of tests/e2e (a live server, Debian's Chromium, screenshots), for
-# test_browser.py
-from tests.e2e.conftest import (  # noqa: F401
-    _server_thread,
-    browser,
-    live_server,
-    new_context,
-    page,
-    screenshot,
-)
-
 STAFF_EMAIL = "support@portal.example"
 OWNER_EMAIL = "owner@acme.example"
 SIGNUP = datetime(2024, 3, 1, 9, 15, 30, 123456, tzinfo=UTC)
