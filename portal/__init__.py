@@ -143,6 +143,19 @@ def _register_errors(app: Flask) -> None:
     def not_found(exc):
         return page(404, _l("Page not found"), _l("There is nothing at this address."))
 
+    @app.errorhandler(413)
+    def too_large(exc):
+        """Above MAX_CONTENT_LENGTH (MAX_UPLOAD_MB): the portal's page, not Werkzeug's."""
+        megabytes = (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
+        return page(
+            413,
+            _l("The request is too large."),
+            _l(
+                "A file can be at most %(num)d MB. Please split it into smaller files.",
+                num=max(megabytes, 1),
+            ),
+        )
+
     @app.errorhandler(429)
     def too_many(exc):
         response, code = page(

@@ -336,6 +336,30 @@ def changed_tables(before: dict, after: dict) -> list[str]:
     return [name for name in before if before[name] != after.get(name)]
 
 
+@pytest.fixture(autouse=True)
+def _clean_state(request, app):
+    """tests/conftest.py's cleanup after every test, except while a module's shared
+    `world` lives: it is built once per module (its tests check that a refused request
+    changes no row) and removed when the module is done."""
+    yield
+    if not getattr(request.module, "_shared_world", False):
+        clean_database(app)
+        outbox = Path(app.config["OUTBOX_DIR"])
+        for f in outbox.glob("*.eml") if outbox.exists() else ():
+            f.unlink()
+
+
+@pytest.fixture(scope="module")
+def world(request, app):
+    clean_database(app)
+    w = build_world(app)
+    w.baseline = fingerprint(app)
+    request.module._shared_world = True  # no cleanup after each test while it lives
+    yield w
+    request.module._shared_world = False
+    clean_database(app)
+
+
 @pytest.fixture
 def tenant_models():
     """The models of the ids in Tenant.ids (for checks that an id is really the tenant's)."""

@@ -18,7 +18,7 @@ with exactly the required role, on its own account's objects, to prove the ids a
 (those requests may change things, so they run last, each area on a tenant of its own).
 
 The world is built once for the module (a refusal changes nothing, which every test
-checks), so this file replaces the per-test cleanup of tests/conftest.py with its own."""
+checks); tests/security/conftest.py skips the per-test cleanup for tests that use it."""
 
 from __future__ import annotations
 
@@ -30,9 +30,7 @@ from tests.security import routes as R
 from tests.security.conftest import (
     Tenant,
     build_tenant,
-    build_world,
     changed_tables,
-    clean_database,
     fingerprint,
     new_client,
 )
@@ -46,21 +44,6 @@ SUPPORT_ACCOUNT = [r for r in SUPPORT if "slug" in r.params]
 SUPPORT_WITH_IDS = R.routes_of("support", with_objects=True)
 SIGNED_IN = R.routes_of("signed_in")
 ROLE_ORDER = (Role.VIEWER, Role.EDITOR, Role.ADMIN, Role.OWNER)
-
-
-@pytest.fixture(autouse=True)
-def _clean_state():
-    """Replaces tests/conftest.py's cleanup after every test: see the module docstring."""
-    yield
-
-
-@pytest.fixture(scope="module")
-def world(app):
-    clean_database(app)
-    w = build_world(app)
-    w.baseline = fingerprint(app)
-    yield w
-    clean_database(app)
 
 
 # --- requests and checks -------------------------------------------------------------------
@@ -291,6 +274,15 @@ def test_the_role_table_has_cases_for_editors_and_admins():
 
 
 SIGNED_IN_READS = [r for r in SIGNED_IN if not r.writes]
+
+
+def test_downloads_of_a_whole_group_need_an_editor():
+    """A backup or an export carries the personal data of a whole group (see
+    docs/decisions/backups-snapshot-and-storage.md): viewers never get one, also if a
+    decorator (from which the table above is read) were lost."""
+    by_endpoint = {r.endpoint: r for r in TENANT}
+    for endpoint in ("backups.download_backup", "integrations.download_export"):
+        assert by_endpoint[endpoint].required_role().at_least(Role.EDITOR), endpoint
 
 
 @pytest.mark.parametrize("route", SIGNED_IN_READS, ids=R.ids(SIGNED_IN_READS))
