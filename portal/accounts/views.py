@@ -41,6 +41,8 @@ def _safe_next(target: str | None) -> str | None:
 
 def _landing_url() -> str:
     accounts = user_accounts(current_user)
+    if not accounts and current_user.is_staff and "support.index" in current_app.view_functions:
+        return url_for("support.index")  # staff are members of nothing: their console
     if len(accounts) == 1:
         return url_for("account.home", account_slug=accounts[0][0].slug)
     return url_for("accounts.choose_account")

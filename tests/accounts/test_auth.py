@@ -168,3 +168,9 @@ def test_login_limit_also_counts_per_address_across_ips(client, make_user):
         environ_base={"REMOTE_ADDR": "10.0.0.99"},
     )
     assert response.status_code == 429
+
+
+def test_staff_land_on_the_support_console_after_signing_in(client, make_user):
+    make_user("support@portal.example", is_staff=True)
+    response = login(client, "support@portal.example")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/support/")
