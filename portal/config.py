@@ -100,6 +100,9 @@ def build_config(overrides: dict | None = None) -> dict:
         # Import engine: rows per committed staging batch, staged rows per merge chunk.
         "IMPORT_BATCH_ROWS": _int("IMPORT_BATCH_ROWS", 5000),
         "IMPORT_CHUNK_ROWS": _int("IMPORT_CHUNK_ROWS", 20000),
+        # PostgreSQL cancels an import statement, or ends an import transaction that sits
+        # idle, after this many seconds: a stuck worker cannot block the one continuing.
+        "IMPORT_STUCK_SECONDS": _int("IMPORT_STUCK_SECONDS", 300),
         # Support console: how long a staff user's access to an opened account lasts.
         "STAFF_ACCESS_MINUTES": _int("STAFF_ACCESS_MINUTES", 60),
     }

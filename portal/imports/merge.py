@@ -19,6 +19,7 @@ from sqlalchemy import text
 from portal import clock
 from portal.contacts.models import fold
 from portal.extensions import db
+from portal.imports.lease import Lease
 from portal.imports.models import ImportJob, ImportMode
 from portal.imports.reasons import SKIP_CODES
 
@@ -40,6 +41,13 @@ DIALECT = {
         # the tag names of a staged row (a JSON array), as rows with a column `value`
         "tag_names": "json_array_elements_text(CAST({} AS json)) AS t",
         "tag_join": "CROSS JOIN LATERAL json_array_elements_text(CAST({} AS json)) AS t",
+        "on_commit_drop": "ON COMMIT DROP",
+        # one index look-up per staged row, whatever the statistics say: a hash join
+        # would read every contact of the account for every chunk
+        "probe": (
+            "LEFT JOIN LATERAL (SELECT * FROM {table} {alias} WHERE {on} OFFSET 0) {alias} ON true"
+        ),
+        "offset_0": "OFFSET 0",
     },
     "sqlite": {
         "json": "{}",
@@ -52,6 +60,9 @@ DIALECT = {
         "by_email": "INDEXED BY ix_import_rows_import_email",
         "tag_names": "json_each({}) AS t",
         "tag_join": "JOIN json_each({}) AS t",
+        "on_commit_drop": "",
+        "probe": "LEFT JOIN {table} {alias} ON {on}",
+        "offset_0": "",
     },
 }
 
@@ -97,111 +108,115 @@ class Merger:
     def _run(self, statement: str, params: dict[str, Any]) -> int:
         return db.session.execute(text(statement), params).rowcount or 0
 
-    # -- import-wide pass ----------------------------------------------------------
-
-    def analyze(self) -> None:
-        """Fresh statistics for the just-filled staging tables; without them PostgreSQL
-        plans the joins below as if staging were empty (nested loops, minutes at 1M rows)."""
-        if self.dialect == "postgresql":
-            db.session.execute(text("ANALYZE import_rows"))
-
-    def mark_skips(self, lo: int, hi: int) -> None:
-        """Forgotten addresses, and addresses that appeared on an earlier line of the
-        file (in this chunk or any chunk before it: staging is filled in file order)."""
-        self._run(
-            """UPDATE import_rows SET outcome = 'skip_forgotten'
-               WHERE import_id = :id AND line BETWEEN :lo AND :hi AND outcome IS NULL
-                 AND email_hash IN (SELECT email_hash FROM suppressions WHERE account_id = :acc)""",
-            self._params(lo, hi),
-        )
-        self._run(
-            f"""UPDATE import_rows SET outcome = 'skip_duplicate'
-               WHERE import_id = :id AND line BETWEEN :lo AND :hi AND outcome IS NULL
-                 AND EXISTS (SELECT 1 FROM import_rows earlier {self.sql["by_email"]}
-                             WHERE earlier.import_id = :id AND earlier.email = import_rows.email
-                               AND earlier.line < import_rows.line)""",
-            self._params(lo, hi),
-        )
-
     # -- per chunk -----------------------------------------------------------------
 
-    def classify(self, lo: int, hi: int) -> None:
+    def classify(self, lo: int, hi: int, *, draw_ids: bool = True) -> None:
+        """Give every staged line of lo..hi its outcome, in one pass over staging, into
+        the temporary table `import_chunk` that the writing statements read.
+
+        A temporary table because nothing of it has to outlive the chunk's transaction:
+        it writes no WAL and no index, and staging itself is never updated (the outcome
+        of a committed chunk lives on in the counters and the skipped-rows report).
+        Order of the outcomes: forgotten, duplicate of an earlier line, not yet a
+        contact (created, or skipped in "update only"), then for known contacts
+        deleted / restored / reactivated / updated / unchanged. On PostgreSQL new
+        contacts get their ids from the sequence here (`draw_ids`), so that every later
+        statement joins by primary key."""
         consent_changes = ""
         if self.has_group:
             consent_changes = """
               OR (sub.id IS NULL AND :mode <> 'update')
               OR (:mode <> 'add' AND :consent AND sub.id IS NOT NULL AND sub.active
-                  AND import_rows.active = false)
+                  AND s.active = false)
               OR (:mode <> 'add' AND :consent AND sub.id IS NOT NULL AND sub.active
-                  AND import_rows.active AND import_rows.signup_at IS NOT NULL
-                  AND import_rows.signup_at <> sub.activated_at)"""
+                  AND s.active AND s.signup_at IS NOT NULL
+                  AND s.signup_at <> sub.activated_at)"""
         reactivation = "false"
         if self.has_group:
             reactivation = """:mode <> 'add' AND :consent AND sub.id IS NOT NULL
-                 AND sub.active = false AND import_rows.active
-                 AND import_rows.signup_at IS NOT NULL
-                 AND import_rows.signup_at > COALESCE(sub.deactivated_at, sub.activated_at)"""
-        fields_differ = self.sql["fields_differ"].format(
-            base="c.fields", patch="import_rows.fields"
-        )
+                 AND sub.active = false AND s.active
+                 AND s.signup_at IS NOT NULL
+                 AND s.signup_at > COALESCE(sub.deactivated_at, sub.activated_at)"""
+        fields_differ = self.sql["fields_differ"].format(base="c.fields", patch="s.fields")
         in_group = "sub.id IS NOT NULL" if self.has_group else "false"
         join_sub = (
-            "LEFT JOIN subscriptions sub ON sub.contact_id = c.id AND sub.group_id = :gid"
+            self.sql["probe"].format(
+                table="subscriptions",
+                alias="sub",
+                on="sub.contact_id = c.id AND sub.group_id = :gid",
+            )
             if self.has_group
             else ""
         )
-        self._run(
-            f"""UPDATE import_rows SET contact_id = c.id, in_group = {in_group}, outcome = CASE
-                 WHEN c.status = 'deleted' AND NOT :restore THEN 'skip_deleted'
-                 WHEN c.status = 'deleted' THEN 'restored'
-                 WHEN {reactivation} THEN 'reactivated'
-                 WHEN (:mode <> 'add' AND (
-                        (import_rows.first_name IS NOT NULL
-                         AND import_rows.first_name <> c.first_name)
-                     OR (import_rows.last_name IS NOT NULL AND import_rows.last_name <> c.last_name)
-                     OR (import_rows.fields IS NOT NULL AND {fields_differ})
-                     OR (import_rows.tags IS NOT NULL AND EXISTS (
-                          SELECT 1 FROM {self.sql["tag_names"].format("import_rows.tags")}
-                          LEFT JOIN tags tg ON tg.account_id = :acc AND tg.name = t.value
-                          WHERE tg.id IS NULL OR NOT EXISTS (SELECT 1 FROM contact_tags ct
-                              WHERE ct.contact_id = c.id AND ct.tag_id = tg.id)))
-                   )) {consent_changes}
-                   THEN 'updated'
-                 ELSE 'unchanged' END
-               FROM contacts c {join_sub}
-               WHERE import_rows.import_id = :id AND import_rows.line BETWEEN :lo AND :hi
-                 AND import_rows.outcome IS NULL
-                 AND c.account_id = :acc AND c.email = import_rows.email""",
-            self._params(lo, hi),
+        join_contact = self.sql["probe"].format(
+            table="contacts", alias="c", on="c.account_id = :acc AND c.email = s.email"
         )
-        if self.mode == ImportMode.UPDATE:
-            self._created_in_chunk = 0
-            self._run(
-                """UPDATE import_rows SET outcome = 'skip_not_found'
-                   WHERE import_id = :id AND line BETWEEN :lo AND :hi AND outcome IS NULL""",
-                self._params(lo, hi),
+        classified = f"""
+            SELECT s.line, s.email, s.first_name, s.last_name, s.search_name,
+              s.search_name_rev, s.fields, s.tags, s.signup_at, s.signoff_at, s.active,
+              s.optout_reason, c.id AS found_id, {in_group} AS in_group, CASE
+                WHEN s.email_hash IN (SELECT email_hash FROM suppressions
+                                      WHERE account_id = :acc) THEN 'skip_forgotten'
+                WHEN EXISTS (SELECT 1 FROM import_rows earlier {self.sql["by_email"]}
+                             WHERE earlier.import_id = :id AND earlier.email = s.email
+                               AND earlier.line < s.line) THEN 'skip_duplicate'
+                WHEN c.id IS NULL AND :mode = 'update' THEN 'skip_not_found'
+                WHEN c.id IS NULL THEN 'created'
+                WHEN c.status = 'deleted' AND NOT :restore THEN 'skip_deleted'
+                WHEN c.status = 'deleted' THEN 'restored'
+                WHEN {reactivation} THEN 'reactivated'
+                WHEN (:mode <> 'add' AND (
+                       (s.first_name IS NOT NULL AND s.first_name <> c.first_name)
+                    OR (s.last_name IS NOT NULL AND s.last_name <> c.last_name)
+                    OR (s.fields IS NOT NULL AND {fields_differ})
+                    OR (s.tags IS NOT NULL AND EXISTS (
+                         SELECT 1 FROM {self.sql["tag_names"].format("s.tags")}
+                         LEFT JOIN tags tg ON tg.account_id = :acc AND tg.name = t.value
+                         WHERE tg.id IS NULL OR NOT EXISTS (SELECT 1 FROM contact_tags ct
+                             WHERE ct.contact_id = c.id AND ct.tag_id = tg.id)))
+                  )) {consent_changes}
+                  THEN 'updated'
+                ELSE 'unchanged' END AS outcome
+            FROM import_rows s {join_contact} {join_sub}
+            WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi"""
+        new_id = "x.found_id"
+        if self.dialect == "postgresql" and draw_ids:
+            new_id = (
+                f"CASE WHEN x.outcome = 'created' THEN nextval('{self._sequence()}') "
+                "ELSE x.found_id END"
             )
-            return
-        # PostgreSQL: the new contacts' ids are drawn from the sequence in this same pass
-        new_id = ""
+        self.drop_chunk()
+        # OFFSET 0 keeps PostgreSQL from copying the outcome expression into the CASE
+        # that draws the ids (it would evaluate the look-ups twice)
+        self._run(
+            f"""CREATE TEMPORARY TABLE import_chunk {self.sql["on_commit_drop"]} AS
+                SELECT x.*, {new_id} AS contact_id
+                FROM ({classified} {self.sql["offset_0"]}) x""",
+            self._params(lo, hi),
+        )
         if self.dialect == "postgresql":
-            new_id = f", contact_id = nextval('{self._sequence()}')"
-        self._created_in_chunk = self._run(
-            f"""UPDATE import_rows SET outcome = 'created' {new_id}
-               WHERE import_id = :id AND line BETWEEN :lo AND :hi AND outcome IS NULL""",
-            self._params(lo, hi),
-        )
+            # Without statistics PostgreSQL guesses a handful of rows for any filter on
+            # the chunk and may scan it once per subscription of the group (95 s for one
+            # statement at 50,000 rows); ANALYZE of a temporary table is a few ms.
+            db.session.execute(text("ANALYZE import_chunk (outcome, contact_id)"))
 
-    def counts(self, lo: int, hi: int) -> dict[str, int]:
+    def drop_chunk(self) -> None:
+        """PostgreSQL drops the chunk table at commit, but a dry run classifies every
+        chunk in one transaction, and SQLite keeps it until told."""
+        db.session.execute(text("DROP TABLE IF EXISTS import_chunk"))
+
+    def counts(self) -> dict[str, int]:
+        """Outcomes of the classified chunk (call before `write`)."""
         rows = db.session.execute(
-            text("""SELECT outcome, COUNT(*) FROM import_rows
-                    WHERE import_id = :id AND line BETWEEN :lo AND :hi GROUP BY outcome"""),
-            self._params(lo, hi),
+            text("SELECT outcome, COUNT(*) FROM import_chunk GROUP BY outcome")
         )
-        return {outcome: count for outcome, count in rows}
+        counts = {outcome: count for outcome, count in rows}
+        self._created_in_chunk = counts.get("created", 0)
+        return counts
 
-    def write(self, lo: int, hi: int) -> None:
-        p = self._params(lo, hi)
+    def write(self) -> None:
+        """Write the classified chunk: contacts, subscriptions, tags, skipped rows."""
+        p = self._params()
         self._insert_contacts(p)
         self._update_contacts(p)
         if self.has_group:
@@ -211,7 +226,7 @@ class Merger:
         self._record_skips(p)
 
     def _insert_contacts(self, p: dict) -> None:
-        """New contacts. Their ids must be in staging, so that the statements after this
+        """New contacts. Their ids must be in the chunk table, so that the statements after this
         one join by primary key: on PostgreSQL the ids were drawn from the sequence when
         the rows were classified; on SQLite they are looked up after the insert.
         (A data-modifying CTE joined on email was tried first: with staging statistics
@@ -225,8 +240,7 @@ class Merger:
                 SELECT {"contact_id, " if with_id else ""}:acc, email, COALESCE(first_name, ''),
                    COALESCE(last_name, ''), {fields}, 'active', :now, :now, search_name,
                    search_name_rev
-                FROM import_rows
-                WHERE import_id = :id AND line BETWEEN :lo AND :hi AND outcome = 'created'
+                FROM import_chunk WHERE outcome = 'created'
                 ON CONFLICT (account_id, email) DO NOTHING""",
             p,
         )
@@ -238,14 +252,13 @@ class Merger:
         # SQLite, or a concurrent import created some of these addresses first: one
         # unique-index lookup per row, a plan that cannot go wrong
         self._run(
-            f"""UPDATE import_rows SET contact_id = (SELECT c.id FROM contacts c
-                   WHERE c.account_id = :acc AND c.email = import_rows.email)
-               WHERE import_id = :id AND line BETWEEN :lo AND :hi AND outcome = 'created'
-                 {
+            f"""UPDATE import_chunk SET contact_id = (SELECT c.id FROM contacts c
+                   WHERE c.account_id = :acc AND c.email = import_chunk.email)
+               WHERE outcome = 'created' {
                 ""
                 if not with_id
                 else "AND NOT EXISTS (SELECT 1 FROM contacts c2 "
-                "WHERE c2.id = import_rows.contact_id AND c2.email = import_rows.email)"
+                "WHERE c2.id = import_chunk.contact_id AND c2.email = import_chunk.email)"
             }""",
             p,
         )
@@ -254,8 +267,8 @@ class Merger:
         if self.mode == ImportMode.ADD:
             self._run(
                 """UPDATE contacts SET status = 'active', deleted_at = NULL, updated_at = :now
-                   FROM import_rows s WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
-                     AND s.outcome = 'restored' AND contacts.id = s.contact_id""",
+                   FROM import_chunk s
+                   WHERE s.outcome = 'restored' AND contacts.id = s.contact_id""",
                 p,
             )
             return
@@ -273,9 +286,8 @@ class Merger:
                   deleted_at = CASE WHEN s.outcome = 'restored' THEN NULL
                                ELSE contacts.deleted_at END,
                   updated_at = :now
-                FROM import_rows s
-                WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
-                  AND s.outcome IN ('updated', 'restored', 'reactivated')
+                FROM import_chunk s
+                WHERE s.outcome IN ('updated', 'restored', 'reactivated')
                   AND contacts.id = s.contact_id""",
             p,
         )
@@ -291,9 +303,8 @@ class Merger:
                        CASE WHEN s.active = false THEN COALESCE(s.optout_reason, 'unsubscribed')
                        END,
                        :source
-                   FROM import_rows s
-                   WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
-                     AND s.outcome IN ('created', 'updated', 'restored')
+                   FROM import_chunk s
+                   WHERE s.outcome IN ('created', 'updated', 'restored')
                      AND s.in_group IS NOT TRUE AND s.contact_id IS NOT NULL
                    ON CONFLICT (contact_id, group_id) DO NOTHING""",
                 p,
@@ -304,9 +315,8 @@ class Merger:
             """UPDATE subscriptions SET active = false,
                    deactivated_at = COALESCE(s.signoff_at, :now),
                    optout_reason = COALESCE(s.optout_reason, 'unsubscribed'), source = :source
-               FROM import_rows s
-               WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
-                 AND s.outcome IN ('updated', 'restored') AND s.active = false
+               FROM import_chunk s
+               WHERE s.outcome IN ('updated', 'restored') AND s.active = false
                  AND subscriptions.contact_id = s.contact_id AND subscriptions.group_id = :gid
                  AND subscriptions.active""",
             p,
@@ -314,9 +324,8 @@ class Merger:
         self._run(
             """UPDATE subscriptions SET active = true, activated_at = s.signup_at,
                    deactivated_at = NULL, optout_reason = NULL, source = :source
-               FROM import_rows s
-               WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
-                 AND s.outcome IN ('reactivated', 'restored') AND s.active
+               FROM import_chunk s
+               WHERE s.outcome IN ('reactivated', 'restored') AND s.active
                  AND s.signup_at IS NOT NULL
                  AND subscriptions.contact_id = s.contact_id AND subscriptions.group_id = :gid
                  AND subscriptions.active = false
@@ -326,9 +335,8 @@ class Merger:
         )
         self._run(
             """UPDATE subscriptions SET activated_at = s.signup_at
-               FROM import_rows s
-               WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
-                 AND s.outcome IN ('updated', 'restored') AND s.active
+               FROM import_chunk s
+               WHERE s.outcome IN ('updated', 'restored') AND s.active
                  AND s.signup_at IS NOT NULL
                  AND subscriptions.contact_id = s.contact_id AND subscriptions.group_id = :gid
                  AND subscriptions.active AND subscriptions.activated_at <> s.signup_at""",
@@ -344,18 +352,16 @@ class Merger:
         self._run(
             f"""INSERT INTO tags (account_id, name, created_at)
                 SELECT DISTINCT :acc, t.value, :now
-                FROM import_rows s {self.sql["tag_join"].format("s.tags")}
-                WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
-                  AND s.outcome IN {outcomes} AND s.tags IS NOT NULL
+                FROM import_chunk s {self.sql["tag_join"].format("s.tags")}
+                WHERE s.outcome IN {outcomes} AND s.tags IS NOT NULL
                 ON CONFLICT (account_id, name) DO NOTHING""",
             p,
         )
         link = f"""INSERT INTO contact_tags (contact_id, tag_id)
                 SELECT s.contact_id, tg.id
-                FROM import_rows s {self.sql["tag_join"].format("s.tags")}
+                FROM import_chunk s {self.sql["tag_join"].format("s.tags")}
                 JOIN tags tg ON tg.account_id = :acc AND tg.name = t.value
-                WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
-                  AND s.outcome IN {{outcomes}} AND s.tags IS NOT NULL
+                WHERE s.outcome IN {{outcomes}} AND s.tags IS NOT NULL
                   AND s.contact_id IS NOT NULL {{conflict}}"""
         if self._new_contacts_are_ours:
             # contacts this chunk created have no links yet: a plain insert, no
@@ -380,10 +386,9 @@ class Merger:
         if self.mode == ImportMode.ADD:
             return
         rows = db.session.execute(
-            text("""SELECT c.id, c.first_name, c.last_name FROM import_rows s
+            text("""SELECT c.id, c.first_name, c.last_name FROM import_chunk s
                     JOIN contacts c ON c.id = s.contact_id
-                    WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi
-                      AND s.outcome IN ('updated', 'restored', 'reactivated')
+                    WHERE s.outcome IN ('updated', 'restored', 'reactivated')
                       AND ((s.first_name IS NULL) <> (s.last_name IS NULL))"""),
             p,
         ).all()
@@ -408,12 +413,10 @@ class Merger:
                 SELECT :id, line, 'skipped', SUBSTR(outcome, 6),
                   CASE WHEN outcome = 'skip_duplicate' THEN {obj}('line', (
                       SELECT MIN(r2.line) FROM import_rows r2
-                      WHERE r2.import_id = :id AND r2.email = import_rows.email))
+                      WHERE r2.import_id = :id AND r2.email = import_chunk.email))
                   ELSE {self.sql["empty_json"]} END,
                   {arr}(email, COALESCE(first_name, ''), COALESCE(last_name, ''))
-                FROM import_rows
-                WHERE import_id = :id AND line BETWEEN :lo AND :hi
-                  AND outcome LIKE 'skip!_%' ESCAPE '!'""",
+                FROM import_chunk WHERE outcome LIKE 'skip!_%' ESCAPE '!'""",
             p,
         )
 
@@ -436,11 +439,10 @@ def dry_run(job: ImportJob, chunk_rows: int = CHUNK_ROWS) -> dict[str, Any]:
     merger = Merger(job)
     totals: dict[str, int] = {}
     try:
-        merger.analyze()
         for lo, hi in _chunks(0, job.staged_line, chunk_rows):
-            merger.mark_skips(lo, hi)
-            merger.classify(lo, hi)
-            _add_counts(totals, merger.counts(lo, hi))
+            merger.classify(lo, hi, draw_ids=False)
+            _add_counts(totals, merger.counts())
+        merger.drop_chunk()
     finally:
         db.session.rollback()
     return summarize(totals, invalid=job.invalid)
@@ -465,11 +467,11 @@ class ChunkMerger:
     and the checkpoint `merged_line` together, so a killed worker resumes at the next
     chunk and nothing is doubled."""
 
-    def __init__(self, job: ImportJob, chunk_rows: int = CHUNK_ROWS) -> None:
+    def __init__(self, job: ImportJob, lease: Lease, chunk_rows: int = CHUNK_ROWS) -> None:
         self.job = job
+        self.lease = lease
         self.chunk_rows = chunk_rows
         self.merger = Merger(job)
-        self.analyzed_at = 0
 
     def merge_until(self, last_line: int, *, final: bool = False) -> None:
         """Merge every whole chunk up to last_line (and the rest too when final)."""
@@ -482,13 +484,11 @@ class ChunkMerger:
 
     def _merge_chunk(self, lo: int, hi: int) -> None:
         job, merger = self.job, self.merger
-        if hi > 2 * self.analyzed_at:  # statistics for a staging table that doubled
-            merger.analyze()
-            self.analyzed_at = hi
-        merger.mark_skips(lo, hi)
+        self.lease.begin()
         merger.classify(lo, hi)
-        counts = merger.counts(lo, hi)
-        merger.write(lo, hi)
+        counts = merger.counts()
+        merger.write()
+        merger.drop_chunk()
         part = summarize(counts, invalid=0)
         for name in ("created", "updated", "unchanged", "reactivated", "restored", "skipped"):
             setattr(job, name, getattr(job, name) + part[name])
@@ -497,10 +497,4 @@ class ChunkMerger:
             reasons[code] = reasons.get(code, 0) + count
         job.skipped_reasons = reasons
         job.merged_line = hi
-        job.touched_at = clock.now()
-        db.session.commit()
-
-
-def merge(job: ImportJob, *, chunk_rows: int = CHUNK_ROWS) -> None:
-    """Merge all staged rows after job.merged_line."""
-    ChunkMerger(job, chunk_rows).merge_until(job.staged_line, final=True)
+        self.lease.commit()

@@ -95,6 +95,9 @@ class ImportJob(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     touched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last sign of life
+    # fencing token: a worker that starts the import bumps it; every batch it commits
+    # checks it (portal/imports/lease.py), so a worker that was taken over writes nothing
+    lease: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # see backups
 

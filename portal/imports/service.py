@@ -4,9 +4,11 @@ backup restores and provider switches; `source` decides whether a backup is made
 
 from __future__ import annotations
 
+import logging
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from portal.contacts.models import CustomField, Group
 from portal.extensions import db
 from portal.imports import mapping as m
 from portal.imports import merge, reader, staging
+from portal.imports.lease import Lease, LeaseLost
 from portal.imports.models import (
     ImportJob,
     ImportMode,
@@ -26,6 +29,8 @@ from portal.imports.models import (
     ImportStatus,
 )
 from portal.support import service as audit
+
+log = logging.getLogger(__name__)
 
 # Called with (job, actor) right before an import from the portal writes anything.
 before_import: list[Callable[[ImportJob], None]] = []
@@ -230,14 +235,14 @@ def percent(job: ImportJob) -> int:
 def _progress_writer(job: ImportJob):
     def write(fraction: float) -> None:  # the stage's own commit saves it
         job.staged_bytes = int(fraction * job.file_size)
-        job.touched_at = clock.now()
 
     return write
 
 
-def _stage(job: ImportJob, after_batch: Callable[[], None] | None = None) -> None:
+def _stage(job: ImportJob, lease: Lease, after_batch: Callable[[], None] | None = None) -> None:
     staging.stage(
         job,
+        lease,
         on_progress=_progress_writer(job),
         after_batch=after_batch,
         batch_rows=current_app.config["IMPORT_BATCH_ROWS"],
@@ -247,42 +252,64 @@ def _stage(job: ImportJob, after_batch: Callable[[], None] | None = None) -> Non
 def check(job: ImportJob) -> dict[str, Any]:
     """Dry run: stage the file and classify every row without writing contacts."""
     job.status = ImportStatus.CHECKING.value
-    db.session.commit()
-    if not job.staging_done:
-        _stage(job)
-    result = merge.dry_run(job, chunk_rows=current_app.config["IMPORT_CHUNK_ROWS"])
-    job.dry_run = result
-    job.status = ImportStatus.READY.value
-    db.session.commit()
+    lease = Lease.take(job)
+    with _failures_recorded(job, lease):
+        if not job.staging_done:
+            _stage(job, lease)
+        lease.begin()
+        result = merge.dry_run(job, chunk_rows=current_app.config["IMPORT_CHUNK_ROWS"])
+        lease.begin()
+        job.dry_run = result
+        job.status = ImportStatus.READY.value
+        lease.commit()
     return result
 
 
 def run(job: ImportJob, *, actor=None) -> None:
-    """Stage (unless the dry run did), make the backup (portal imports), merge."""
+    """Stage (unless the dry run did), make the backup (portal imports), merge.
+
+    Raises LeaseLost when another worker takes the import over meanwhile: this one
+    has then stopped without writing anything after its last committed batch."""
     job.status = ImportStatus.RUNNING.value
     job.started_at = job.started_at or clock.now()
-    db.session.commit()
-    if job.merged_line == 0 and job.source == "ui" and not job.backup_id:
-        for hook in before_import:
-            hook(job)
-        db.session.commit()
-    merger = merge.ChunkMerger(job, current_app.config["IMPORT_CHUNK_ROWS"])
-    if not job.staging_done:
-        # Without a dry run before, reading and merging overlap: whole chunks are merged
-        # while the parser thread reads the next lines.
-        _stage(job, after_batch=lambda: merger.merge_until(job.staged_line))
-    merger.merge_until(job.staged_line, final=True)
-    job.status = ImportStatus.FINISHED.value
-    job.finished_at = clock.now()
-    audit.record(
-        "import.finished",
-        account=_account(job),
-        actor=job.created_by,
-        object_type="import",
-        object_id=job.id,
-        details={"group": job.group_name, "source": job.source, **job.counters()},
-    )
-    db.session.commit()
+    lease = Lease.take(job)
+    with _failures_recorded(job, lease):
+        if job.merged_line == 0 and job.source == "ui" and not job.backup_id:
+            lease.begin()
+            for hook in before_import:
+                hook(job)
+            lease.commit()
+        merger = merge.ChunkMerger(job, lease, current_app.config["IMPORT_CHUNK_ROWS"])
+        if not job.staging_done:
+            # Without a dry run before, reading and merging overlap: whole chunks are
+            # merged while the parser thread reads the next lines.
+            _stage(job, lease, after_batch=lambda: merger.merge_until(job.staged_line))
+        merger.merge_until(job.staged_line, final=True)
+        lease.begin()
+        job.status = ImportStatus.FINISHED.value
+        job.finished_at = clock.now()
+        audit.record(
+            "import.finished",
+            account=_account(job),
+            actor=job.created_by,
+            object_type="import",
+            object_id=job.id,
+            details={"group": job.group_name, "source": job.source, **job.counters()},
+        )
+        lease.commit()
+
+
+@contextmanager
+def _failures_recorded(job: ImportJob, lease: Lease) -> Iterator[None]:
+    """An error marks the import failed (the page then offers to continue) — unless
+    another worker has taken it over, whose import it now is."""
+    try:
+        yield
+    except LeaseLost:
+        raise
+    except Exception as exc:
+        fail(job, lease, f"{type(exc).__name__}: {exc}")
+        raise
 
 
 def drop_staging(job: ImportJob) -> None:
@@ -314,8 +341,13 @@ def _account(job: ImportJob):
     return db.session.get(Account, job.account_id)
 
 
-def fail(job: ImportJob, message: str) -> None:
+def fail(job: ImportJob, lease: Lease, message: str) -> None:
+    """Record the error, if this worker still holds the import."""
     db.session.rollback()
-    job.status = ImportStatus.FAILED.value
-    job.error = message[:2000]
-    db.session.commit()
+    try:
+        lease.begin()
+        job.status = ImportStatus.FAILED.value
+        job.error = message[:2000]
+        lease.commit()
+    except LeaseLost:
+        log.warning("import %s failed after it was taken over: %s", job.id, message)

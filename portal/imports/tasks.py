@@ -13,6 +13,7 @@ from sqlalchemy import text
 from portal import clock
 from portal.extensions import db, rq
 from portal.imports import service
+from portal.imports.lease import LeaseLost
 from portal.imports.models import ImportJob, ImportStatus
 
 log = logging.getLogger(__name__)
@@ -26,17 +27,22 @@ def _load(import_id: int) -> ImportJob | None:
     return job
 
 
-def _guarded(import_id: int, work) -> None:
+def _guarded(import_id: int, work) -> bool:
+    """Do the work; True when it was done. The service records a failure on the import
+    itself (if this worker still holds it); a worker that was taken over by another
+    one ends its job quietly."""
     job = _load(import_id)
     if job is None:
-        return
+        return False
     try:
         work(job)
-    except Exception as exc:
+    except LeaseLost:
+        log.warning("import %s was taken over by another worker; this one stops", import_id)
+        return False
+    except Exception:
         log.exception("import %s failed", import_id)
-        job = db.session.get(ImportJob, import_id)
-        service.fail(job, f"{type(exc).__name__}: {exc}")
         raise
+    return True
 
 
 @rq.job(queue="default")
@@ -81,8 +87,8 @@ def run_import(import_id: int) -> None:
     job.status = ImportStatus.RUNNING.value
     job.touched_at = clock.now()
     db.session.commit()
-    _guarded(import_id, service.run)
-    clean_staging.enqueue(import_id, job_id=f"import-{import_id}-clean")
+    if _guarded(import_id, service.run):
+        clean_staging.enqueue(import_id, job_id=f"import-{import_id}-clean")
 
 
 @rq.job(queue="low")

@@ -14,10 +14,10 @@ import pytest
 from portal import create_app
 from portal.accounts import service as accounts
 from portal.config import ROOT
-from portal.contacts.models import Group
+from portal.contacts.models import Contact, Group, Subscription, Tag, contact_tags
 from portal.extensions import db
 from portal.imports import service, tasks
-from portal.imports.models import ImportJob, ImportStatus
+from portal.imports.models import ImportJob, ImportRow, ImportRowProblem, ImportStatus
 from tests.imports.conftest import contact_state, write_csv
 
 
@@ -184,3 +184,125 @@ def test_killed_worker_resumes_without_doubling(web, tmp_path, database_url, red
             }
 
         assert comparable(killed_state) == comparable(clean_state)
+
+
+def _written(app, account_id, job_id):
+    """Everything the import wrote, in a few set-based queries: its row, its reported
+    rows, staging, and the account's contacts with their tags and subscriptions."""
+    with app.app_context():
+        db.session.remove()
+        job = db.session.get(ImportJob, job_id)
+        row = (
+            job.status,
+            job.counters(),
+            job.staged_line,
+            job.merged_line,
+            job.staging_done,
+            job.finished_at,
+            job.error,
+            job.lease,
+        )
+        counted = {
+            "problems": db.select(ImportRowProblem).where(ImportRowProblem.import_id == job_id),
+            "staged": db.select(ImportRow).where(ImportRow.import_id == job_id),
+        }
+        counts = {
+            name: db.session.scalar(db.select(db.func.count()).select_from(q.subquery()))
+            for name, q in counted.items()
+        }
+        contacts = {
+            email: (first, last, status, updated_at)
+            for email, first, last, status, updated_at in db.session.execute(
+                db.select(
+                    Contact.email,
+                    Contact.first_name,
+                    Contact.last_name,
+                    Contact.status,
+                    Contact.updated_at,
+                ).where(Contact.account_id == account_id)
+            )
+        }
+        tags = sorted(
+            db.session.execute(
+                db.select(Contact.email, Tag.name)
+                .join(contact_tags, contact_tags.c.contact_id == Contact.id)
+                .join(Tag, Tag.id == contact_tags.c.tag_id)
+                .where(Contact.account_id == account_id)
+            ).all()
+        )
+        subs = sorted(
+            db.session.execute(
+                db.select(Contact.email, Subscription.active, Subscription.activated_at)
+                .join(Subscription, Subscription.contact_id == Contact.id)
+                .where(Contact.account_id == account_id)
+            ).all()
+        )
+        return {"job": row, **counts, "contacts": contacts, "tags": tags, "subs": subs}
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
+    reason="SQLite has one writer at a time and no server to end a stuck worker's "
+    "transaction; the lease itself is tested on SQLite in test_lease.py",
+)
+def test_stuck_worker_is_fenced_off_by_the_one_that_continues(
+    web, tmp_path, database_url, redis_url
+):
+    """Worker A gets stuck (SIGSTOP of its work horse) in the middle of an import; the
+    page's "continue" starts worker B, which finishes the import. When A wakes up it
+    must not write a single row: its next commit finds that its lease is gone."""
+    rows = _rows(20000)
+    clean_account, clean_job = _new_import(web, tmp_path, "cleanrun", rows)
+    with web.app_context():
+        service.run(db.session.get(ImportJob, clean_job))
+
+    account_id, job_id = _new_import(web, tmp_path, "stuck", rows)
+    with web.app_context():
+        tasks.enqueue_run(db.session.get(ImportJob, job_id))
+    small = {"IMPORT_BATCH_ROWS": "200", "IMPORT_CHUNK_ROWS": "2000"}
+    # A stuck inside a transaction holds row locks: the server cancels and ends it
+    worker_a = _worker(database_url, redis_url, IMPORT_STUCK_SECONDS="3", **small)
+    horses = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job = _status(web, job_id)
+        assert job.status != ImportStatus.FAILED, job.error
+        if job.staged_line >= 2000 and (horses := _children(worker_a.pid)):
+            for horse in horses:
+                os.kill(horse, signal.SIGSTOP)
+            break
+        time.sleep(0.02)
+    assert horses, "worker A must be stopped in the middle of the import"
+    try:
+        stopped_at = _status(web, job_id)
+        assert stopped_at.status == ImportStatus.RUNNING and not stopped_at.staging_done
+
+        with web.app_context():
+            job = db.session.get(ImportJob, job_id)
+            job.touched_at = None  # ten quiet minutes later the page offers "continue"
+            db.session.commit()
+            assert service.can_resume(job)
+            tasks.enqueue_run(job)
+        out_b = _worker(database_url, redis_url, **small).communicate(timeout=300)[0]
+        finished = _written(web, account_id, job_id)
+        assert finished["job"][0] == ImportStatus.FINISHED, out_b[-3000:]
+        with web.app_context():
+            assert finished["job"][1] == db.session.get(ImportJob, clean_job).counters()
+    finally:
+        for horse in horses:
+            os.kill(horse, signal.SIGCONT)
+    out_a = worker_a.communicate(timeout=120)[0]
+
+    assert _written(web, account_id, job_id) == finished, out_a[-3000:]
+    clean = _written(web, clean_account, clean_job)
+    assert len(finished["contacts"]) == 20000
+
+    def names(written):
+        return {email: c[:3] for email, c in written["contacts"].items()}
+
+    def links(written):
+        return [(email, tag) for email, tag in written["tags"]]
+
+    assert names(finished) == names(clean)
+    assert links(finished) == links(clean)
+    assert [(e, a) for e, a, _ in finished["subs"]] == [(e, a) for e, a, _ in clean["subs"]]

@@ -1,0 +1,115 @@
+"""The fencing token: a worker whose import was taken over by another writes nothing.
+
+These run in one process (SQLite and PostgreSQL); the same with real worker processes,
+one of them stuck, is in test_worker.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.contacts.models import Contact
+from portal.extensions import db
+from portal.imports import service
+from portal.imports.lease import Lease, LeaseLost
+from portal.imports.models import ImportJob, ImportRow, ImportStatus
+from tests.imports.conftest import contact_state, write_csv
+
+ROWS = [["email", "first_name", "last_name", "tags"]] + [
+    [f"kunde{i}@example.de", f"Jürgen{i}", "Größ", "Kunde;Żółw"] for i in range(60)
+]
+
+
+def _new_job(account, group, tmp_path, source="ui"):
+    path = write_csv(tmp_path / "list.csv", ROWS)
+    job = service.create_import(
+        account, actor=None, group=group, source_path=path, filename="list.csv", source=source
+    )
+    service.configure(
+        job, mapping=job.mapping, mode="update_add", import_consent=False, restore_deleted=False
+    )
+    db.session.commit()
+    return job
+
+
+def _take_over(job_id: int) -> None:
+    """What a second worker does when it continues the import: bump the lease, on its
+    own connection."""
+    with db.engine.connect() as other:
+        other.execute(
+            db.update(ImportJob).where(ImportJob.id == job_id).values(lease=ImportJob.lease + 1)
+        )
+        other.commit()
+
+
+def _reloaded(job_id: int) -> ImportJob:
+    db.session.rollback()
+    db.session.expire_all()
+    return db.session.get(ImportJob, job_id)
+
+
+def test_worker_taken_over_during_its_backup_writes_nothing(account, group, tmp_path):
+    job = _new_job(account, group, tmp_path)
+    seen_by_hook = []
+
+    def stuck_in_backup(job):
+        # the first worker takes its time; meanwhile a second one continues the import
+        seen_by_hook.append(job.id)
+        job.error = "written by the first worker"
+        _take_over(job.id)
+
+    # first in line, before the backups' own hook writes (SQLite lets no second writer
+    # in while the first holds a write transaction; PostgreSQL would)
+    service.before_import.insert(0, stuck_in_backup)
+    try:
+        with pytest.raises(LeaseLost):
+            service.run(job)
+    finally:
+        service.before_import.remove(stuck_in_backup)
+    assert seen_by_hook == [job.id]
+
+    job = _reloaded(job.id)
+    assert job.status == ImportStatus.RUNNING, "the second worker's import, not failed"
+    assert job.error == "", "the first worker's batch was rolled back"
+    assert (job.staged_line, job.merged_line, job.created) == (0, 0, 0)
+    assert db.session.scalar(db.select(db.func.count()).select_from(ImportRow)) == 0
+    assert db.session.scalar(db.select(db.func.count()).select_from(Contact)) == 0
+
+    # the worker that took over runs the import to its end
+    service.run(job)
+    job = _reloaded(job.id)
+    assert job.status == ImportStatus.FINISHED
+    assert job.created == 60
+    assert contact_state(account.id)["kunde7@example.de"]["tags"] == ["Kunde", "Żółw"]
+
+
+def test_worker_taken_over_cannot_mark_the_import_failed(account, group, tmp_path):
+    job = _new_job(account, group, tmp_path, source="api")
+    job.status = ImportStatus.RUNNING.value
+    first = Lease.take(job)
+    job.status = ImportStatus.RUNNING.value
+    second = Lease.take(job)
+    assert second.token == first.token + 1
+
+    service.fail(job, first, "RuntimeError: the first worker's connection broke")
+    job = _reloaded(job.id)
+    assert job.status == ImportStatus.RUNNING
+    assert job.error == ""
+
+    with pytest.raises(LeaseLost):
+        first.begin()
+    with pytest.raises(LeaseLost):
+        first.commit()
+    service.fail(job, second, "RuntimeError: the holder's own error")
+    job = _reloaded(job.id)
+    assert job.status == ImportStatus.FAILED
+    assert service.can_resume(job)
+
+
+def test_each_run_takes_a_new_lease(account, group, tmp_path):
+    job = _new_job(account, group, tmp_path, source="api")
+    before = job.lease
+    service.check(job)
+    service.run(job)
+    job = _reloaded(job.id)
+    assert job.status == ImportStatus.FINISHED
+    assert job.lease == before + 2
