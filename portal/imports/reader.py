@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -86,10 +87,34 @@ def detect_encoding(head: bytes, complete: bool = False) -> str:
         return "utf-8"
     except UnicodeDecodeError:
         pass
-    best = from_bytes(head, cp_isolation=list(ENCODING_CANDIDATES)).best()
-    if best is None:
+    results = list(from_bytes(head, cp_isolation=list(ENCODING_CANDIDATES)))
+    if not results:
         raise FileProblem(_l("The character encoding of the file could not be recognised."))
-    return best.encoding
+    # charset_normalizer alone misreads short lists: cp1252 for Polish mixed with German
+    # names ("£ukasiewicz", "Ma³gorzata"), cp1250 for Italian or Dutch ("Niccolň",
+    # "Anaďs"). The candidate that reads most like the portal's languages wins; ties keep
+    # charset_normalizer's ranking.
+    return min(results, key=lambda match: _implausibility(str(match))).encoding
+
+
+# Letters outside ASCII of the portal's languages and their neighbours (de, it, nl, pl, fr).
+_KNOWN_LETTERS = frozenset("äöüßÄÖÜàèéìíîòóùúÀÈÉÌÍÒÓÙÚâêëïôûçœÂÊËÏÔÛÇŒąćęłńśźżĄĆĘŁŃŚŹŻ")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _implausibility(text: str) -> tuple[int, int]:
+    """(symbols glued to letters, minus known letters): "£" in "£ódź" or "³" in
+    "Ma³gorzata" betray a wrong code page, "ł" or "ò" speak for the right one."""
+    strays = known = 0
+    for found in _NON_ASCII.finditer(text):
+        char, i = found.group(), found.start()
+        if char in _KNOWN_LETTERS:
+            known += 1
+        elif not char.isalpha() and (
+            (i > 0 and text[i - 1].isalpha()) or (i + 1 < len(text) and text[i + 1].isalpha())
+        ):
+            strays += 1
+    return strays, -known
 
 
 def _decode_utf8_prefix(head: bytes) -> str:

@@ -77,6 +77,30 @@ def test_windows_1250_polish_export(tmp_path):
     assert [cells for _, cells in parsed] == rows
 
 
+@pytest.mark.parametrize(
+    ("encoding", "rows"),
+    [
+        # German customers with Polish names: only cp1250 holds both ("£ukasiewicz" in cp1252)
+        (
+            "cp1250",
+            [
+                ["Adres e-mail", "Imię", "Nazwisko", "Etykiety"],
+                ["anna@example.com", "Anna", "Łukasiewicz-Żółć", "Kraków"],
+                ["juergen@example.de", "Jürgen", "Größ", ""],
+                ["m@example.pl", "Małgorzata", "Ćwik", "Łódź"],
+            ],
+        ),
+        # Italian and Dutch Excel exports are cp1252 ("Niccolň", "Anaďs" in cp1250)
+        ("cp1252", [["email", "nome", "cognome"], ["a@x.it", "Niccolò", "Mattè"]]),
+        ("cp1252", [["e-mailadres", "voornaam"], ["a@x.nl", "Anaïs"], ["b@x.nl", "Zoë"]]),
+    ],
+)
+def test_short_windows_exports_are_read_in_the_right_code_page(tmp_path, encoding, rows):
+    path = _write(tmp_path, "list.csv", _as_text(rows, ";"), encoding)
+    _, parsed = _rows(path)
+    assert [cells for _, cells in parsed] == rows
+
+
 def test_line_numbers_count_physical_lines_with_quoted_newlines(tmp_path):
     text = 'email,notes\r\na@example.com,"two\r\nlines"\r\nb@example.com,x\r\n'
     path = _write(tmp_path, "q.csv", text, "utf-8")
