@@ -114,8 +114,8 @@ def _render_card(contact: Contact, form, tag_form=None, status: int = 200):
     definitions = service.custom_fields(g.account)
     known = {d.key for d in definitions}
     extras: dict[str, Any] = {}
-    for extra in CARD_EXTRAS:
-        extras.update(extra(contact))
+    for extras_of in CARD_EXTRAS:
+        extras.update(extras_of(contact))
     return (
         render_template(
             "contacts/card.html",

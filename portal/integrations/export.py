@@ -20,6 +20,7 @@ import csv
 import io
 import json
 import re
+import shutil
 import tempfile
 import uuid
 import zipfile
@@ -52,6 +53,10 @@ EXPORT_HOURS = 48
 BATCH = 1000
 FORMATS = ("csv", "jsonl")
 NO_GROUP_FILE = "no-group.csv"
+# An uploaded package may unpack to at most this much, and pack at most this well: real
+# exports compress 5-20 times, zip bombs a thousand times (as for .xlsx in imports.reader).
+PACKAGE_MAX_UNCOMPRESSED = 8 * 1024**3
+PACKAGE_MAX_RATIO = 200
 
 
 def export_dir() -> Path:
@@ -322,15 +327,19 @@ def import_package(
         manifest = json.loads(package.read("manifest.json"))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise ServiceError(_l("This is not an export of the recipient portal.")) from exc
+    if not _manifest_shape_ok(manifest):
+        package.close()
+        raise ServiceError(_l("This is not an export of the recipient portal."))
     _ensure_fields(account, manifest.get("fields") or [])
     jobs = []
     with package, tempfile.TemporaryDirectory(prefix="portal-package-") as folder:
         names = [NO_GROUP_FILE, *manifest.get("groups", {})]
+        names = [member for member in names if member in package.namelist()]
+        _refuse_bombs([package.getinfo(member) for member in names])
         for member in names:
-            if member not in package.namelist():
-                continue
             target = Path(folder) / Path(member).name
-            target.write_bytes(package.read(member))
+            with package.open(member) as packed, target.open("wb") as out:
+                shutil.copyfileobj(packed, out)  # streamed: never a whole file in memory
             group = None
             if member != NO_GROUP_FILE:
                 group_name = manifest["groups"][member]
@@ -359,6 +368,28 @@ def import_package(
             )
             jobs.append(job)
     return jobs
+
+
+def _manifest_shape_ok(manifest: Any) -> bool:
+    """The manifest this module writes: groups maps file names to group names, fields is
+    a list of definitions with a text key (anything else is not our export)."""
+    if not isinstance(manifest, dict):
+        return False
+    groups, fields = manifest.get("groups", {}), manifest.get("fields") or []
+    if not isinstance(groups, dict) or not isinstance(fields, list):
+        return False
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in groups.items()):
+        return False
+    return all(isinstance(d, dict) and isinstance(d.get("key", ""), str) for d in fields)
+
+
+def _refuse_bombs(members: list[zipfile.ZipInfo]) -> None:
+    total = sum(info.file_size for info in members)
+    packed = sum(info.compress_size for info in members) or 1
+    if total > PACKAGE_MAX_UNCOMPRESSED or total / packed > PACKAGE_MAX_RATIO:
+        raise ServiceError(
+            _l("The export file unpacks to an unreasonable size and was refused for safety.")
+        )
 
 
 def _group_named(account: Account, name: str) -> Group | None:
