@@ -40,6 +40,7 @@ from portal.imports.models import ImportJob, ImportRow, ImportRowProblem
 from portal.lifecycle import suppression
 from portal.lifecycle.models import SignupRequest, Suppression
 from portal.support import service as audit
+from portal.support.models import AuditEvent
 
 if TYPE_CHECKING:
     from portal.accounts.models import User
@@ -233,6 +234,7 @@ def purge_account(
     if start is None:
         return 0
     purged = 0
+    entry = None
     while True:
         ids = list(
             db.session.scalars(
@@ -262,17 +264,37 @@ def purge_account(
         gone = list(result.scalars())
         purged += len(gone)
         events.emit(account.id, events.CONTACT_PURGED, gone, source="job")
+        if gone:
+            entry = _count_purged(account, start, len(gone), entry)
         db.session.commit()
         if len(ids) < batch:
             break
-    if purged:
-        audit.record(
-            "contacts.purged",
-            account=account,
-            details={"count": purged, "before": start.isoformat()},
-        )
-        db.session.commit()
     return purged
+
+
+def _count_purged(
+    account: Account, start: datetime, count: int, entry: AuditEvent | None
+) -> AuditEvent:
+    """One audit entry per account and night, counted up in the transaction of every
+    batch: a purge killed half-way and finished by the next hourly run still tells the
+    owner how many contacts the night removed (found by the crash drills)."""
+    before = start.isoformat()
+    if entry is None:
+        entry = db.session.scalar(
+            select(AuditEvent)
+            .where(AuditEvent.account_id == account.id, AuditEvent.action == "contacts.purged")
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        if entry is not None and (entry.details or {}).get("before") != before:
+            entry = None
+    if entry is None:
+        return audit.record(
+            "contacts.purged", account=account, details={"count": count, "before": before}
+        )
+    entry.details = {**entry.details, "count": int(entry.details.get("count", 0)) + count}
+    return entry
 
 
 def purge_due(now: datetime | None = None) -> int:
