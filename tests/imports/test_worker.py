@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from portal import create_app
 from portal.accounts import service as accounts
-from portal.config import ROOT
 from portal.contacts.models import Contact, Group, Subscription, Tag, contact_tags
 from portal.extensions import db
 from portal.imports import service, tasks
 from portal.imports.models import ImportJob, ImportRow, ImportRowProblem, ImportStatus
 from tests.imports.conftest import contact_state, write_csv
+from tests.workers import children, kill_with_work_horses, start_worker
 
 
 @pytest.fixture
@@ -35,48 +32,6 @@ def web(database_url, redis_url):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
-
-
-def _worker(database_url, redis_url, *, burst=True, **extra_env):
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        SECRET_KEY="test-secret-key",
-        **extra_env,
-    )
-    args = [sys.executable, "-m", "flask", "--app", "app", "rq", "worker"]
-    if burst:
-        args.append("--burst")
-    return subprocess.Popen(
-        args,
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
-def _kill_with_work_horses(pid: int) -> None:
-    """kill -9 the worker and the work horse doing the job (its own process group)."""
-    for child in _children(pid):
-        os.kill(child, signal.SIGKILL)
-    os.killpg(pid, signal.SIGKILL)
 
 
 def _rows(n):
@@ -114,7 +69,7 @@ def test_import_runs_on_a_real_worker(web, tmp_path, database_url, redis_url):
     account_id, job_id = _new_import(web, tmp_path, "realworker", _rows(300))
     with web.app_context():
         tasks.enqueue_check(db.session.get(ImportJob, job_id))
-    out = _worker(database_url, redis_url).communicate(timeout=120)[0]
+    out = start_worker(database_url, redis_url).finish(timeout=120)
     job = _status(web, job_id)
     assert job.status == ImportStatus.READY, out[-3000:]
     assert job.dry_run["created"] == 300
@@ -123,7 +78,7 @@ def test_import_runs_on_a_real_worker(web, tmp_path, database_url, redis_url):
         from portal.extensions import rq
 
         assert rq.get_queue().job_ids, "the run job must be waiting in the queue"
-    out = _worker(database_url, redis_url).communicate(timeout=120)[0]
+    out = start_worker(database_url, redis_url).finish(timeout=120)
     with web.app_context():
         job = db.session.get(ImportJob, job_id)
         assert job.status == ImportStatus.FINISHED, out[-3000:]
@@ -140,7 +95,7 @@ def test_killed_worker_resumes_without_doubling(web, tmp_path, database_url, red
     account_id, job_id = _new_import(web, tmp_path, "killed", rows)
     with web.app_context():
         tasks.enqueue_run(db.session.get(ImportJob, job_id))
-    worker = _worker(
+    worker = start_worker(
         database_url, redis_url, burst=False, IMPORT_BATCH_ROWS="200", IMPORT_CHUNK_ROWS="2000"
     )
     deadline = time.monotonic() + 120
@@ -149,11 +104,11 @@ def test_killed_worker_resumes_without_doubling(web, tmp_path, database_url, red
         job = _status(web, job_id)
         assert job.status != ImportStatus.FAILED, job.error
         if job.staged_line >= 2000:
-            _kill_with_work_horses(worker.pid)
+            kill_with_work_horses(worker.pid)
             staged_at_kill = job.staged_line
             break
         time.sleep(0.02)
-    worker.wait(timeout=30)
+    worker.process.wait(timeout=30)
     assert 0 < staged_at_kill < 20001, "the worker must die in the middle of the import"
     job = _status(web, job_id)
     assert job.status == ImportStatus.RUNNING and not job.staging_done
@@ -164,9 +119,9 @@ def test_killed_worker_resumes_without_doubling(web, tmp_path, database_url, red
         db.session.commit()
         assert service.can_resume(job)
         tasks.enqueue_run(job)
-    out = _worker(
+    out = start_worker(
         database_url, redis_url, IMPORT_BATCH_ROWS="200", IMPORT_CHUNK_ROWS="2000"
-    ).communicate(timeout=300)[0]
+    ).finish(timeout=300)
     with web.app_context():
         job = db.session.get(ImportJob, job_id)
         assert job.status == ImportStatus.FINISHED, out[-3000:]
@@ -261,13 +216,13 @@ def test_stuck_worker_is_fenced_off_by_the_one_that_continues(
         tasks.enqueue_run(db.session.get(ImportJob, job_id))
     small = {"IMPORT_BATCH_ROWS": "200", "IMPORT_CHUNK_ROWS": "2000"}
     # A stuck inside a transaction holds row locks: the server cancels and ends it
-    worker_a = _worker(database_url, redis_url, IMPORT_STUCK_SECONDS="3", **small)
+    worker_a = start_worker(database_url, redis_url, IMPORT_STUCK_SECONDS="3", **small)
     horses = []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         job = _status(web, job_id)
         assert job.status != ImportStatus.FAILED, job.error
-        if job.staged_line >= 2000 and (horses := _children(worker_a.pid)):
+        if job.staged_line >= 2000 and (horses := children(worker_a.pid)):
             for horse in horses:
                 os.kill(horse, signal.SIGSTOP)
             break
@@ -283,7 +238,7 @@ def test_stuck_worker_is_fenced_off_by_the_one_that_continues(
             db.session.commit()
             assert service.can_resume(job)
             tasks.enqueue_run(job)
-        out_b = _worker(database_url, redis_url, **small).communicate(timeout=300)[0]
+        out_b = start_worker(database_url, redis_url, **small).finish(timeout=300)
         finished = _written(web, account_id, job_id)
         assert finished["job"][0] == ImportStatus.FINISHED, out_b[-3000:]
         with web.app_context():
@@ -291,7 +246,7 @@ def test_stuck_worker_is_fenced_off_by_the_one_that_continues(
     finally:
         for horse in horses:
             os.kill(horse, signal.SIGCONT)
-    out_a = worker_a.communicate(timeout=120)[0]
+    out_a = worker_a.finish(timeout=120)
 
     assert _written(web, account_id, job_id) == finished, out_a[-3000:]
     clean = _written(web, clean_account, clean_job)
