@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess  # nosec B404 - runs the portal's own fixed commands
+import subprocess  # nosec B404  # runs the portal's own fixed commands
 import sys
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from portal.config import ROOT, instance_path
 
 def _flask(*args: str, env: dict, check: bool = True) -> int:
     cmd = [sys.executable, "-m", "flask", "--app", "app", *args]
-    return subprocess.run(cmd, cwd=ROOT, env=env, check=check).returncode  # nosec B603 - fixed
+    return subprocess.run(cmd, cwd=ROOT, env=env, check=check).returncode  # nosec B603  # fixed
 
 
 def main() -> int:
@@ -44,7 +44,7 @@ def main() -> int:
         print(f"\n  Recipient portal: http://127.0.0.1:{port}/login", flush=True)
         print("  Stop with Ctrl-C.\n", flush=True)
         procfile = Path(ROOT / "Procfile")
-        honcho = subprocess.Popen(  # nosec B603 - a fixed command line, no user input
+        honcho = subprocess.Popen(  # nosec B603  # a fixed command line, no user input
             [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(ROOT)],
             env=env,
         )

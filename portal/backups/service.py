@@ -940,7 +940,7 @@ def _apply_undo(job: ImportJob, backup: Backup, undo: ImportUndo) -> None:
                fields = {sql["json"].format("u.fields")}, updated_at = :now
            FROM backup_undo_rows u
            WHERE contacts.id = u.contact_id AND (contacts.first_name <> u.first_name
-              OR contacts.last_name <> u.last_name OR {sql["fields_differ"]})""",  # noqa: S608  # nosec B608 - dialect constants only
+              OR contacts.last_name <> u.last_name OR {sql["fields_differ"]})""",  # noqa: S608  # nosec B608  # dialect constants only
         **p,
     )
     # contacts that were "to be deleted" then and that the import brought back
@@ -996,7 +996,7 @@ def _apply_undo(job: ImportJob, backup: Backup, undo: ImportUndo) -> None:
                   OR (u.active AND (subscriptions.deactivated_at IS NULL
                                     OR subscriptions.deactivated_at <= :finished))
                   OR (NOT u.active AND (subscriptions.activated_at IS NULL
-                                        OR subscriptions.activated_at <= :finished)))""",  # noqa: S608  # nosec B608 - dialect constants only
+                                        OR subscriptions.activated_at <= :finished)))""",  # noqa: S608  # nosec B608  # dialect constants only
         **p,
     )
     _execute(

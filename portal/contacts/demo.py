@@ -194,7 +194,7 @@ def generate_contacts(
 ) -> int:
     """Write `n` contacts (with subscriptions, tags, activities) in batches; commits
     after every batch so that a large run keeps memory flat. Returns n."""
-    rng = random.Random(seed)  # nosec B311 - reproducible demo data, not a secret
+    rng = random.Random(seed)  # nosec B311  # reproducible demo data, not a secret
     now = clock.now()
     writer = _Writer()
     reasons = [r for r, _ in REASONS]

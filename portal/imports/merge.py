@@ -178,7 +178,7 @@ class Merger:
                   THEN 'updated'
                 ELSE 'unchanged' END AS outcome
             FROM import_rows s {join_contact} {join_sub}
-            WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi"""
+            WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi"""  # nosec B608  # constants and dialect fragments only
         new_id = "x.found_id"
         if self.dialect == "postgresql" and draw_ids:
             new_id = (
@@ -191,7 +191,7 @@ class Merger:
         self._run(
             f"""CREATE TEMPORARY TABLE import_chunk {self.sql["on_commit_drop"]} AS
                 SELECT x.*, {new_id} AS contact_id
-                FROM ({classified} {self.sql["offset_0"]}) x""",
+                FROM ({classified} {self.sql["offset_0"]}) x""",  # nosec B608  # constants and dialect fragments only
             self._params(lo, hi),
         )
         if self.dialect == "postgresql":
@@ -241,7 +241,7 @@ class Merger:
                    COALESCE(last_name, ''), {fields}, 'active', :now, :now, search_name,
                    search_name_rev
                 FROM import_chunk WHERE outcome = 'created'
-                ON CONFLICT (account_id, email) DO NOTHING""",
+                ON CONFLICT (account_id, email) DO NOTHING""",  # nosec B608  # constants and dialect fragments only
             p,
         )
         # Every new contact of this chunk was inserted by us (no concurrent import took
@@ -259,7 +259,7 @@ class Merger:
                 if not with_id
                 else "AND NOT EXISTS (SELECT 1 FROM contacts c2 "
                 "WHERE c2.id = import_chunk.contact_id AND c2.email = import_chunk.email)"
-            }""",
+            }""",  # nosec B608  # constants and dialect fragments only
             p,
         )
 
@@ -288,7 +288,7 @@ class Merger:
                   updated_at = :now
                 FROM import_chunk s
                 WHERE s.outcome IN ('updated', 'restored', 'reactivated')
-                  AND contacts.id = s.contact_id""",
+                  AND contacts.id = s.contact_id""",  # nosec B608  # constants and dialect fragments only
             p,
         )
 
@@ -354,7 +354,7 @@ class Merger:
                 SELECT DISTINCT :acc, t.value, :now
                 FROM import_chunk s {self.sql["tag_join"].format("s.tags")}
                 WHERE s.outcome IN {outcomes} AND s.tags IS NOT NULL
-                ON CONFLICT (account_id, name) DO NOTHING""",
+                ON CONFLICT (account_id, name) DO NOTHING""",  # nosec B608  # constants and dialect fragments only
             p,
         )
         link = f"""INSERT INTO contact_tags (contact_id, tag_id)
@@ -362,7 +362,7 @@ class Merger:
                 FROM import_chunk s {self.sql["tag_join"].format("s.tags")}
                 JOIN tags tg ON tg.account_id = :acc AND tg.name = t.value
                 WHERE s.outcome IN {{outcomes}} AND s.tags IS NOT NULL
-                  AND s.contact_id IS NOT NULL {{conflict}}"""
+                  AND s.contact_id IS NOT NULL {{conflict}}"""  # nosec B608  # constants and dialect fragments only
         if self._new_contacts_are_ours:
             # contacts this chunk created have no links yet: a plain insert, no
             # conflict checks; the others may have some of the tags already
@@ -416,7 +416,7 @@ class Merger:
                       WHERE r2.import_id = :id AND r2.email = import_chunk.email))
                   ELSE {self.sql["empty_json"]} END,
                   {arr}(email, COALESCE(first_name, ''), COALESCE(last_name, ''))
-                FROM import_chunk WHERE outcome LIKE 'skip!_%' ESCAPE '!'""",
+                FROM import_chunk WHERE outcome LIKE 'skip!_%' ESCAPE '!'""",  # nosec B608  # constants and dialect fragments only
             p,
         )
 
