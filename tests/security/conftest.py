@@ -302,7 +302,8 @@ def build_world(app) -> World:
 
 
 def clean_database(app) -> None:
-    """What tests/conftest.py's _clean_state does after every test."""
+    """What tests/conftest.py's _clean_state does after every test: empty tables, Redis
+    and outbox."""
     from portal.extensions import rq
 
     with app.app_context():
@@ -311,6 +312,9 @@ def clean_database(app) -> None:
             for table in reversed(db.metadata.sorted_tables):
                 conn.execute(table.delete())
         rq.queue.connection.flushdb()
+    outbox = Path(app.config["OUTBOX_DIR"])
+    for f in outbox.glob("*.eml") if outbox.exists() else ():
+        f.unlink()
     app.config["WTF_CSRF_ENABLED"] = False
 
 
@@ -344,9 +348,6 @@ def _clean_state(request, app):
     yield
     if not getattr(request.module, "_shared_world", False):
         clean_database(app)
-        outbox = Path(app.config["OUTBOX_DIR"])
-        for f in outbox.glob("*.eml") if outbox.exists() else ():
-            f.unlink()
 
 
 @pytest.fixture(scope="module")
