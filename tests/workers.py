@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -80,10 +80,11 @@ def start_worker(
     *,
     burst: bool = True,
     clock_offset: float = 0,
+    options: Sequence[str] = (),
     **extra_env: str,
 ) -> Worker:
-    """`flask --app app rq worker` on the test database and Redis; with `clock_offset`
-    through this module's entry (see the docstring)."""
+    """`flask --app app rq worker [options]` on the test database and Redis; with
+    `clock_offset` through this module's entry (see the docstring)."""
     env = worker_env(database_url, redis_url, **extra_env)
     if clock_offset:
         env[CLOCK_OFFSET] = str(clock_offset)
@@ -92,6 +93,7 @@ def start_worker(
         args = [sys.executable, "-m", "flask", "--app", "app", "rq", "worker"]
     if burst:
         args.append("--burst")
+    args += options
     fd, name = tempfile.mkstemp(prefix="portal-worker-", suffix=".log")
     with os.fdopen(fd, "w") as log:
         process = subprocess.Popen(
