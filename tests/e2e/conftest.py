@@ -49,6 +49,9 @@ CHROMIUM_ARGS = [
 ]
 
 TIMEOUT_MS = 15_000
+# expect() waits as long as actions do (its own default is 5 s): on a busy 2-core CI machine
+# a page can take longer than that, and a passing assertion returns at once anyway
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 def _in_ci() -> bool:

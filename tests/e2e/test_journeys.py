@@ -118,6 +118,7 @@ def _switch_language(page, lang: str, by: str) -> None:
     if by == "footer":
         page.locator(f"footer a[data-lang={lang}]").click()
     else:
+        page.wait_for_load_state("load")  # the dropdown needs Bootstrap's script
         page.locator("#language-menu").click()
         page.locator(f"nav.navbar .dropdown-menu a[hreflang={lang}]").click()
     expect(page).to_have_url(re.compile(rf"\?lang={lang}$"))
