@@ -14,6 +14,7 @@ from flask import abort, flash, g, jsonify, redirect, render_template, request, 
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from portal.accounts.forms import EmptyForm
 from portal.accounts.models import Role
@@ -40,8 +41,8 @@ bp = tenant_blueprint("integrations", __name__)
 
 def _export_form():
     form = forms.ExportForm()
-    form.group.choices = [("", _("All contacts"))] + [
-        (str(grp.id), grp.name) for grp in contacts.groups_of(g.account)
+    form.group.choices = [SelectChoice("", _("All contacts"))] + [
+        SelectChoice(str(grp.id), grp.name) for grp in contacts.groups_of(g.account)
     ]
     return form
 
