@@ -158,6 +158,8 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many(exc):
+        if request.path.startswith("/f/"):  # the sign-up form's answer shows in its iframe
+            g.frameable = True
         response, code = page(
             429, _l("Too many attempts"), _l("Please wait a minute and try again.")
         )

@@ -155,8 +155,10 @@ def test_the_form_is_rate_limited_per_ip(app, data):
         group = data.group("Newsletter")
         token = _token(app, group)
         anonymous = app.test_client()
-        codes = [_sign_up(anonymous, token, f"p{i}@example.com").status_code for i in range(3)]
-        assert codes == [200, 200, 429]
+        answers = [_sign_up(anonymous, token, f"p{i}@example.com") for i in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        # the refusal shows inside the customer's iframe too
+        assert "X-Frame-Options" not in answers[-1].headers
     finally:
         app.config["SIGNUP_RATE_LIMIT"] = "5 per minute;30 per hour"
         limiter.reset()
