@@ -20,6 +20,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -229,10 +230,33 @@ def run_ceiling(csv_path: Path, ids: dict) -> float:
         return time.perf_counter() - started
 
 
+def measure(csv_path: Path, rows: int, workdir: Path, with_ceiling: bool) -> dict:
+    """One run: the ceiling (fresh tables), then the portal's job (fresh tables)."""
+    run: dict = {"load_before": [round(x, 2) for x in os.getloadavg()]}
+    if with_ceiling:
+        ids = prepare(rows, workdir)
+        ceiling = run_ceiling(csv_path, ids)
+        run["ceiling_s"] = round(ceiling, 2)
+        run["ceiling_rows_s"] = round(rows / ceiling)
+    ids = prepare(rows, workdir)
+    portal = run_portal(csv_path, ids)
+    run["portal_s"] = round(portal["seconds"], 2)
+    run["portal_rows_s"] = round(rows / portal["seconds"])
+    run["portal_rss_mb"] = round(portal["rss_mb"])
+    run["counts"] = {k: portal[k] for k in ("created", "updated", "unchanged", "invalid")}
+    if with_ceiling:
+        run["ratio"] = round(portal["seconds"] / ceiling, 2)
+    run["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--skip-ceiling", action="store_true")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs (fresh tables each), for a median"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="import-bench-"))
     os.environ.setdefault("INSTANCE_PATH", str(workdir / "instance"))
@@ -240,24 +264,23 @@ def main() -> None:
     csv_path = workdir / "bench.csv"
     make_csv(csv_path, args.rows)
     db_kind = "postgresql" if os.environ["DATABASE_URL"].startswith("postgres") else "sqlite"
-    results = {
+    results: dict = {
         "rows": args.rows,
         "database": db_kind,
         "file_mb": round(csv_path.stat().st_size / 1e6, 1),
+        "cpus": os.cpu_count(),
     }
-    if not args.skip_ceiling:
-        ids = prepare(args.rows, workdir)
-        ceiling = run_ceiling(csv_path, ids)
-        results["ceiling_s"] = round(ceiling, 2)
-        results["ceiling_rows_s"] = round(args.rows / ceiling)
-    ids = prepare(args.rows, workdir)
-    portal = run_portal(csv_path, ids)
-    results["portal_s"] = round(portal["seconds"], 2)
-    results["portal_rows_s"] = round(args.rows / portal["seconds"])
-    results["portal_rss_mb"] = round(portal["rss_mb"])
-    results["counts"] = {k: portal[k] for k in ("created", "updated", "unchanged", "invalid")}
-    if "ceiling_s" in results:
-        results["ratio"] = round(portal["seconds"] / results["ceiling_s"], 2)
+    runs = []
+    for _ in range(args.repeat):
+        runs.append(measure(csv_path, args.rows, workdir, not args.skip_ceiling))
+        print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+    if len(runs) == 1:
+        results.update(runs[0])
+    else:
+        results["runs"] = runs
+        for key in ("ceiling_s", "portal_s", "ratio", "portal_rss_mb"):
+            if key in runs[0]:
+                results[f"median_{key}"] = statistics.median(r[key] for r in runs)
     print(json.dumps(results, indent=2))
     print(
         f"bench peak RSS (parent) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB",

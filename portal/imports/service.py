@@ -232,21 +232,8 @@ def percent(job: ImportJob) -> int:
 # --- the work itself (called by the RQ tasks, and directly by tests) -------------
 
 
-def _progress_writer(job: ImportJob):
-    def write(fraction: float) -> None:  # the stage's own commit saves it
-        job.staged_bytes = int(fraction * job.file_size)
-
-    return write
-
-
-def _stage(job: ImportJob, lease: Lease, after_batch: Callable[[], None] | None = None) -> None:
-    staging.stage(
-        job,
-        lease,
-        on_progress=_progress_writer(job),
-        after_batch=after_batch,
-        batch_rows=current_app.config["IMPORT_BATCH_ROWS"],
-    )
+def _stage(job: ImportJob, lease: Lease) -> None:
+    staging.stage(job, lease, batch_rows=current_app.config["IMPORT_BATCH_ROWS"])
 
 
 def check(job: ImportJob) -> dict[str, Any]:
@@ -281,9 +268,7 @@ def run(job: ImportJob, *, actor=None) -> None:
             lease.commit()
         merger = merge.ChunkMerger(job, lease, current_app.config["IMPORT_CHUNK_ROWS"])
         if not job.staging_done:
-            # Without a dry run before, reading and merging overlap: whole chunks are
-            # merged while the parser thread reads the next lines.
-            _stage(job, lease, after_batch=lambda: merger.merge_until(job.staged_line))
+            _stage_and_merge(job, lease, merger)
         merger.merge_until(job.staged_line, final=True)
         lease.begin()
         job.status = ImportStatus.FINISHED.value
@@ -297,6 +282,21 @@ def run(job: ImportJob, *, actor=None) -> None:
             details={"group": job.group_name, "source": job.source, **job.counters()},
         )
         lease.commit()
+
+
+def _stage_and_merge(job: ImportJob, lease: Lease, merger: merge.ChunkMerger) -> None:
+    """Without a dry run before, reading and merging overlap: whole chunks are merged
+    while the next lines are read. On PostgreSQL the staging has a session (a server
+    process) of its own; SQLite has one writer at a time, so there the same session
+    merges after a batch."""
+    batch_rows = current_app.config["IMPORT_BATCH_ROWS"]
+    if db.engine.dialect.name == "postgresql":
+        with staging.Stager(job, lease, batch_rows) as stager:
+            for staged_line in stager:
+                merger.merge_until(staged_line)
+        db.session.expire(job)  # the stager's session wrote the last checkpoints
+    else:
+        staging.stage(job, lease, after_batch=merger.merge_until, batch_rows=batch_rows)
 
 
 @contextmanager

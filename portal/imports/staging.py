@@ -8,6 +8,7 @@ SQLite by executemany."""
 from __future__ import annotations
 
 import json
+import math
 import queue
 import sys
 import threading
@@ -19,6 +20,8 @@ from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from flask import current_app
 
 from portal.contacts.models import CustomField, FieldType, search_columns
 from portal.extensions import db
@@ -215,6 +218,8 @@ def parse_field(field: FieldSpec, raw: str, tz: ZoneInfo) -> Any:
             number = float(raw.replace(" ", "").replace(",", "."))
         except ValueError as exc:
             raise values.ValueProblem("bad_number", value=raw[:40], field=field.label) from exc
+        if not math.isfinite(number):  # "inf", "NaN": no JSON number, no user's number
+            raise values.ValueProblem("bad_number", value=raw[:40], field=field.label)
         return int(number) if number.is_integer() else number
     if kind == FieldType.DATE:
         parsed = values.parse_datetime(raw, tz)
@@ -377,14 +382,15 @@ def stage(
     job: ImportJob,
     lease: Lease,
     *,
-    on_progress: Callable[[float], None] | None = None,
-    after_batch: Callable[[], None] | None = None,
+    after_batch: Callable[[int], None] | None = None,
     batch_rows: int = BATCH_ROWS,
+    stop: threading.Event | None = None,
 ) -> None:
     """Read the whole file into staging, resuming after job.staged_line. Each batch
     commits its rows, its problems and the checkpoint together, under the worker's
-    lease; `after_batch` may then merge what is staged while the parser thread reads
-    on."""
+    lease; `after_batch(staged_line)` may then merge what is staged while the parser
+    thread reads on. `stop` ends the staging at the next batch (the file is staged up
+    to the checkpoint, as after a killed worker)."""
     from portal.accounts.models import Account
 
     account = db.session.get(Account, job.account_id)
@@ -398,16 +404,81 @@ def stage(
     parser = RowParser(job, fields, ZoneInfo(account.timezone), _time_adapter(dialect))
     batches = parse_batches(Source.of(job), parser, batch_rows, for_copy=dialect == "postgresql")
     for parsed in _in_background(batches):
+        if stop is not None and stop.is_set():
+            return
         lease.begin()
         _write_batch(parsed.batch, dialect)
         job.staged_line = parsed.last_line
+        job.staged_bytes = int(parsed.fraction * job.file_size)  # for the progress bar
         job.rows_valid += len(parsed.batch.rows)
         job.invalid += len(parsed.batch.problems)
-        if on_progress:
-            on_progress(parsed.fraction)
         lease.commit()
         if after_batch:
-            after_batch()
+            after_batch(parsed.last_line)
     lease.begin()
     job.staging_done = True
     lease.commit()
+
+
+class Stager:
+    """Staging in a thread of its own with its own database session, while the caller
+    merges on its session: on PostgreSQL the two sessions are two server processes,
+    so the COPY of the next lines runs beside the merge of the previous chunk instead
+    of after it. Iterating yields the checkpoint of every committed batch.
+
+        with Stager(job, lease, batch_rows) as stager:
+            for staged_line in stager:
+                merger.merge_until(staged_line)
+
+    Both sessions write under the same lease, and their checkpoints are separate
+    columns of the import's row (staged_line, merged_line), so a killed worker resumes
+    exactly as with one session. An error or a lost lease in the staging thread is
+    raised in the caller's; leaving the block early stops the staging thread at its
+    next batch and waits for it."""
+
+    _DONE = object()
+
+    def __init__(self, job: ImportJob, lease: Lease, batch_rows: int = BATCH_ROWS) -> None:
+        self.app = current_app._get_current_object()  # type: ignore[attr-defined]
+        self.job_id = job.id
+        self.lease = lease
+        self.batch_rows = batch_rows
+        self.channel: queue.Queue = queue.Queue()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._work, name="import-stager", daemon=True)
+
+    def _work(self) -> None:
+        with self.app.app_context():
+            try:
+                job = db.session.get(ImportJob, self.job_id)
+                stage(
+                    job,
+                    self.lease,
+                    after_batch=self.channel.put,
+                    batch_rows=self.batch_rows,
+                    stop=self.stop,
+                )
+                self.channel.put(self._DONE)
+            except BaseException as exc:  # handed to the caller's thread  # noqa: BLE001
+                db.session.rollback()
+                self.channel.put(exc)
+            finally:
+                db.session.remove()
+
+    def __enter__(self) -> Stager:
+        self.thread.start()
+        return self
+
+    def __iter__(self) -> Iterator[int]:
+        while (item := self.channel.get()) is not self._DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            # our transaction may hold the import's row, which the stager's next
+            # checkpoint waits for
+            db.session.rollback()
+        self.stop.set()
+        self.thread.join()

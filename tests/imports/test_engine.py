@@ -244,6 +244,32 @@ def test_custom_fields_are_validated_and_merged(account, run_import):
     assert job.updated == 1
 
 
+def test_infinite_or_not_a_number_is_no_number(account, run_import):
+    """float() reads "inf" and "NaN", but JSON has no such numbers: the whole import
+    used to fail at the merge; now those rows are reported like any other bad number."""
+    from portal.contacts.models import CustomField
+
+    db.session.add(CustomField(account_id=account.id, key="points", label="Punkte", type="number"))
+    db.session.commit()
+    job = run_import(
+        [
+            ["email", "Punkte"],
+            ["a@example.com", "inf"],
+            ["b@example.com", "NaN"],
+            ["c@example.com", "-Infinity"],
+            ["d@example.com", "1e3"],
+        ]
+    )
+    assert job.status == ImportStatus.FINISHED
+    assert (job.created, job.invalid) == (1, 3)
+    assert contact_state(account.id)["d@example.com"]["fields"] == {"points": 1000}
+    assert [(p.line, p.code) for p in problems(job)] == [
+        (2, "bad_number"),
+        (3, "bad_number"),
+        (4, "bad_number"),
+    ]
+
+
 def test_odd_characters_arrive_exactly(account, run_import):
     """Backslashes, tabs, line breaks and quotes in cells survive the bulk path (COPY)."""
     name = 'O\\Brien\t"Jr."\nline two'
