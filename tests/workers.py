@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -37,11 +38,13 @@ def worker_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str
 
 class Worker:
     """One worker process (its own process group); output goes to a file, so a chatty
-    worker never blocks on a full pipe."""
+    worker never blocks on a full pipe. Its work horses are found by the worker's name
+    on their command line, also after the worker itself died and left them behind."""
 
-    def __init__(self, process: subprocess.Popen, log: Path):
+    def __init__(self, process: subprocess.Popen, log: Path, name: str):
         self.process = process
         self.log = log
+        self.name = name
 
     @property
     def pid(self) -> int:
@@ -64,8 +67,26 @@ class Worker:
             ) from None
         return self.output()
 
+    def horses(self) -> list[int]:
+        """The work horses of this worker (`... rq work-horse <queue> rq:worker:<name> ...`)."""
+        mark = f"rq:worker:{self.name}".encode()
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if b"work-horse" in argv and mark in argv:
+                    found.append(int(entry))
+        return found
+
     def kill(self) -> None:
-        """kill -9, as the machine's OOM killer or a pulled plug would."""
+        """kill -9, as the machine's OOM killer or a pulled plug would: the worker and
+        every work horse of it, also one whose worker is already gone."""
+        for horse in self.horses():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(horse, signal.SIGKILL)
         if self.process.poll() is None:
             kill_with_work_horses(self.pid)
         self.process.wait(timeout=30)
@@ -91,10 +112,12 @@ def start_worker(
         args = [sys.executable, "-m", "tests.workers", "rq", "worker"]
     else:
         args = [sys.executable, "-m", "flask", "--app", "app", "rq", "worker"]
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    args += ["--name", name]
     if burst:
         args.append("--burst")
     args += options
-    fd, name = tempfile.mkstemp(prefix="portal-worker-", suffix=".log")
+    fd, log_name = tempfile.mkstemp(prefix="portal-worker-", suffix=".log")
     with os.fdopen(fd, "w") as log:
         process = subprocess.Popen(
             args,
@@ -105,7 +128,7 @@ def start_worker(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    return Worker(process, Path(name))
+    return Worker(process, Path(log_name), name)
 
 
 def children(pid: int) -> list[int]:
