@@ -10,7 +10,9 @@ staging table and set-based INSERT ... ON CONFLICT statements in one transaction
 SQLite: executemany into a staging table, then the same set-based statements).
 
 The portal run goes through the real job function (staging + dry-run-free merge), in a
-child process so that its peak RSS is its own."""
+child process so that its peak RSS is its own. `--repeat N` runs both N times on fresh
+tables and prints every run with the load averages before and after it, then the
+medians: other work on the machine moves single runs by a lot."""
 
 from __future__ import annotations
 
@@ -106,11 +108,18 @@ def prepare(rows: int, workdir: Path) -> dict:
 def run_portal(csv_path: Path, ids: dict) -> dict:
     """In a child process: the real import job, timed, with its own peak RSS."""
     code = f"""
-import json, time
-def peak_rss_mb():
+import json, threading, time
+def status_mb(key):
     # VmHWM: this process's own peak; ru_maxrss would include the forking parent's
     status = open("/proc/self/status").read()
-    return int(status.split("VmHWM:")[1].split()[0]) / 1024
+    return int(status.split(key + ":")[1].split()[0]) / 1024
+def peak_rss_mb():
+    return status_mb("VmHWM")
+samples = []
+def sample():  # resident memory every half second: flat, or growing with the file?
+    while True:
+        samples.append(status_mb("VmRSS"))
+        time.sleep(0.5)
 from pathlib import Path
 from portal import create_app
 from portal.extensions import db
@@ -127,12 +136,16 @@ with app.app_context():
     service.configure(job, mapping=job.mapping, mode="update_add", import_consent=True,
                       restore_deleted=False)
     db.session.commit()
+    rss_before = status_mb("VmRSS")
+    threading.Thread(target=sample, daemon=True).start()
     started = time.perf_counter()
     service.run(job)
     elapsed = time.perf_counter() - started
+    quarters = [round(samples[min(len(samples) - 1, len(samples) * q // 4)]) for q in (1, 2, 3, 4)]
     print(json.dumps({{"seconds": elapsed, "created": job.created, "updated": job.updated,
         "unchanged": job.unchanged, "invalid": job.invalid, "mapping": job.mapping,
-        "rss_mb": peak_rss_mb()}}))
+        "rss_mb": peak_rss_mb(), "rss_before_mb": round(rss_before),
+        "rss_quarters_mb": quarters}}))
 """
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=os.environ, capture_output=True, text=True
@@ -243,6 +256,9 @@ def measure(csv_path: Path, rows: int, workdir: Path, with_ceiling: bool) -> dic
     run["portal_s"] = round(portal["seconds"], 2)
     run["portal_rows_s"] = round(rows / portal["seconds"])
     run["portal_rss_mb"] = round(portal["rss_mb"])
+    run["portal_rss_before_mb"] = portal["rss_before_mb"]
+    # resident memory at the end of each quarter of the import
+    run["portal_rss_quarters_mb"] = portal["rss_quarters_mb"]
     run["counts"] = {k: portal[k] for k in ("created", "updated", "unchanged", "invalid")}
     if with_ceiling:
         run["ratio"] = round(portal["seconds"] / ceiling, 2)
