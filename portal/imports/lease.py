@@ -52,9 +52,14 @@ class Lease:
         db.session.commit()  # also expires `job`: it reloads the latest checkpoints
         return cls(job.id, token)
 
-    def begin(self) -> None:
-        """The first statement of every batch: stop early if taken over (a plain read,
-        no lock); on PostgreSQL also the time limits of this transaction."""
+    def begin(self, *, writes: bool = True) -> None:
+        """The first statement of every batch: stop early if taken over.
+
+        PostgreSQL: a plain read (no lock), which also sets this transaction's time
+        limits. SQLite: the fencing update itself, so that a batch that `writes` holds
+        SQLite's only write lock from its first statement on — no other import can
+        create an address between a chunk's classification and its writes. (A dry run
+        only reads: it keeps nobody else from writing.)"""
         if db.engine.dialect.name == "postgresql":
             limit = f"{int(current_app.config['IMPORT_STUCK_SECONDS'])}s"
             current = db.session.scalar(
@@ -64,24 +69,31 @@ class Lease:
                         WHERE id = :id"""),
                 {"id": self.job_id, "limit": limit},
             )
-        else:
-            current = db.session.scalar(
-                db.select(ImportJob.lease).where(ImportJob.id == self.job_id)
-            )
-        if current != self.token:
+            if current != self.token:
+                self._lost()
+        elif writes:
+            if not self._fence():
+                self._lost()
+        elif (
+            db.session.scalar(db.select(ImportJob.lease).where(ImportJob.id == self.job_id))
+            != self.token
+        ):
             self._lost()
 
     def commit(self) -> None:
         """Commit this worker's batch, but only while it still holds the import."""
+        if not self._fence():
+            self._lost()
+        db.session.commit()
+
+    def _fence(self) -> bool:
         held = db.session.execute(
             db.update(ImportJob)
             .where(ImportJob.id == self.job_id, ImportJob.lease == self.token)
             .values(touched_at=clock.now())
             .execution_options(synchronize_session=False)
         ).rowcount
-        if held != 1:
-            self._lost()
-        db.session.commit()
+        return held == 1
 
     def _lost(self) -> None:
         db.session.rollback()

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from portal.accounts.models import Account
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact
@@ -50,16 +48,6 @@ def _imports(account_id: int, files: dict[str, Path]) -> dict[str, int]:
     return ids
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "import engine (portal/imports/merge.py, reported to the lead): a row classified "
-        "'created' whose address a concurrent import inserted first is still counted as "
-        "created (PostgreSQL: 30,000 + 30,000 created for 45,000 contacts), and on SQLite "
-        "_new_contacts_are_ours is always true, so the plain tag-link insert hits the "
-        "other import's links (IntegrityError, the import fails)"
-    ),
-)
 def test_two_imports_into_one_account_at_once(web, workers, tmp_path):
     files = {
         "Shop": write_csv(tmp_path / "shop.csv", _rows(0, 30_000, "Shop")),
