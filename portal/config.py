@@ -103,6 +103,9 @@ def build_config(overrides: dict | None = None) -> dict:
         # PostgreSQL cancels an import statement, or ends an import transaction that sits
         # idle, after this many seconds: a stuck worker cannot block the one continuing.
         "IMPORT_STUCK_SECONDS": _int("IMPORT_STUCK_SECONDS", 300),
+        # An uploaded file of an import that never finishes is removed after this many
+        # days (a finished import's file at once); see docs/decisions/lifecycle.md.
+        "UPLOAD_KEEP_DAYS": _int("UPLOAD_KEEP_DAYS", 7),
         # Support console: how long a staff user's access to an opened account lasts.
         "STAFF_ACCESS_MINUTES": _int("STAFF_ACCESS_MINUTES", 60),
     }

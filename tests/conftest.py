@@ -70,7 +70,15 @@ def app(database_url, redis_url):
 @pytest.fixture(autouse=True)
 def _clean_state(request, app):
     """Every test starts with empty tables, an empty outbox and empty Redis."""
+    from portal.extensions import limiter
+
+    storage = limiter.storage
     yield
+    if limiter.storage is not storage:
+        # the limiter is one object per process and follows the last app made: a test
+        # that made its own app (a worker drill with a Redis of its own, since stopped)
+        # must not leave the session app counting logins there
+        limiter.init_app(app)
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:

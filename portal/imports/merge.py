@@ -14,9 +14,9 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Integer, column, text
 
-from portal import clock
+from portal import clock, events
 from portal.contacts.models import fold
 from portal.extensions import db
 from portal.imports.lease import Lease
@@ -74,6 +74,7 @@ class Merger:
         self.sql = DIALECT[self.dialect]
         self.mode = job.mode
         self.has_group = job.group_id is not None
+        self.outcomes_changed = False  # set by write(): recount the chunk
         now = clock.now().astimezone(UTC)
         self.now = (
             now.strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -122,22 +123,6 @@ class Merger:
         deleted / restored / reactivated / updated / unchanged. On PostgreSQL new
         contacts get their ids from the sequence here (`draw_ids`), so that every later
         statement joins by primary key."""
-        consent_changes = ""
-        if self.has_group:
-            consent_changes = """
-              OR (sub.id IS NULL AND :mode <> 'update')
-              OR (:mode <> 'add' AND :consent AND sub.id IS NOT NULL AND sub.active
-                  AND s.active = false)
-              OR (:mode <> 'add' AND :consent AND sub.id IS NOT NULL AND sub.active
-                  AND s.active AND s.signup_at IS NOT NULL
-                  AND s.signup_at <> sub.activated_at)"""
-        reactivation = "false"
-        if self.has_group:
-            reactivation = """:mode <> 'add' AND :consent AND sub.id IS NOT NULL
-                 AND sub.active = false AND s.active
-                 AND s.signup_at IS NOT NULL
-                 AND s.signup_at > COALESCE(sub.deactivated_at, sub.activated_at)"""
-        fields_differ = self.sql["fields_differ"].format(base="c.fields", patch="s.fields")
         in_group = "sub.id IS NOT NULL" if self.has_group else "false"
         join_sub = (
             self.sql["probe"].format(
@@ -162,21 +147,7 @@ class Merger:
                                AND earlier.line < s.line) THEN 'skip_duplicate'
                 WHEN c.id IS NULL AND :mode = 'update' THEN 'skip_not_found'
                 WHEN c.id IS NULL THEN 'created'
-                WHEN c.status = 'deleted' AND NOT :restore THEN 'skip_deleted'
-                WHEN c.status = 'deleted' THEN 'restored'
-                WHEN {reactivation} THEN 'reactivated'
-                WHEN (:mode <> 'add' AND (
-                       (s.first_name IS NOT NULL AND s.first_name <> c.first_name)
-                    OR (s.last_name IS NOT NULL AND s.last_name <> c.last_name)
-                    OR (s.fields IS NOT NULL AND {fields_differ})
-                    OR (s.tags IS NOT NULL AND EXISTS (
-                         SELECT 1 FROM {self.sql["tag_names"].format("s.tags")}
-                         LEFT JOIN tags tg ON tg.account_id = :acc AND tg.name = t.value
-                         WHERE tg.id IS NULL OR NOT EXISTS (SELECT 1 FROM contact_tags ct
-                             WHERE ct.contact_id = c.id AND ct.tag_id = tg.id)))
-                  )) {consent_changes}
-                  THEN 'updated'
-                ELSE 'unchanged' END AS outcome
+                ELSE {self._known_outcome()} END AS outcome
             FROM import_rows s {join_contact} {join_sub}
             WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi"""  # nosec B608  # constants and dialect fragments only
         new_id = "x.found_id"
@@ -199,6 +170,59 @@ class Merger:
             # the chunk and may scan it once per subscription of the group (95 s for one
             # statement at 50,000 rows); ANALYZE of a temporary table is a few ms.
             db.session.execute(text("ANALYZE import_chunk (outcome, contact_id)"))
+
+    def _known_outcome(self) -> str:
+        """The outcome of a staged line `s` whose address is a contact `c` (with its
+        subscription `sub` to the import's group, if any)."""
+        consent_changes = ""
+        if self.has_group:
+            consent_changes = """
+              OR (sub.id IS NULL AND :mode <> 'update')
+              OR (:mode <> 'add' AND :consent AND sub.id IS NOT NULL AND sub.active
+                  AND s.active = false)
+              OR (:mode <> 'add' AND :consent AND sub.id IS NOT NULL AND sub.active
+                  AND s.active AND s.signup_at IS NOT NULL
+                  AND s.signup_at <> sub.activated_at)"""
+        reactivation = "false"
+        if self.has_group:
+            reactivation = """:mode <> 'add' AND :consent AND sub.id IS NOT NULL
+                 AND sub.active = false AND s.active
+                 AND s.signup_at IS NOT NULL
+                 AND s.signup_at > COALESCE(sub.deactivated_at, sub.activated_at)"""
+        fields_differ = self.sql["fields_differ"].format(base="c.fields", patch="s.fields")
+        return f"""CASE
+                WHEN c.status = 'deleted' AND NOT :restore THEN 'skip_deleted'
+                WHEN c.status = 'deleted' THEN 'restored'
+                WHEN {reactivation} THEN 'reactivated'
+                WHEN (:mode <> 'add' AND (
+                       (s.first_name IS NOT NULL AND s.first_name <> c.first_name)
+                    OR (s.last_name IS NOT NULL AND s.last_name <> c.last_name)
+                    OR (s.fields IS NOT NULL AND {fields_differ})
+                    OR (s.tags IS NOT NULL AND EXISTS (
+                         SELECT 1 FROM {self.sql["tag_names"].format("s.tags")}
+                         LEFT JOIN tags tg ON tg.account_id = :acc AND tg.name = t.value
+                         WHERE tg.id IS NULL OR NOT EXISTS (SELECT 1 FROM contact_tags ct
+                             WHERE ct.contact_id = c.id AND ct.tag_id = tg.id)))
+                  )) {consent_changes}
+                  THEN 'updated'
+                ELSE 'unchanged' END"""  # nosec B608  # constants and dialect fragments only
+
+    def tell_listeners(self) -> None:
+        """Tell a linked provider (portal.events) which contacts this chunk created,
+        changed or brought back — set-based from the chunk table, in the chunk's own
+        transaction, so an event exists exactly when the change does."""
+        if not events.LISTENERS:
+            return
+        for kind, outcomes in (
+            (events.CONTACT_CREATED, "('created')"),
+            (events.CONTACT_UPDATED, "('updated', 'reactivated')"),
+            (events.CONTACT_RESTORED, "('restored')"),
+        ):
+            ids = text(
+                f"""SELECT contact_id FROM import_chunk
+                    WHERE outcome IN {outcomes} AND contact_id IS NOT NULL"""  # nosec B608  # constants only
+            ).columns(column("contact_id", Integer))
+            events.emit_select(self.job.account_id, kind, ids, source="import")
 
     def drop_chunk(self) -> None:
         """PostgreSQL drops the chunk table at commit, but a dry run classifies every
@@ -244,24 +268,44 @@ class Merger:
                 ON CONFLICT (account_id, email) DO NOTHING""",  # nosec B608  # constants and dialect fragments only
             p,
         )
-        # Every new contact of this chunk was inserted by us (no concurrent import took
-        # an address first): they have no tags yet. SQLite writes one at a time anyway.
-        self._new_contacts_are_ours = inserted == self._created_in_chunk or not with_id
-        if with_id and self._new_contacts_are_ours:
+        self.outcomes_changed = False
+        if with_id:
+            if inserted != self._created_in_chunk:
+                self._reclassify_taken(p)
             return
-        # SQLite, or a concurrent import created some of these addresses first: one
-        # unique-index lookup per row, a plan that cannot go wrong
+        # SQLite: the ids, by one unique-index look-up per row. No other import can have
+        # created one of these addresses since the classification: the chunk's
+        # transaction holds SQLite's only write lock from its first statement on (see
+        # Lease.begin).
         self._run(
-            f"""UPDATE import_chunk SET contact_id = (SELECT c.id FROM contacts c
+            """UPDATE import_chunk SET contact_id = (SELECT c.id FROM contacts c
                    WHERE c.account_id = :acc AND c.email = import_chunk.email)
-               WHERE outcome = 'created' {
-                ""
-                if not with_id
-                else "AND NOT EXISTS (SELECT 1 FROM contacts c2 "
-                "WHERE c2.id = import_chunk.contact_id AND c2.email = import_chunk.email)"
-            }""",  # nosec B608  # constants and dialect fragments only
+               WHERE outcome = 'created'""",
             p,
         )
+
+    def _reclassify_taken(self, p: dict) -> None:
+        """PostgreSQL: a concurrent import (into another group, or with a dry run long
+        ago) created some of the chunk's new addresses first, between our
+        classification and our insert, which `ON CONFLICT DO NOTHING` skipped. Those
+        lines are classified again against the contact that now exists — as if this
+        import had run after the other one: updated or unchanged, subscribed to this
+        import's group, their tags linked — and counted that way, not as created."""
+        sub = (
+            "LEFT JOIN subscriptions sub ON sub.contact_id = c.id AND sub.group_id = :gid"
+            if self.has_group
+            else ""
+        )
+        in_group = "sub.id IS NOT NULL" if self.has_group else "false"
+        self._run(
+            f"""UPDATE import_chunk AS s
+                SET contact_id = c.id, in_group = {in_group}, outcome = {self._known_outcome()}
+                FROM contacts c {sub}
+                WHERE s.outcome = 'created' AND c.account_id = :acc AND c.email = s.email
+                  AND c.id <> s.contact_id""",  # nosec B608  # constants and dialect fragments only
+            p,
+        )
+        self.outcomes_changed = True
 
     def _update_contacts(self, p: dict) -> None:
         if self.mode == ImportMode.ADD:
@@ -363,23 +407,18 @@ class Merger:
                 JOIN tags tg ON tg.account_id = :acc AND tg.name = t.value
                 WHERE s.outcome IN {{outcomes}} AND s.tags IS NOT NULL
                   AND s.contact_id IS NOT NULL {{conflict}}"""  # nosec B608  # constants and dialect fragments only
-        if self._new_contacts_are_ours:
-            # contacts this chunk created have no links yet: a plain insert, no
-            # conflict checks; the others may have some of the tags already
-            self._run(link.format(outcomes="('created')", conflict=""), p)
-            if self.mode != ImportMode.ADD:
-                self._run(
-                    link.format(
-                        outcomes="('updated', 'restored', 'reactivated')",
-                        conflict="ON CONFLICT (contact_id, tag_id) DO NOTHING",
-                    ),
-                    p,
-                )
-            return
-        self._run(
-            link.format(outcomes=outcomes, conflict="ON CONFLICT (contact_id, tag_id) DO NOTHING"),
-            p,
-        )
+        # the contacts this chunk created (all of them its own, see _insert_contacts)
+        # have no links yet: a plain insert, no conflict checks; the others may have
+        # some of the tags already
+        self._run(link.format(outcomes="('created')", conflict=""), p)
+        if self.mode != ImportMode.ADD:
+            self._run(
+                link.format(
+                    outcomes="('updated', 'restored', 'reactivated')",
+                    conflict="ON CONFLICT (contact_id, tag_id) DO NOTHING",
+                ),
+                p,
+            )
 
     def _fix_search_names(self, p: dict) -> None:
         """Rows that changed only one of the two names: fold the merged names in Python."""
@@ -488,6 +527,9 @@ class ChunkMerger:
         merger.classify(lo, hi)
         counts = merger.counts()
         merger.write()
+        if merger.outcomes_changed:  # a concurrent import took some new addresses first
+            counts = merger.counts()
+        merger.tell_listeners()
         merger.drop_chunk()
         part = summarize(counts, invalid=0)
         for name in ("created", "updated", "unchanged", "reactivated", "restored", "skipped"):

@@ -243,7 +243,7 @@ def check(job: ImportJob) -> dict[str, Any]:
     with _failures_recorded(job, lease):
         if not job.staging_done:
             _stage(job, lease)
-        lease.begin()
+        lease.begin(writes=False)
         result = merge.dry_run(job, chunk_rows=current_app.config["IMPORT_CHUNK_ROWS"])
         lease.begin()
         job.dry_run = result
@@ -314,9 +314,61 @@ def _failures_recorded(job: ImportJob, lease: Lease) -> Iterator[None]:
 
 def drop_staging(job: ImportJob) -> None:
     """Housekeeping after a finished import (its own job: the customer is not kept
-    waiting for 100,000s of staging rows to be deleted)."""
+    waiting for 100,000s of staging rows to be deleted): the staged rows and the
+    uploaded file go — the file holds people's data that the portal no longer needs.
+    The summary and the failed-rows report live on in the import's own rows."""
     db.session.execute(db.delete(ImportRow).where(ImportRow.import_id == job.id))
+    remove_upload(job)
     db.session.commit()
+
+
+def remove_upload(job: ImportJob) -> None:
+    if job.stored_path:
+        Path(job.stored_path).unlink(missing_ok=True)
+        job.stored_path = ""
+
+
+FILE_EXPIRED = "file_expired"  # ImportJob.error of an import whose file was swept
+
+
+def sweep_uploads(now=None) -> int:
+    """Daily: an uploaded file is kept at most UPLOAD_KEEP_DAYS for an import that never
+    finished (mapped but not started, failed and never continued); then the file and
+    the staged rows go and the import is cancelled, with a message that says why. Files
+    in the upload folder that no import refers to (an upload that broke off) go too.
+    Returns the number of files removed."""
+    from datetime import timedelta
+
+    from portal.imports.models import ACTIVE_STATUSES
+
+    now = now or clock.now()
+    cutoff = now - timedelta(days=current_app.config["UPLOAD_KEEP_DAYS"])
+    removed = 0
+    stale = db.session.scalars(
+        db.select(ImportJob).where(
+            ImportJob.stored_path != "",
+            ImportJob.created_at < cutoff,
+            ImportJob.status.not_in([s.value for s in ACTIVE_STATUSES]),
+        )
+    ).all()
+    for job in stale:
+        removed += Path(job.stored_path).exists()
+        db.session.execute(db.delete(ImportRow).where(ImportRow.import_id == job.id))
+        remove_upload(job)
+        if job.status != ImportStatus.FINISHED:
+            job.status = ImportStatus.CANCELLED.value
+            job.error = FILE_EXPIRED
+        db.session.commit()
+    referenced = set(
+        db.session.scalars(db.select(ImportJob.stored_path).where(ImportJob.stored_path != ""))
+    )
+    folder = upload_dir()
+    for path in folder.glob("*/*") if folder.exists() else ():
+        too_old = path.stat().st_mtime < cutoff.timestamp()
+        if path.is_file() and too_old and str(path) not in referenced:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def can_resume(job: ImportJob) -> bool:
@@ -351,3 +403,37 @@ def fail(job: ImportJob, lease: Lease, message: str) -> None:
         lease.commit()
     except LeaseLost:
         log.warning("import %s failed after it was taken over: %s", job.id, message)
+
+
+# --- audit texts ---------------------------------------------------------------------------
+
+
+def _register_audit_texts() -> None:
+    from flask_babel import gettext as _
+
+    from portal.support.describe import DESCRIPTIONS
+
+    def finished(e) -> str:
+        d = e.details or {}
+        names = ("created", "updated", "restored", "reactivated", "unchanged")
+        counts = {name: d.get(name, 0) for name in names}
+        counts["skipped"] = d.get("skipped", 0) + d.get("invalid", 0)
+        if d.get("group"):
+            return _(
+                "Import into group “%(group)s” finished: %(created)s new, %(updated)s "
+                "updated, %(restored)s restored, %(reactivated)s reactivated, %(unchanged)s "
+                "unchanged, %(skipped)s skipped or invalid",
+                group=d["group"],
+                **counts,
+            )
+        return _(
+            "Import finished: %(created)s new, %(updated)s updated, %(restored)s restored, "
+            "%(reactivated)s reactivated, %(unchanged)s unchanged, %(skipped)s skipped or "
+            "invalid",
+            **counts,
+        )
+
+    DESCRIPTIONS["import.finished"] = finished
+
+
+_register_audit_texts()

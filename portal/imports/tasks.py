@@ -98,6 +98,12 @@ def clean_staging(import_id: int) -> None:
         service.drop_staging(job)
 
 
+@rq.job(queue="low")
+def sweep_uploads() -> int:
+    """Daily (see portal/jobs/cron.py)."""
+    return service.sweep_uploads()
+
+
 def enqueue_check(job: ImportJob) -> None:
     job.status = ImportStatus.CHECKING.value
     job.touched_at = clock.now()

@@ -13,13 +13,15 @@ def register_all() -> None:
     if _registered:  # the cron table is per process, not per app instance
         return
     from portal.backups import tasks as backup_tasks
-    from portal.jobs import tasks
+    from portal.imports import tasks as import_tasks
     from portal.integrations import tasks as integration_tasks
+    from portal.jobs import tasks
     from portal.lifecycle import tasks as lifecycle_tasks
 
     tasks.heartbeat.cron_register(60, "cron")
     tasks.cleanup_expired.cron_register("17 3 * * *")
     backup_tasks.remove_expired_backups.cron_register("43 3 * * *")
+    import_tasks.sweep_uploads.cron_register("29 4 * * *")
     lifecycle_tasks.register_cron()
     integration_tasks.register_cron()
     _registered = True

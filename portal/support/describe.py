@@ -46,6 +46,8 @@ def _settings_changed(event: AuditEvent) -> str:
 
 
 DESCRIPTIONS: dict[str, Callable[[AuditEvent], str]] = {
+    "user.login": lambda e: _("Signed in"),
+    "user.password_reset": lambda e: _("Password reset"),
     "account.created": lambda e: _("Account created"),
     "account.settings_changed": _settings_changed,
     "member.added": lambda e: _(

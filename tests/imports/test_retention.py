@@ -1,0 +1,109 @@
+"""Uploaded lists are people's data: a finished import's file goes at once, the file of
+an import that is never finished goes after UPLOAD_KEEP_DAYS (7), and so do files that
+no import refers to. The summary and the failed-rows report stay."""
+
+from __future__ import annotations
+
+import io
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from portal import clock
+from portal.extensions import db
+from portal.imports import service, tasks
+from portal.imports.models import ImportJob, ImportRow, ImportStatus
+from tests.imports.conftest import write_csv
+
+ROWS = [
+    ["E-Mail", "Vorname"],
+    ["anna@example.de", "Anna"],
+    ["kaputt", "Kein"],
+    ["łukasz@example.pl", "Łukasz"],
+]
+
+
+def _uploaded(account, group, tmp_path, name="list.csv") -> ImportJob:
+    job = service.create_import(
+        account,
+        actor=None,
+        group=group,
+        source_path=write_csv(tmp_path / name, ROWS),
+        filename=name,
+    )
+    service.configure(
+        job, mapping=job.mapping, mode="update_add", import_consent=False, restore_deleted=False
+    )
+    db.session.commit()
+    return job
+
+
+def test_a_finished_import_keeps_its_report_but_not_the_file(account, group, tmp_path):
+    job = _uploaded(account, group, tmp_path)
+    stored = Path(job.stored_path)
+    assert stored.exists()
+
+    tasks.enqueue_run(job)  # the session app runs jobs at once: run, then the clean-up
+
+    job = db.session.get(ImportJob, job.id)
+    assert job.status == ImportStatus.FINISHED and job.created == 2
+    assert not stored.exists() and job.stored_path == ""
+    assert db.session.scalar(db.select(db.func.count()).select_from(ImportRow)) == 0
+    assert [p.line for p in service.problems(job)] == [3], "the failed-rows report stays"
+
+
+def test_unfinished_imports_lose_their_file_after_seven_days(account, group, tmp_path):
+    old = _uploaded(account, group, tmp_path, "old.csv")
+    recent = _uploaded(account, group, tmp_path, "recent.csv")
+    running = _uploaded(account, group, tmp_path, "running.csv")
+    failed = _uploaded(account, group, tmp_path, "failed.csv")
+    now = clock.now()
+    old.created_at = now - timedelta(days=8)
+    failed.created_at = now - timedelta(days=7, minutes=1)
+    failed.status = ImportStatus.FAILED.value
+    recent.created_at = now - timedelta(days=6)
+    running.created_at = now - timedelta(days=9)
+    running.status = ImportStatus.RUNNING.value  # a long import is never swept
+    db.session.commit()
+    folder = service.upload_dir() / str(account.id)
+    orphan_old, orphan_new = folder / "broken-off.csv", folder / "just-now.csv"
+    for orphan in (orphan_old, orphan_new):
+        orphan.write_text("email\nx@example.de\n")
+    eight_days_ago = (now - timedelta(days=8)).timestamp()
+    os.utime(orphan_old, (eight_days_ago, eight_days_ago))
+    paths = {job.id: Path(job.stored_path) for job in (old, recent, running, failed)}
+
+    assert service.sweep_uploads(now) == 3
+
+    for job, kept in ((old, False), (failed, False), (recent, True), (running, True)):
+        job = db.session.get(ImportJob, job.id)
+        assert paths[job.id].exists() is kept
+        if not kept:
+            assert (job.status, job.error, job.stored_path) == ("cancelled", "file_expired", "")
+    assert db.session.get(ImportJob, recent.id).status == ImportStatus.UPLOADED
+    assert not orphan_old.exists() and orphan_new.exists()
+    assert service.sweep_uploads(now) == 0, "a second run finds nothing more"
+
+
+def test_the_page_of_a_swept_import_says_why_and_offers_no_continue(app, client, data, tmp_path):
+    group = data.group("Newsletter")
+    response = client.post(
+        "/a/acme/imports/new",
+        data={"file": (io.BytesIO(b"E-Mail\nanna@example.de\n"), "liste.csv"), "group": str(group)},
+        content_type="multipart/form-data",
+    )
+    page_url = response.headers["Location"]
+    with app.app_context():
+        job = db.session.scalar(db.select(ImportJob))
+        job.status = ImportStatus.FAILED.value
+        job.created_at = clock.now() - timedelta(days=8)
+        db.session.commit()
+        service.sweep_uploads()
+
+    page = client.get(page_url).get_data(as_text=True)
+    assert "its file was removed after 7 days" in page
+    assert "upload it again" in page
+    assert 'id="resume-button"' not in page
+
+    page = client.get(f"{page_url}?lang=de").get_data(as_text=True)
+    assert "7 Tagen" in page
