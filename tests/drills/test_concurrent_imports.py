@@ -69,7 +69,7 @@ def test_two_imports_into_one_account_at_once(web, workers, tmp_path):
         return all(j.status in (ImportStatus.FINISHED, ImportStatus.FAILED) for j in rows)
 
     with web.app_context():
-        wait_for(settled, timeout=120, message="both imports must end")
+        wait_for(settled, timeout=300, message="both imports must end")
         out = first.finish(timeout=60) + second.finish(timeout=60)
         both = {name: fresh(ImportJob, job_id) for name, job_id in jobs.items()}
         for job in both.values():

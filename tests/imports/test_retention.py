@@ -57,7 +57,11 @@ def test_unfinished_imports_lose_their_file_after_seven_days(account, group, tmp
     recent = _uploaded(account, group, tmp_path, "recent.csv")
     running = _uploaded(account, group, tmp_path, "running.csv")
     failed = _uploaded(account, group, tmp_path, "failed.csv")
+    done = _uploaded(account, group, tmp_path, "done.csv")
+    service.run(done)  # finished, but its clean-up job never ran (Redis was down)
+    assert db.session.scalar(db.select(db.func.count()).select_from(ImportRow)) > 0
     now = clock.now()
+    done.created_at = now - timedelta(days=10)
     old.created_at = now - timedelta(days=8)
     failed.created_at = now - timedelta(days=7, minutes=1)
     failed.status = ImportStatus.FAILED.value
@@ -71,9 +75,9 @@ def test_unfinished_imports_lose_their_file_after_seven_days(account, group, tmp
         orphan.write_text("email\nx@example.de\n")
     eight_days_ago = (now - timedelta(days=8)).timestamp()
     os.utime(orphan_old, (eight_days_ago, eight_days_ago))
-    paths = {job.id: Path(job.stored_path) for job in (old, recent, running, failed)}
+    paths = {job.id: Path(job.stored_path) for job in (old, recent, running, failed, done)}
 
-    assert service.sweep_uploads(now) == 3
+    assert service.sweep_uploads(now) == 4
 
     for job, kept in ((old, False), (failed, False), (recent, True), (running, True)):
         job = db.session.get(ImportJob, job.id)
@@ -81,6 +85,10 @@ def test_unfinished_imports_lose_their_file_after_seven_days(account, group, tmp
         if not kept:
             assert (job.status, job.error, job.stored_path) == ("cancelled", "file_expired", "")
     assert db.session.get(ImportJob, recent.id).status == ImportStatus.UPLOADED
+    done = db.session.get(ImportJob, done.id)
+    assert (done.status, done.created, done.stored_path) == ("finished", 2, "")
+    assert not paths[done.id].exists()
+    assert db.session.scalar(db.select(db.func.count()).select_from(ImportRow)) == 0
     assert not orphan_old.exists() and orphan_new.exists()
     assert service.sweep_uploads(now) == 0, "a second run finds nothing more"
 
