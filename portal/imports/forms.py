@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, RadioField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
 from portal.imports import mapping as m
@@ -51,7 +52,7 @@ class UploadForm(FlaskForm):
 class MappingForm(FlaskForm):
     mode = RadioField(
         _l("Mode"),
-        choices=list(MODE_LABELS.items()),
+        choices=[SelectChoice(value, label) for value, label in MODE_LABELS.items()],
         default=ImportMode.UPDATE_ADD.value,
     )
     import_consent = BooleanField(_l("Import the sign-up and sign-off data"))

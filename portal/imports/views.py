@@ -20,6 +20,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from portal.accounts.models import Role
 from portal.contacts import service as contacts
@@ -52,7 +53,9 @@ def list_imports():
 def new_import():
     form = forms.UploadForm()
     groups = contacts.groups_of(g.account)
-    form.group.choices = [("", _("— choose a group —"))] + [(str(x.id), x.name) for x in groups]
+    form.group.choices = [SelectChoice("", _("— choose a group —"))] + [
+        SelectChoice(str(x.id), x.name) for x in groups
+    ]
     if request.method == "GET" and request.args.get("group"):
         form.group.data = request.args["group"]
     if form.validate_on_submit():
