@@ -17,10 +17,9 @@ from portal.backups.models import Backup, ImportUndo
 from portal.config import ROOT
 from portal.contacts import service as contacts
 from portal.extensions import db
-from portal.imports import service as imports
 from portal.imports import tasks as import_tasks
 from portal.imports.models import ImportJob
-from tests.imports.conftest import contact_state, write_csv
+from tests.imports.conftest import configured_import, contact_state, write_csv
 
 
 @pytest.fixture
@@ -65,17 +64,7 @@ def test_portal_import_and_its_undo_on_a_real_worker(web, tmp_path, database_url
         before = contact_state(account.id)
         rows = [["email", "first_name"], *[[f"old{i}@example.de", "Neu"] for i in range(5)]]
         rows += [[f"new{i}@example.de", "Neu"] for i in range(20)]
-        job = imports.create_import(
-            account,
-            actor=None,
-            group=group,
-            source_path=write_csv(tmp_path / "list.csv", rows),
-            filename="list.csv",
-        )
-        imports.configure(
-            job, mapping=job.mapping, mode="update_add", import_consent=False, restore_deleted=False
-        )
-        db.session.commit()
+        job = configured_import(account, group, write_csv(tmp_path / "list.csv", rows))
         import_tasks.enqueue_run(job)
         job_id, account_id = job.id, account.id
     out = _burst_worker(database_url, redis_url)

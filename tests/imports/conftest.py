@@ -20,6 +20,21 @@ def write_csv(path, rows, delimiter=",", encoding="utf-8"):
     return path
 
 
+def configured_import(
+    account, group, path, *, mode="update_add", consent=False, restore=False, source="ui"
+):
+    """An uploaded file with the suggested mapping, configured and committed: ready to
+    be checked, run or queued."""
+    job = service.create_import(
+        account, actor=None, group=group, source_path=path, filename=path.name, source=source
+    )
+    service.configure(
+        job, mapping=job.mapping, mode=mode, import_consent=consent, restore_deleted=restore
+    )
+    db.session.commit()
+    return job
+
+
 @pytest.fixture
 def account(ctx, make_account):
     account_id = make_account("acme", timezone="Europe/Berlin")

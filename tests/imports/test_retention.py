@@ -13,7 +13,7 @@ from portal import clock
 from portal.extensions import db
 from portal.imports import service, tasks
 from portal.imports.models import ImportJob, ImportRow, ImportStatus
-from tests.imports.conftest import write_csv
+from tests.imports.conftest import configured_import, write_csv
 
 ROWS = [
     ["E-Mail", "Vorname"],
@@ -24,18 +24,7 @@ ROWS = [
 
 
 def _uploaded(account, group, tmp_path, name="list.csv") -> ImportJob:
-    job = service.create_import(
-        account,
-        actor=None,
-        group=group,
-        source_path=write_csv(tmp_path / name, ROWS),
-        filename=name,
-    )
-    service.configure(
-        job, mapping=job.mapping, mode="update_add", import_consent=False, restore_deleted=False
-    )
-    db.session.commit()
-    return job
+    return configured_import(account, group, write_csv(tmp_path / name, ROWS))
 
 
 def test_a_finished_import_keeps_its_report_but_not_the_file(account, group, tmp_path):

@@ -8,7 +8,7 @@ from portal.extensions import db
 from portal.imports import service as imports
 from portal.integrations import delivery, service
 from portal.lifecycle import service as lifecycle
-from tests.imports.conftest import write_csv
+from tests.imports.conftest import configured_import, write_csv
 
 
 def test_an_import_sends_created_updated_and_restored_contacts(account, receiver, tmp_path):
@@ -31,17 +31,7 @@ def test_an_import_sends_created_updated_and_restored_contacts(account, receiver
         ["zofia@example.pl", "Zofia", ""],
         ["łucja@example.pl", "Łucja", "VIP"],
     ]
-    job = imports.create_import(
-        account,
-        actor=None,
-        group=group,
-        source_path=write_csv(tmp_path / "list.csv", rows),
-        filename="list.csv",
-    )
-    imports.configure(
-        job, mapping=job.mapping, mode="update_add", import_consent=False, restore_deleted=True
-    )
-    db.session.commit()
+    job = configured_import(account, group, write_csv(tmp_path / "list.csv", rows), restore=True)
     imports.run(job)
     assert (job.created, job.updated, job.restored, job.unchanged) == (1, 1, 1, 1)
 
