@@ -75,6 +75,7 @@ def test_cron_table_registers_heartbeat_and_cleanup(app):
         names = {job.func_name for job in scheduler.get_jobs()}
     assert "portal.jobs.tasks.heartbeat" in names
     assert "portal.jobs.tasks.cleanup_expired" in names
+    assert "portal.imports.tasks.sweep_uploads" in names  # uploaded lists kept 7 days at most
 
 
 def test_cleanup_removes_only_expired_invitations(app, make_account, make_user, time_machine):
