@@ -46,6 +46,7 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    column,
     delete,
     func,
     literal,
@@ -53,7 +54,7 @@ from sqlalchemy import (
     text,
 )
 
-from portal import clock
+from portal import clock, events
 from portal.accounts.service import ServiceError
 from portal.backups.models import (
     Backup,
@@ -808,18 +809,26 @@ DIALECT = {
 }
 
 
-def _execute(statement: str, **params: Any) -> int:
-    """Run SQL built from constants; datetimes are bound as UTCDateTime (SQLite stores
-    them as text in SQLAlchemy's format)."""
-    clause = text(statement)
+def _clause(statement: str, **params: Any):
+    """SQL built from constants with its parameters bound; datetimes as UTCDateTime
+    (SQLite stores them as text in SQLAlchemy's format)."""
     used = {k: v for k, v in params.items() if re.search(rf":{k}\b", statement)}
-    times = [
-        bindparam(k, v, type_=UTCDateTime()) for k, v in used.items() if isinstance(v, datetime)
-    ]
-    if times:
-        clause = clause.bindparams(*times)
-    values = {k: v for k, v in used.items() if not isinstance(v, datetime)}
-    return db.session.execute(clause, values).rowcount or 0
+    return text(statement).bindparams(
+        *[
+            bindparam(k, v, type_=UTCDateTime()) if isinstance(v, datetime) else bindparam(k, v)
+            for k, v in used.items()
+        ]
+    )
+
+
+def _execute(statement: str, **params: Any) -> int:
+    return db.session.execute(_clause(statement, **params)).rowcount or 0
+
+
+def _emit(kind: str, id_select: str, **params: Any) -> None:
+    """Tell a linked provider (portal.events) about every contact id the SELECT returns."""
+    ids = _clause(id_select, **params).columns(column("contact_id", BigInteger))
+    events.emit_select(params["acc"], kind, ids, source="undo")
 
 
 def _parse_time(cell: str) -> datetime | None:
@@ -1028,17 +1037,38 @@ def _apply_undo(job: ImportJob, backup: Backup, undo: ImportUndo) -> None:
            AND contact_id IN (SELECT contact_id FROM backup_undo_removed)""",
         **p,
     )
-    undo.deleted = _execute(
-        """DELETE FROM contacts WHERE account_id = :acc
+    new_and_alone = """FROM contacts WHERE account_id = :acc
            AND id IN (SELECT contact_id FROM backup_undo_removed)
            AND created_at >= :since
-           AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.contact_id = contacts.id)""",
-        **p,
-    )
+           AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.contact_id = contacts.id)"""
+    _emit(events.CONTACT_PURGED, f"SELECT id AS contact_id {new_and_alone}", **p)
+    undo.deleted = _execute(f"DELETE {new_and_alone}", **p)  # nosec B608  # constants only
+    _tell_undo_listeners(p)
     _execute(
         """DELETE FROM tags WHERE account_id = :acc AND created_at >= :since
            AND created_at <= :finished
            AND NOT EXISTS (SELECT 1 FROM contact_tags ct WHERE ct.tag_id = tags.id)""",
+        **p,
+    )
+
+
+def _tell_undo_listeners(p: dict[str, Any]) -> None:
+    """After an undo: the contacts set back to the backup (or back to "to be deleted"),
+    and those only taken out of the group, as one event each; the body a provider gets
+    carries their current groups and tags."""
+    _emit(
+        events.CONTACT_DELETED,
+        """SELECT p.contact_id FROM backup_pending_deletions p
+           JOIN contacts c ON c.id = p.contact_id AND c.account_id = :acc
+           WHERE p.backup_id = :bid AND c.status = 'deleted'""",
+        **p,
+    )
+    _emit(
+        events.CONTACT_UPDATED,
+        """SELECT c.id AS contact_id FROM contacts c
+           WHERE c.account_id = :acc AND c.status <> 'deleted'
+             AND (c.id IN (SELECT contact_id FROM backup_undo_rows)
+                  OR c.id IN (SELECT contact_id FROM backup_undo_removed))""",
         **p,
     )
 

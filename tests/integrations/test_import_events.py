@@ -46,3 +46,42 @@ def test_an_import_sends_created_updated_and_restored_contacts(account, receiver
     assert sent["jörg@example.de"]["contact"]["tags"] == ["Kunde"]
     assert sent["łucja@example.pl"]["contact"]["groups"][0]["name"] == "Newsletter"
     assert all(e["data"]["source"] == "import" for e in sent.values())
+
+
+def test_the_undo_of_an_import_tells_the_provider_what_it_set_back(account, receiver, tmp_path):
+    from portal.backups import service as backups
+
+    group = contacts.create_group(account, "Newsletter", actor=None)
+    alt = contacts.create_contact(account, "alt@example.de", first_name="Alt")
+    weg = contacts.create_contact(account, "weg@example.pl", first_name="Weg")
+    for contact in (alt, weg):
+        contacts.subscribe(contact, group)
+    lifecycle.delete_contacts(account, [weg.id], actor=None, source="ui")
+    db.session.commit()
+    link = service.link_provider(account, profile="webhook", url=receiver.url, actor=None)
+    db.session.commit()
+    receiver.secret = link.secret
+    rows = [["E-Mail", "Vorname"], ["alt@example.de", "Neuer Name"], ["weg@example.pl", "Weg"]]
+    rows.append(["neu@example.de", "Ganz neu"])
+    path = write_csv(tmp_path / "list.csv", rows)
+    job = configured_import(account, group, path, restore=True)  # from the portal: backup first
+    imports.run(job)
+    assert (job.created, job.updated, job.restored) == (1, 1, 1) and job.backup_id
+    assert delivery.deliver(link.id).delivered == 3
+    sent_before = len(receiver.accepted_events())
+
+    undo = backups.request_undo(job, actor=None)
+    db.session.commit()
+    backups.run_undo(undo)
+
+    assert delivery.deliver(link.id).delivered == 3 and receiver.bad_signatures == 0
+    after = receiver.accepted_events()[sent_before:]
+    by_id = {e["contact"]["id"]: e for e in after}
+    neu_id = next(e["contact"]["id"] for e in receiver.accepted_events()[:sent_before]
+                  if e["type"] == "contact.created")  # fmt: skip
+    assert by_id[neu_id]["type"] == "contact.purged"
+    assert by_id[neu_id]["contact"] == {"id": neu_id, "gone": True}
+    assert by_id[alt.id]["type"] == "contact.updated"
+    assert by_id[alt.id]["contact"]["first_name"] == "Alt"  # as in the backup
+    assert by_id[weg.id]["type"] == "contact.deleted"
+    assert all(e["data"]["source"] == "undo" for e in after)
