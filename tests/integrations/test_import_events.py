@@ -11,18 +11,28 @@ from portal.lifecycle import service as lifecycle
 from tests.imports.conftest import configured_import, write_csv
 
 
-def test_an_import_sends_created_updated_and_restored_contacts(account, receiver, tmp_path):
+def _linked_group(account, receiver, people: dict[str, str], deleted: dict[str, str]):
+    """A group of people (address: first name), some of them "to be deleted", in an
+    account linked to the receiver afterwards (so nothing of this set-up is sent)."""
     group = contacts.create_group(account, "Newsletter", actor=None)
-    kept = contacts.create_contact(account, "gleich@example.de", first_name="Gleich")
-    changed = contacts.create_contact(account, "jörg@example.de", first_name="Jorg")
-    gone = contacts.create_contact(account, "zofia@example.pl", first_name="Zofia")
-    for contact in (kept, changed, gone):
-        contacts.subscribe(contact, group)
-    lifecycle.delete_contacts(account, [gone.id], actor=None, source="ui")
+    made = []
+    for email, first_name in (people | deleted).items():
+        made.append(contacts.create_contact(account, email, first_name=first_name))
+        contacts.subscribe(made[-1], group)
+    gone = [c.id for c in made if c.email in deleted]
+    lifecycle.delete_contacts(account, gone, actor=None, source="ui")
     db.session.commit()
     link = service.link_provider(account, profile="webhook", url=receiver.url, actor=None)
     db.session.commit()
     receiver.secret = link.secret
+    return group, made, link
+
+
+def test_an_import_sends_created_updated_and_restored_contacts(account, receiver, tmp_path):
+    group, (kept, changed, gone), link = _linked_group(
+        account, receiver, {"gleich@example.de": "Gleich", "jörg@example.de": "Jorg"},
+        deleted={"zofia@example.pl": "Zofia"},
+    )  # fmt: skip
 
     rows = [
         ["E-Mail", "Vorname", "Tags"],
@@ -51,16 +61,9 @@ def test_an_import_sends_created_updated_and_restored_contacts(account, receiver
 def test_the_undo_of_an_import_tells_the_provider_what_it_set_back(account, receiver, tmp_path):
     from portal.backups import service as backups
 
-    group = contacts.create_group(account, "Newsletter", actor=None)
-    alt = contacts.create_contact(account, "alt@example.de", first_name="Alt")
-    weg = contacts.create_contact(account, "weg@example.pl", first_name="Weg")
-    for contact in (alt, weg):
-        contacts.subscribe(contact, group)
-    lifecycle.delete_contacts(account, [weg.id], actor=None, source="ui")
-    db.session.commit()
-    link = service.link_provider(account, profile="webhook", url=receiver.url, actor=None)
-    db.session.commit()
-    receiver.secret = link.secret
+    group, (alt, weg), link = _linked_group(
+        account, receiver, {"alt@example.de": "Alt"}, deleted={"weg@example.pl": "Weg"}
+    )
     rows = [["E-Mail", "Vorname"], ["alt@example.de", "Neuer Name"], ["weg@example.pl", "Weg"]]
     rows.append(["neu@example.de", "Ganz neu"])
     path = write_csv(tmp_path / "list.csv", rows)
