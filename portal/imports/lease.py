@@ -62,22 +62,20 @@ class Lease:
         only reads: it keeps nobody else from writing.)"""
         if db.engine.dialect.name == "postgresql":
             limit = f"{int(current_app.config['IMPORT_STUCK_SECONDS'])}s"
-            current = db.session.scalar(
+            held = self.token == db.session.scalar(
                 text("""SELECT lease FROM import_jobs,
                           set_config('statement_timeout', :limit, true) AS st,
                           set_config('idle_in_transaction_session_timeout', :limit, true) AS it
                         WHERE id = :id"""),
                 {"id": self.job_id, "limit": limit},
             )
-            if current != self.token:
-                self._lost()
         elif writes:
-            if not self._fence():
-                self._lost()
-        elif (
-            db.session.scalar(db.select(ImportJob.lease).where(ImportJob.id == self.job_id))
-            != self.token
-        ):
+            held = self._fence()
+        else:
+            held = self.token == db.session.scalar(
+                db.select(ImportJob.lease).where(ImportJob.id == self.job_id)
+            )
+        if not held:
             self._lost()
 
     def commit(self) -> None:

@@ -74,7 +74,6 @@ class Merger:
         self.sql = DIALECT[self.dialect]
         self.mode = job.mode
         self.has_group = job.group_id is not None
-        self.outcomes_changed = False  # set by write(): recount the chunk
         now = clock.now().astimezone(UTC)
         self.now = (
             now.strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -230,26 +229,27 @@ class Merger:
         db.session.execute(text("DROP TABLE IF EXISTS import_chunk"))
 
     def counts(self) -> dict[str, int]:
-        """Outcomes of the classified chunk (call before `write`)."""
+        """Outcomes of the classified chunk."""
         rows = db.session.execute(
             text("SELECT outcome, COUNT(*) FROM import_chunk GROUP BY outcome")
         )
-        counts = {outcome: count for outcome, count in rows}
-        self._created_in_chunk = counts.get("created", 0)
-        return counts
+        return {outcome: count for outcome, count in rows}
 
-    def write(self) -> None:
-        """Write the classified chunk: contacts, subscriptions, tags, skipped rows."""
+    def write(self, new_contacts: int) -> bool:
+        """Write the classified chunk: contacts, subscriptions, tags, skipped rows.
+        `new_contacts` is the chunk's count of 'created' lines; True when some of them
+        were classified again (see _reclassify_taken), so the counts changed."""
         p = self._params()
-        self._insert_contacts(p)
+        reclassified = self._insert_contacts(p, new_contacts)
         self._update_contacts(p)
         if self.has_group:
             self._subscriptions(p)
         self._tags(p)
         self._fix_search_names(p)
         self._record_skips(p)
+        return reclassified
 
-    def _insert_contacts(self, p: dict) -> None:
+    def _insert_contacts(self, p: dict, expected: int) -> bool:
         """New contacts. Their ids must be in the chunk table, so that the statements after this
         one join by primary key: on PostgreSQL the ids were drawn from the sequence when
         the rows were classified; on SQLite they are looked up after the insert.
@@ -268,11 +268,11 @@ class Merger:
                 ON CONFLICT (account_id, email) DO NOTHING""",  # nosec B608  # constants and dialect fragments only
             p,
         )
-        self.outcomes_changed = False
         if with_id:
-            if inserted != self._created_in_chunk:
-                self._reclassify_taken(p)
-            return
+            if inserted == expected:
+                return False
+            self._reclassify_taken(p)
+            return True
         # SQLite: the ids, by one unique-index look-up per row. No other import can have
         # created one of these addresses since the classification: the chunk's
         # transaction holds SQLite's only write lock from its first statement on (see
@@ -283,6 +283,7 @@ class Merger:
                WHERE outcome = 'created'""",
             p,
         )
+        return False
 
     def _reclassify_taken(self, p: dict) -> None:
         """PostgreSQL: a concurrent import (into another group, or with a dry run long
@@ -305,7 +306,6 @@ class Merger:
                   AND c.id <> s.contact_id""",  # nosec B608  # constants and dialect fragments only
             p,
         )
-        self.outcomes_changed = True
 
     def _update_contacts(self, p: dict) -> None:
         if self.mode == ImportMode.ADD:
@@ -528,7 +528,8 @@ class ChunkMerger:
         self.lease = lease
         self.chunk_rows = chunk_rows
         self.merger = Merger(job)
-        self.staging_analyzed = False
+        # after a dry run, whose ANALYZE saw every staged line of this import already
+        self.staging_analyzed = bool(job.dry_run)
 
     def merge_until(self, last_line: int, *, final: bool = False) -> None:
         """Merge every whole chunk up to last_line (and the rest too when final)."""
@@ -547,9 +548,8 @@ class ChunkMerger:
         self.lease.begin()
         merger.classify(lo, hi)
         counts = merger.counts()
-        merger.write()
-        if merger.outcomes_changed:  # a concurrent import took some new addresses first
-            counts = merger.counts()
+        if merger.write(new_contacts=counts.get("created", 0)):
+            counts = merger.counts()  # a concurrent import took some new addresses first
         merger.tell_listeners()
         merger.drop_chunk()
         part = summarize(counts, invalid=0)

@@ -9,6 +9,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from portal.imports import mapping as m
 from portal.imports import merge, reader, staging
 from portal.imports.lease import Lease, LeaseLost
 from portal.imports.models import (
+    ACTIVE_STATUSES,
     ImportJob,
     ImportMode,
     ImportRow,
@@ -317,44 +319,47 @@ def drop_staging(job: ImportJob) -> None:
     waiting for 100,000s of staging rows to be deleted): the staged rows and the
     uploaded file go — the file holds people's data that the portal no longer needs.
     The summary and the failed-rows report live on in the import's own rows."""
-    db.session.execute(db.delete(ImportRow).where(ImportRow.import_id == job.id))
-    remove_upload(job)
+    _discard_staging(job)
     db.session.commit()
 
 
-def remove_upload(job: ImportJob) -> None:
-    if job.stored_path:
-        Path(job.stored_path).unlink(missing_ok=True)
-        job.stored_path = ""
+def _discard_staging(job: ImportJob) -> bool:
+    """The staged rows and the uploaded file; True when there was a file to remove."""
+    db.session.execute(db.delete(ImportRow).where(ImportRow.import_id == job.id))
+    if not job.stored_path:
+        return False
+    path, job.stored_path = Path(job.stored_path), ""
+    existed = path.exists()
+    path.unlink(missing_ok=True)
+    return existed
 
 
 FILE_EXPIRED = "file_expired"  # ImportJob.error of an import whose file was swept
 
 
-def sweep_uploads(now=None) -> int:
+def sweep_uploads(now: datetime | None = None) -> int:
     """Daily: an uploaded file is kept at most UPLOAD_KEEP_DAYS for an import that never
-    finished (mapped but not started, failed and never continued); then the file and
-    the staged rows go and the import is cancelled, with a message that says why. Files
-    in the upload folder that no import refers to (an upload that broke off) go too.
+    finished (mapped but not started, failed and never continued, or abandoned by a
+    worker that died: no sign of life for that long); then the file and the staged
+    rows go and the import is cancelled, with a message that says why. Files in the
+    upload folder that no import refers to (an upload that broke off) go too.
     Returns the number of files removed."""
-    from datetime import timedelta
-
-    from portal.imports.models import ACTIVE_STATUSES
-
     now = now or clock.now()
     cutoff = now - timedelta(days=current_app.config["UPLOAD_KEEP_DAYS"])
-    removed = 0
+    active = [s.value for s in ACTIVE_STATUSES]
     stale = db.session.scalars(
         db.select(ImportJob).where(
             ImportJob.stored_path != "",
             ImportJob.created_at < cutoff,
-            ImportJob.status.not_in([s.value for s in ACTIVE_STATUSES]),
+            db.or_(
+                ImportJob.status.not_in(active),
+                db.func.coalesce(ImportJob.touched_at, ImportJob.created_at) < cutoff,
+            ),
         )
     ).all()
+    removed = 0
     for job in stale:
-        removed += Path(job.stored_path).exists()
-        db.session.execute(db.delete(ImportRow).where(ImportRow.import_id == job.id))
-        remove_upload(job)
+        removed += _discard_staging(job)
         if job.status != ImportStatus.FINISHED:
             job.status = ImportStatus.CANCELLED.value
             job.error = FILE_EXPIRED
@@ -373,8 +378,6 @@ def sweep_uploads(now=None) -> int:
 
 def can_resume(job: ImportJob) -> bool:
     """A failed import, or one whose worker died (no sign of life for 10 minutes)."""
-    from datetime import timedelta
-
     if job.status == ImportStatus.FAILED:
         return True
     if job.status in (

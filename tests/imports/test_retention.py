@@ -57,6 +57,7 @@ def test_unfinished_imports_lose_their_file_after_seven_days(account, group, tmp
     recent.created_at = now - timedelta(days=6)
     running.created_at = now - timedelta(days=9)
     running.status = ImportStatus.RUNNING.value  # a long import is never swept
+    running.touched_at = now - timedelta(minutes=1)
     db.session.commit()
     folder = service.upload_dir() / str(account.id)
     orphan_old, orphan_new = folder / "broken-off.csv", folder / "just-now.csv"
@@ -80,6 +81,22 @@ def test_unfinished_imports_lose_their_file_after_seven_days(account, group, tmp
     assert db.session.scalar(db.select(db.func.count()).select_from(ImportRow)) == 0
     assert not orphan_old.exists() and orphan_new.exists()
     assert service.sweep_uploads(now) == 0, "a second run finds nothing more"
+
+
+def test_an_import_abandoned_by_a_dead_worker_loses_its_file_too(account, group, tmp_path):
+    job = _uploaded(account, group, tmp_path, "abandoned.csv")
+    now = clock.now()
+    job.status = ImportStatus.RUNNING.value
+    job.created_at = now - timedelta(days=9)
+    job.touched_at = now - timedelta(days=8)  # its worker died; nobody continued it
+    db.session.commit()
+    stored = Path(job.stored_path)
+
+    assert service.sweep_uploads(now) == 1
+
+    job = db.session.get(ImportJob, job.id)
+    assert not stored.exists()
+    assert (job.status, job.error, job.stored_path) == ("cancelled", "file_expired", "")
 
 
 def test_the_page_of_a_swept_import_says_why_and_offers_no_continue(app, client, data, tmp_path):
