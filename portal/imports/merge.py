@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Integer, column, text
 
 from portal import clock, events
 from portal.contacts.models import fold
+from portal.database_setup import planned_rows
 from portal.extensions import db
 from portal.imports.lease import Lease
 from portal.imports.models import ImportJob, ImportMode
@@ -473,13 +474,6 @@ def _add_counts(totals: dict[str, int], counts: dict[str, int]) -> None:
         totals[outcome] = totals.get(outcome, 0) + count
 
 
-# The import's share of a table whose statistics the look-ups depend on, and how to
-# refresh them: (table, columns to ANALYZE, filter, the job's attribute for :key).
-WATCHED_STATISTICS = (
-    ("import_rows", "import_id, email", "import_id = :key", "id"),
-    ("contacts", "account_id", "account_id = :key", "account_id"),
-    ("subscriptions", "group_id", "group_id = :key", "group_id"),
-)
 STALE_FACTOR = 10
 # an estimate this large already rules out the plans that trust in "a row or so"
 ESTIMATE_LARGE_ENOUGH = 10_000
@@ -512,18 +506,27 @@ class PlannerStatistics:
         self.job = job
         self.counted_at_analyze: dict[str, int] = {}
 
+    def _watched(self) -> list[tuple[str, str, str, int]]:
+        """(table, columns to ANALYZE, the import's share of it, its :key)."""
+        job = self.job
+        watched = [
+            ("import_rows", "import_id, email", "import_id = :key", job.id),
+            ("contacts", "account_id", "account_id = :key", job.account_id),
+        ]
+        if job.group_id is not None:
+            watched.append(("subscriptions", "group_id", "group_id = :key", job.group_id))
+        return watched
+
     def refresh(self) -> list[str]:
         """ANALYZE the watched tables whose estimate is ten times short; their names."""
         if db.engine.dialect.name != "postgresql":
             return []
         analyzed = []
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            for table, columns, where, attribute in WATCHED_STATISTICS:
-                key = getattr(self.job, attribute)
-                if key is None:
-                    continue
+            for table, columns, where, key in self._watched():
                 believed = max(
-                    _planned_rows(conn, table, where, key), self.counted_at_analyze.get(table, 0)
+                    planned_rows(conn, table, where, {"key": key}),
+                    self.counted_at_analyze.get(table, 0),
                 )
                 if believed >= ESTIMATE_LARGE_ENOUGH:
                     continue
@@ -533,15 +536,6 @@ class PlannerStatistics:
                     self.counted_at_analyze[table] = enough
                     analyzed.append(table)
         return analyzed
-
-
-def _planned_rows(conn: Connection, table: str, where: str, key: int) -> float:
-    """How many rows the planner expects `WHERE <where>` to find in the table."""
-    plan = conn.execute(
-        text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE {where}"),  # nosec B608  # constants only
-        {"key": key},
-    ).scalar()
-    return float(plan[0]["Plan"]["Plan Rows"])
 
 
 def _count_up_to(conn: Connection, table: str, where: str, key: int, limit: int) -> int:

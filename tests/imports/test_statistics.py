@@ -13,6 +13,7 @@ from sqlalchemy import event, text
 from portal.accounts.models import Account
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group
+from portal.database_setup import analyze_tables, planned_rows
 from portal.extensions import db
 from portal.imports import merge, service
 from portal.imports.models import ImportJob, ImportStatus
@@ -32,11 +33,7 @@ def _rows(n: int, domain: str) -> list[list[str]]:
 
 
 def _planned(conn, table: str, where: str, key: int) -> float:
-    plan = conn.execute(
-        text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE {where}"),  # noqa: S608
-        {"key": key},
-    ).scalar()
-    return plan[0]["Plan"]["Plan Rows"]
+    return planned_rows(conn, table, where, {"key": key})
 
 
 @pytest.fixture
@@ -55,9 +52,7 @@ def _group(account_id: int) -> Group:
 
 
 def _analyze_everything() -> None:
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for table in ("contacts", "subscriptions", "import_rows"):
-            conn.execute(text(f"ANALYZE {table}"))
+    analyze_tables(("contacts", "subscriptions", "import_rows"))
 
 
 def test_the_planner_sees_a_new_account_grow_during_its_import(
