@@ -70,6 +70,7 @@ def test_upload_map_check_confirm_and_summary(app, client, group_id):
     assert 'data-count="created">2<' in page
     status = client.get(f"/a/acme/imports/{job_id}/status").get_json()
     assert status["status"] == "finished" and status["percent"] == 100
+    assert status["status_text"] == "Finished"  # the live page shows it without a reload
     assert status["counters"]["created"] == 2
     history = client.get("/a/acme/imports").get_data(as_text=True)
     assert "liste.csv" in history and "Newsletter" in history
