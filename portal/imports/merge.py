@@ -287,9 +287,10 @@ class Merger:
         return False
 
     def _reclassify_taken(self, p: dict) -> None:
-        """PostgreSQL: a concurrent import (into another group, or with a dry run long
-        ago) created some of the chunk's new addresses first, between our
-        classification and our insert, which `ON CONFLICT DO NOTHING` skipped. Those
+        """PostgreSQL: another writer of the account (the API, the sign-up form, a
+        restore — other imports wait for their turn, see take_turn_in_account) created
+        some of the chunk's new addresses first, between our classification and our
+        insert, which `ON CONFLICT DO NOTHING` skipped. Those
         lines are classified again against the contact that now exists — as if this
         import had run after the other one: updated or unchanged, subscribed to this
         import's group, their tags linked — and counted that way, not as created."""
@@ -500,7 +501,9 @@ class PlannerStatistics:
     100,000 rows. An ANALYZE samples the table, so a small account may stay unseen;
     the next one for a table then needs ten times the rows counted at the last, which
     bounds them to a handful per import. Its own autocommit connection: the lock
-    ANALYZE takes ends with it, not with a chunk's transaction."""
+    ANALYZE takes ends with it, not with a chunk's transaction. A chunk refreshes
+    during its account's turn (take_turn_in_account), so no other import's commit
+    comes between the refresh and the classification."""
 
     def __init__(self, job: ImportJob) -> None:
         self.job = job
@@ -538,6 +541,31 @@ class PlannerStatistics:
         return analyzed
 
 
+# the first key of the two-key advisory locks that give imports their turns, per account
+ACCOUNT_TURN_LOCK = 40_001
+
+
+def take_turn_in_account(account_id: int) -> None:
+    """PostgreSQL: wait until no other import of this account is merging a chunk; the
+    turn lasts until this chunk's transaction ends.
+
+    Imports into one account take turns chunk by chunk (their staging still runs side
+    by side). Two reasons. The statistics refresh must see what the account holds when
+    the chunk is classified: in the concurrent-imports drill one import's first chunk
+    took 93 s, because the other import committed thousands of contacts between that
+    chunk's refresh and its classification, and the look-up of each line walked them.
+    And no other import can create one of the chunk's new addresses between its
+    classification and its insert, as on SQLite, whose chunks hold its only write lock.
+    Merging two chunks into the same account's indexes at once bought little on two
+    cores; other writers (the API, the sign-up form) never wait for it."""
+    if db.engine.dialect.name != "postgresql":
+        return
+    db.session.execute(
+        text("SELECT pg_advisory_xact_lock(:kind, :account)"),
+        {"kind": ACCOUNT_TURN_LOCK, "account": account_id},
+    )
+
+
 def _count_up_to(conn: Connection, table: str, where: str, key: int, limit: int) -> int:
     return conn.execute(
         text(f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT :n) x"),  # nosec B608  # constants only
@@ -546,12 +574,15 @@ def _count_up_to(conn: Connection, table: str, where: str, key: int, limit: int)
 
 
 def dry_run(job: ImportJob, chunk_rows: int = CHUNK_ROWS) -> dict[str, Any]:
-    """What the import would do, computed by the same statements, then rolled back."""
-    PlannerStatistics(job).refresh()
+    """What the import would do, computed by the same statements, then rolled back.
+    Statistics are refreshed before every chunk: another import may fill the account
+    while this one reads (a dry run takes no turn, it writes nothing)."""
+    statistics = PlannerStatistics(job)
     merger = Merger(job)
     totals: dict[str, int] = {}
     try:
         for lo, hi in _chunks(0, job.staged_line, chunk_rows):
+            statistics.refresh()
             merger.classify(lo, hi, draw_ids=False)
             _add_counts(totals, merger.counts())
         merger.drop_chunk()
@@ -597,8 +628,9 @@ class ChunkMerger:
 
     def _merge_chunk(self, lo: int, hi: int) -> None:
         job, merger = self.job, self.merger
-        self.statistics.refresh()
         self.lease.begin()
+        take_turn_in_account(job.account_id)
+        self.statistics.refresh()
         merger.classify(lo, hi)
         counts = merger.counts()
         if merger.write(new_contacts=counts.get("created", 0)):
