@@ -56,7 +56,10 @@ class Lease:
         """The first statement of every batch: stop early if taken over.
 
         PostgreSQL: a plain read (no lock), which also sets this transaction's time
-        limits. SQLite: the fencing update itself, so that a batch that `writes` holds
+        limits and switches JIT compilation off for it: the merge's statements are
+        costed in the millions when statistics are partial, and compiling them took
+        0.3–0.7 s per chunk for statements that run in 0.2 s (measured, see
+        docs/BENCHMARKS.md). SQLite: the fencing update itself, so that a batch that `writes` holds
         SQLite's only write lock from its first statement on — no other import can
         create an address between a chunk's classification and its writes. (A dry run
         only reads: it keeps nobody else from writing.)"""
@@ -65,7 +68,8 @@ class Lease:
             held = self.token == db.session.scalar(
                 text("""SELECT lease FROM import_jobs,
                           set_config('statement_timeout', :limit, true) AS st,
-                          set_config('idle_in_transaction_session_timeout', :limit, true) AS it
+                          set_config('idle_in_transaction_session_timeout', :limit, true) AS it,
+                          set_config('jit', 'off', true) AS jit
                         WHERE id = :id"""),
                 {"id": self.job_id, "limit": limit},
             )

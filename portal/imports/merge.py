@@ -510,14 +510,18 @@ class PlannerStatistics:
         self.counted_at_analyze: dict[str, int] = {}
 
     def _watched(self) -> list[tuple[str, str, str, int]]:
-        """(table, columns to ANALYZE, the import's share of it, its :key)."""
+        """(table, columns to ANALYZE, the import's share of it, its :key). The columns
+        are the ones the look-ups filter on: with `account_id` alone analyzed the planner
+        knew no `email` and expected 250 contacts per address (its default of 0.5 %)."""
         job = self.job
         watched = [
             ("import_rows", "import_id, email", "import_id = :key", job.id),
-            ("contacts", "account_id", "account_id = :key", job.account_id),
+            ("contacts", "account_id, email", "account_id = :key", job.account_id),
         ]
         if job.group_id is not None:
-            watched.append(("subscriptions", "group_id", "group_id = :key", job.group_id))
+            watched.append(
+                ("subscriptions", "group_id, contact_id", "group_id = :key", job.group_id)
+            )
         return watched
 
     def refresh(self) -> list[str]:

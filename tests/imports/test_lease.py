@@ -151,3 +151,21 @@ def test_each_run_takes_a_new_lease(account, group, tmp_path):
     job = _reloaded(job.id)
     assert job.status == ImportStatus.FINISHED
     assert job.lease == before + 2
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
+    reason="time limits and JIT are PostgreSQL settings",
+)
+def test_an_import_transaction_has_time_limits_and_no_jit_only_while_it_lasts(
+    account, group, tmp_path
+):
+    """JIT compiled the merge's classification at 0.3–0.7 s a chunk, for a statement
+    that runs in 0.2 s; the settings end with the transaction, the pooled connection
+    goes back as it was."""
+    lease = Lease.take(_new_job(account, group, tmp_path))
+    lease.begin()
+    settings = "SELECT current_setting('jit'), current_setting('statement_timeout')"
+    assert tuple(db.session.execute(db.text(settings)).one()) == ("off", "5min")
+    db.session.rollback()
+    assert tuple(db.session.execute(db.text(settings)).one()) != ("off", "5min")
