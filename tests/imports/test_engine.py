@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from portal.contacts.models import Contact, Subscription
 from portal.extensions import db
+from portal.imports import staging
 from portal.imports.mapping import PORTAL_HEADER
 from portal.imports.models import ImportStatus
 from portal.imports.service import problems
@@ -306,3 +307,27 @@ def test_the_last_mapping_is_suggested_again(account, group, tmp_path):
         filename="b.csv",
     )
     assert second.mapping == ["first_name", "email"]
+
+
+def test_every_line_of_a_file_with_uneven_batches_arrives_once(
+    app, account, run_import, monkeypatch
+):
+    """Batches of 1,000 lines and statements of 300 (SQLite's multi-row INSERT) do not
+    divide 2,345 lines: the last, short ones arrive too, each line with its own values,
+    and the duplicate in the last batch is still found."""
+    monkeypatch.setattr(staging, "SQLITE_ROWS_PER_STATEMENT", 300)
+    before = app.config["IMPORT_BATCH_ROWS"]
+    app.config["IMPORT_BATCH_ROWS"] = 1_000
+    try:
+        rows = [HEADER] + [
+            [f"k{i}@example.de", f"Zoë{i}", "Größ", f"T{i % 3}"] for i in range(2_345)
+        ]
+        job = run_import(rows + [["K7@example.de", "Zweimal", "", ""]])
+    finally:
+        app.config["IMPORT_BATCH_ROWS"] = before
+    assert (job.created, job.skipped, job.skipped_reasons) == (2_345, 1, {"duplicate": 1})
+    state = contact_state(account.id)
+    assert len(state) == 2_345
+    assert state["k2344@example.de"]["first"] == "Zoë2344"
+    assert state["k1000@example.de"]["tags"] == ["T1"]
+    assert state["k7@example.de"]["first"] == "Zoë7"
