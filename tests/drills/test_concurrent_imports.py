@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rq import Worker as RqWorker
+
 from portal.accounts.models import Account
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact
-from portal.extensions import db
+from portal.extensions import db, rq
 from portal.imports import service as imports
 from portal.imports import tasks
 from portal.imports.models import ImportJob, ImportStatus
@@ -48,6 +50,12 @@ def _imports(account_id: int, files: dict[str, Path]) -> dict[str, int]:
     return ids
 
 
+def _idle(names: set[str]) -> bool:
+    """Every named worker is registered with Redis and waiting for a job."""
+    found = RqWorker.all(connection=rq.queue.connection)
+    return names <= {w.name for w in found if w.get_state() == "idle"}
+
+
 def test_two_imports_into_one_account_at_once(web, workers, tmp_path):
     files = {
         "Shop": write_csv(tmp_path / "shop.csv", _rows(0, 30_000, "Shop")),
@@ -60,9 +68,19 @@ def test_two_imports_into_one_account_at_once(web, workers, tmp_path):
 
         drill = new_account("drill", 0)
         jobs = _imports(drill, files)
+    # Both workers wait for work before the jobs are queued, so each takes one and both
+    # start at once: with burst workers started after queuing, the first could finish
+    # its import (1.6 s on SQLite) before the second worker was up.
+    first, second = workers(burst=False), workers(burst=False)
+    with web.app_context():
+        wait_for(
+            lambda: _idle({first.name, second.name}),
+            timeout=60,
+            message="both workers must be waiting for work",
+            worker=first,
+        )
         for job_id in jobs.values():
             tasks.enqueue_run(db.session.get(ImportJob, job_id))
-    first, second = workers(), workers()  # each takes one of the two jobs
 
     def settled():
         rows = [fresh(ImportJob, job_id) for job_id in jobs.values()]
@@ -70,7 +88,7 @@ def test_two_imports_into_one_account_at_once(web, workers, tmp_path):
 
     with web.app_context():
         wait_for(settled, timeout=300, message="both imports must end")
-        out = first.finish(timeout=60) + second.finish(timeout=60)
+        out = first.output() + second.output()
         both = {name: fresh(ImportJob, job_id) for name, job_id in jobs.items()}
         for job in both.values():
             assert job.status == ImportStatus.FINISHED, (job.error, out[-3000:])
