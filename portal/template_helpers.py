@@ -46,7 +46,7 @@ def _import_label(table: str):
     def label(value: str) -> str:
         from portal.imports import forms
 
-        return str(getattr(forms, table).get(value, value))
+        return forms.label(getattr(forms, table), value)
 
     return label
 

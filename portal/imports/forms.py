@@ -12,6 +12,12 @@ from wtforms.validators import Length, Optional
 from portal.imports import mapping as m
 from portal.imports.models import ImportMode
 
+
+def label(labels: dict, value: str) -> str:
+    """The translated label of `value`; the value itself where there is none."""
+    return str(labels.get(value, value))
+
+
 MODE_LABELS = {
     ImportMode.UPDATE_ADD.value: _l("Update and add"),
     ImportMode.ADD.value: _l("Add only"),

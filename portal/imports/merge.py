@@ -549,7 +549,7 @@ class PlannerStatistics:
 ACCOUNT_TURN_LOCK = 40_001
 
 
-def take_turn_in_account(account_id: int) -> None:
+def take_turn_in_account(account_id: int, on: Connection | None = None) -> None:
     """PostgreSQL: wait until no other import of this account is merging a chunk; the
     turn lasts until this chunk's transaction ends.
 
@@ -561,10 +561,11 @@ def take_turn_in_account(account_id: int) -> None:
     And no other import can create one of the chunk's new addresses between its
     classification and its insert, as on SQLite, whose chunks hold its only write lock.
     Merging two chunks into the same account's indexes at once bought little on two
-    cores; other writers (the API, the sign-up form) never wait for it."""
+    cores; other writers (the API, the sign-up form) never wait for it. `on`: another
+    connection than the session's."""
     if db.engine.dialect.name != "postgresql":
         return
-    db.session.execute(
+    (on or db.session).execute(
         text("SELECT pg_advisory_xact_lock(:kind, :account)"),
         {"kind": ACCOUNT_TURN_LOCK, "account": account_id},
     )

@@ -192,7 +192,7 @@ def resume_import(import_id: int):
 @bp.route("/imports/<int:import_id>/status")
 def import_status(import_id: int):
     job = get_owned_or_404(ImportJob, import_id)
-    status_text = str(forms.STATUS_LABELS.get(job.status, job.status))
+    status_text = forms.label(forms.STATUS_LABELS, job.status)
     return jsonify({**service.progress(job), "status_text": status_text})
 
 

@@ -23,15 +23,12 @@
         if (bar) { bar.value = data.percent; }
         if (percent) { percent.textContent = data.percent; }
         if (processed && data.processed !== undefined) { processed.textContent = format.format(data.processed); }
-        if (data.status !== box.dataset.status && stays(data.status)) {
+        if (data.status !== box.dataset.status) {
+          if (!stays(data.status)) { window.location.assign(box.dataset.pageUrl); return; }
           box.dataset.status = data.status;
           if (statusText && data.status_text) { statusText.textContent = data.status_text; }
         }
-        if (data.status !== box.dataset.status) {
-          window.location.assign(box.dataset.pageUrl);
-        } else {
-          window.setTimeout(poll, 1000);
-        }
+        window.setTimeout(poll, 1000);
       })
       .catch(function () { window.setTimeout(poll, 3000); });
   }

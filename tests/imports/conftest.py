@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 
 import pytest
 
@@ -18,6 +19,13 @@ def write_csv(path, rows, delimiter=",", encoding="utf-8"):
     csv.writer(out, delimiter=delimiter).writerows(rows)
     path.write_bytes(out.getvalue().encode(encoding))
     return path
+
+
+def postgresql_only(reason: str) -> pytest.MarkDecorator:
+    """Skip on SQLite, saying why the test means PostgreSQL only."""
+    return pytest.mark.skipif(
+        not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"), reason=reason
+    )
 
 
 def configured_import(

@@ -5,8 +5,6 @@ one of them stuck, is in test_worker.py."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from sqlalchemy import event
 
@@ -15,7 +13,7 @@ from portal.extensions import db
 from portal.imports import service
 from portal.imports.lease import Lease, LeaseLost
 from portal.imports.models import ImportJob, ImportRow, ImportStatus
-from tests.imports.conftest import contact_state, write_csv
+from tests.imports.conftest import contact_state, postgresql_only, write_csv
 
 ROWS = [["email", "first_name", "last_name", "tags"]] + [
     [f"kunde{i}@example.de", f"Jürgen{i}", "Größ", "Kunde;Żółw"] for i in range(60)
@@ -82,10 +80,9 @@ def test_worker_taken_over_between_two_batches_writes_no_more(
     assert len(contact_state(account.id)) == 60
 
 
-@pytest.mark.skipif(
-    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
-    reason="on SQLite no second worker can take over while the first one is inside its "
-    "write transaction (one writer at a time); between batches it can, see above",
+@postgresql_only(
+    "on SQLite no second worker can take over while the first one is inside its "
+    "write transaction (one writer at a time); between batches it can, see above"
 )
 def test_worker_taken_over_during_its_backup_writes_nothing(account, group, tmp_path):
     job = _new_job(account, group, tmp_path)
@@ -153,10 +150,7 @@ def test_each_run_takes_a_new_lease(account, group, tmp_path):
     assert job.lease == before + 2
 
 
-@pytest.mark.skipif(
-    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
-    reason="time limits and JIT are PostgreSQL settings",
-)
+@postgresql_only("time limits and JIT are PostgreSQL settings")
 def test_an_import_transaction_has_time_limits_and_no_jit_only_while_it_lasts(
     account, group, tmp_path
 ):

@@ -5,8 +5,6 @@ each line's contact by walking every contact of the account: the second chunk of
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from sqlalchemy import event, text
 
@@ -17,11 +15,10 @@ from portal.database_setup import analyze_tables, planned_rows
 from portal.extensions import db
 from portal.imports import merge, service
 from portal.imports.models import ImportJob, ImportStatus
-from tests.imports.conftest import configured_import, write_csv
+from tests.imports.conftest import configured_import, postgresql_only, write_csv
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
-    reason="the planner's statistics are PostgreSQL's; SQLite keeps none (no ANALYZE)",
+pytestmark = postgresql_only(
+    "the planner's statistics are PostgreSQL's; SQLite keeps none (no ANALYZE)"
 )
 
 CHUNK = 1_000

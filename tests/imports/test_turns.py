@@ -4,23 +4,20 @@ into, not doubled. SQLite gives the same guarantees by its single write lock."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
-import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from portal.accounts.models import Account
 from portal.contacts.models import Contact, Group, Subscription
 from portal.extensions import db
 from portal.imports import merge, service
 from portal.imports.models import ImportJob, ImportStatus
-from tests.imports.conftest import configured_import, write_csv
+from tests.imports.conftest import configured_import, postgresql_only, write_csv
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
-    reason="the turns are PostgreSQL advisory locks; SQLite serializes all writers",
+pytestmark = postgresql_only(
+    "the turns are PostgreSQL advisory locks; SQLite serializes all writers"
 )
 
 ROWS = 400
@@ -63,10 +60,7 @@ def test_an_import_waits_for_its_turn_while_another_one_merges_into_the_account(
     # a chunk of another import of acme is being merged: it holds acme's turn
     holder = db.engine.connect()
     holder.begin()
-    holder.execute(
-        text("SELECT pg_advisory_xact_lock(:kind, :account)"),
-        {"kind": merge.ACCOUNT_TURN_LOCK, "account": acme},
-    )
+    merge.take_turn_in_account(acme, on=holder)
     try:
         thread = _run_in_thread(app, waiting)
         # another account's import is not held up

@@ -14,7 +14,7 @@ from portal.contacts.models import Contact, Group, Subscription, Tag, contact_ta
 from portal.extensions import db
 from portal.imports import service, tasks
 from portal.imports.models import ImportJob, ImportRow, ImportRowProblem, ImportStatus
-from tests.imports.conftest import contact_state, write_csv
+from tests.imports.conftest import contact_state, postgresql_only, write_csv
 from tests.workers import children, kill_with_work_horses, start_worker
 
 
@@ -195,10 +195,9 @@ def _written(app, account_id, job_id):
         return {"job": row, **counts, "contacts": contacts, "tags": tags, "subs": subs}
 
 
-@pytest.mark.skipif(
-    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
-    reason="SQLite has one writer at a time and no server to end a stuck worker's "
-    "transaction; the lease itself is tested on SQLite in test_lease.py",
+@postgresql_only(
+    "SQLite has one writer at a time and no server to end a stuck worker's "
+    "transaction; the lease itself is tested on SQLite in test_lease.py"
 )
 def test_stuck_worker_is_fenced_off_by_the_one_that_continues(
     web, tmp_path, database_url, redis_url
