@@ -24,7 +24,7 @@ from portal.api.serialize import (
 )
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Tag
-from portal.contacts.service import ContactFilter, ContactInvalid, ServiceError
+from portal.contacts.service import ContactFilter, ContactInvalid, EmailTaken, ServiceError
 from portal.extensions import db
 from portal.lifecycle import service as lifecycle
 
@@ -242,16 +242,23 @@ def _subscribe_all(contact: Contact, group_ids: list[int]) -> bool:
     errors=(404, 409, 415, 422),
 )
 def upsert_contact(body: dict[str, Any]):
-    """Two clients sending the same new address at once meet on the unique index: the
-    loser's transaction is rolled back (its events with it) and it runs again, finding
-    the winner's contact — an update, never a 500 or a second contact."""
+    """Two clients sending the same new address at once meet either on the unique index
+    or, when the winner commits between the loser's look-up and its insert, in the
+    service's "address taken" check: the loser's transaction is rolled back (its events
+    with it) and it runs again, finding the winner's contact — an update, never a 422,
+    a 500 or a second contact."""
     for attempt in range(UPSERT_ATTEMPTS):
+        last = attempt == UPSERT_ATTEMPTS - 1
         try:
             return _upsert(body)
         except IntegrityError:
             db.session.rollback()
-            if attempt == UPSERT_ATTEMPTS - 1:
+            if last:
                 raise
+        except EmailTaken as exc:
+            db.session.rollback()
+            if last:
+                raise _invalid(exc) from exc
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -272,6 +279,8 @@ def _upsert(body: dict[str, Any]):
                 actor=actor(),
                 source=SOURCE,
             )
+        except EmailTaken:
+            raise
         except ServiceError as exc:
             _refuse_forgotten(exc)
             raise _invalid(exc) from exc

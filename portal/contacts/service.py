@@ -57,6 +57,12 @@ class ContactInvalid(ServiceError):
         self.errors = errors
 
 
+class EmailTaken(ContactInvalid):
+    """Another contact of the account already has the address. A caller that looked the
+    address up a moment before and found nobody lost a race with a concurrent writer and
+    may look again (the API's upsert does)."""
+
+
 FORGOTTEN = _l(
     "This address was erased at the person's request (“forget me”). It can only sign up "
     "again through a sign-up form."
@@ -439,6 +445,7 @@ def _validate_contact(
 ) -> dict[str, Any]:
     errors: dict[str, Any] = {}
     clean: dict[str, Any] = {}
+    taken = False
     if email is not None:
         try:
             clean["email"] = normalize_email(email)
@@ -446,6 +453,7 @@ def _validate_contact(
             errors["email"] = exc.args[0]
         else:
             if _email_taken(account_id, clean["email"], exclude_id):
+                taken = True
                 errors["email"] = _l("Another contact already has this email address.")
             elif suppression.is_suppressed(account_id, clean["email"]):
                 raise ContactForgotten()
@@ -469,7 +477,7 @@ def _validate_contact(
                 errors[f"field:{key}"] = exc.args[0]
         clean["fields"] = values
     if errors:
-        raise ContactInvalid(errors)
+        raise (EmailTaken if taken else ContactInvalid)(errors)
     return clean
 
 
