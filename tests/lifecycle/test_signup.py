@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import time_machine
 
+from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Subscription
 from portal.extensions import db, limiter
 from portal.lifecycle.models import SignupRequest
@@ -99,6 +100,33 @@ def test_a_deleted_contact_comes_back_through_the_form(app, data):
         assert (
             contact.first_name == "Ada" and contact.last_name == "Łukasiewicz"
         )  # only gaps filled
+
+
+def test_a_contact_made_meanwhile_is_subscribed_not_refused(app, data, monkeypatch):
+    """The address became a contact (another form's link, the API) after the confirmation
+    looked it up and found nobody: the click runs again and subscribes that contact."""
+    group = data.group("Newsletter")
+    anonymous = app.test_client()
+    _sign_up(anonymous, _token(app, group), "both@example.com")
+    cid = data.contact("both@example.com", "", "")
+    real_find = contacts.find_contact
+    looks = []
+
+    def find_nobody_the_first_time(account, email):
+        looks.append(email)
+        return None if len(looks) == 1 else real_find(account, email)
+
+    monkeypatch.setattr(contacts, "find_contact", find_nobody_the_first_time)
+    response = anonymous.get(_confirm_link(app))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert len(looks) == 2
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Contact.id))) == 1
+        contact = db.session.get(Contact, cid)
+        assert contact.first_name == "Zoë"  # the form's name fills the gap
+        sub = db.session.scalar(db.select(Subscription))
+        assert sub.contact_id == cid and sub.group_id == group and sub.active
+        assert db.session.scalar(db.select(SignupRequest)) is None
 
 
 def test_bots_forged_posts_and_stale_pages_are_turned_away(app, data):
