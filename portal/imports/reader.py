@@ -41,6 +41,24 @@ class FileProblem(Exception):
     """The file cannot be read at all; the message is shown to the user."""
 
 
+class EncodingBroken(FileProblem):
+    """The file leaves its encoding after `line` (a list pasted together from two
+    exports): continuing the import would meet the same bytes, the file has to be saved
+    again."""
+
+    def __init__(self, encoding: str, line: int) -> None:
+        super().__init__(encoding_broken_message(encoding, line))
+        self.encoding, self.line = encoding, line
+
+
+def encoding_broken_message(encoding: str, line: int):
+    return _l(
+        "The file is not in the %(encoding)s encoding after line %(line)d.",
+        encoding=encoding,
+        line=line,
+    )
+
+
 @dataclass(frozen=True)
 class RowProblem:
     line: int
@@ -68,8 +86,31 @@ def inspect(path: Path, filename: str = "") -> FileInfo:
     if filename.lower().endswith((".xls", ".xlsx", ".xlsm", ".ods")):
         raise FileProblem(_l("This spreadsheet cannot be read. Save it as .xlsx or .csv."))
     encoding = detect_encoding(head, complete=size <= SAMPLE_BYTES)
+    if size > SAMPLE_BYTES and head.isascii():
+        encoding = _encoding_further_down(path) or encoding
     text = _decode_sample(head, encoding)
     return FileInfo(kind="csv", encoding=encoding, delimiter=detect_delimiter(text))
+
+
+_NON_ASCII_BYTE = re.compile(rb"[\x80-\xff]")
+SCAN_BLOCK = 1 << 20
+
+
+def _encoding_further_down(path: Path) -> str | None:
+    """A sample of plain ASCII says nothing about the encoding: an English list with its
+    first "Müller" at line 20,000 would be read as UTF-8 and, if Excel wrote it in
+    cp1252, fail there in the middle of the import. So the file is scanned (in C, about
+    a second per GB) for its first non-ASCII byte, and the encoding is decided on the
+    lines from there. None when the whole file is ASCII."""
+    with path.open("rb") as fh:
+        offset = 0
+        while block := fh.read(SCAN_BLOCK):
+            found = _NON_ASCII_BYTE.search(block)
+            if found:
+                fh.seek(offset + block.rfind(b"\n", 0, found.start()) + 1)
+                return detect_encoding(fh.read(SAMPLE_BYTES))
+            offset += len(block)
+    return None
 
 
 def detect_encoding(head: bytes, complete: bool = False) -> str:
@@ -212,13 +253,7 @@ def _iter_csv(
                 yield RowProblem(start, str(_l("The line is too long or badly quoted.")))
                 continue
             except UnicodeDecodeError as exc:
-                raise FileProblem(
-                    _l(
-                        "The file is not in the %(encoding)s encoding after line %(line)d.",
-                        encoding=info.encoding,
-                        line=last_line,
-                    )
-                ) from exc
+                raise EncodingBroken(info.encoding or "", last_line) from exc
             last_line = reader.line_num
             if any(cell.strip() for cell in row):
                 yield start, [_unescape(cell) for cell in row]

@@ -309,6 +309,9 @@ def _failures_recorded(job: ImportJob, lease: Lease) -> Iterator[None]:
         yield
     except LeaseLost:
         raise
+    except reader.EncodingBroken as exc:
+        fail(job, lease, f"{ENCODING_BROKEN}:{exc.line}:{exc.encoding}")
+        raise
     except Exception as exc:
         fail(job, lease, f"{type(exc).__name__}: {exc}")
         raise
@@ -376,10 +379,24 @@ def sweep_uploads(now: datetime | None = None) -> int:
     return removed
 
 
+ENCODING_BROKEN = "encoding_broken"  # ImportJob.error: "encoding_broken:<line>:<encoding>"
+
+
+def file_problem(job: ImportJob) -> str | None:
+    """What is wrong with the file of a failed import, translated for whoever looks
+    (the worker's language is not the reader's); None for other failures."""
+    code, _, rest = (job.error or "").partition(":")
+    if job.status != ImportStatus.FAILED or code != ENCODING_BROKEN:
+        return None
+    line, _, encoding = rest.partition(":")
+    return str(reader.encoding_broken_message(encoding, int(line or 0)))
+
+
 def can_resume(job: ImportJob) -> bool:
-    """A failed import, or one whose worker died (no sign of life for 10 minutes)."""
+    """A failed import, or one whose worker died (no sign of life for 10 minutes) —
+    not one whose file is broken: it would fail on the same line again."""
     if job.status == ImportStatus.FAILED:
-        return True
+        return file_problem(job) is None
     if job.status in (
         ImportStatus.RUNNING,
         ImportStatus.CHECKING,

@@ -112,6 +112,7 @@ def show_import(import_id: int):
         "message": message,
         "mode_labels": forms.MODE_LABELS,
         "can_resume": service.can_resume(job),
+        "file_problem": service.file_problem(job),
     }
     if job.status == ImportStatus.UPLOADED:
         form = forms.MappingForm(mode=job.mode)

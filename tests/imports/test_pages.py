@@ -183,3 +183,32 @@ def test_other_tenants_imports_are_404(app, client, group_id, make_account, make
     ):
         assert client.post(path, data={"mode": "add"}).status_code == 404, path
     assert client.get(f"/a/acme/imports/{job_id}").status_code == 404
+
+
+def test_a_file_broken_halfway_says_so_in_the_readers_language_without_a_useless_continue(
+    app, client, group_id
+):
+    """UTF-8 at the top, a Windows "ü" at line 11,001 (two exports pasted together): the
+    check stops there, and the page tells the owner — in German here, whatever language
+    the worker ran in — which line and what to do, and offers no "Continue", which would
+    only meet the same bytes again."""
+    lines = ["E-Mail;Vorname"] + [f"p{i}@example.de;Jürgen" for i in range(12_000)]
+    body = "\r\n".join(lines).encode()
+    broken = body.replace(b"p10999@example.de;J\xc3\xbcrgen", b"p10999@example.de;M\xfcller")
+    assert broken != body
+    _upload(client, group_id, broken)
+    with app.app_context():
+        job_id = db.session.scalar(db.select(ImportJob.id))
+    client.post(
+        f"/a/acme/imports/{job_id}/mapping",
+        data={"column-0": "email", "column-1": "first_name", "mode": "update_add"},
+    )
+    page = client.get(f"/a/acme/imports/{job_id}?lang=de").get_data(as_text=True)
+    assert 'id="import-file-problem"' in page
+    assert "Die Datei ist ab Zeile" in page and "nicht in der Kodierung utf-8" in page
+    assert "„CSV UTF-8“" in page
+    assert 'id="resume-button"' not in page
+    resumed = client.post(f"/a/acme/imports/{job_id}/resume", follow_redirects=True)
+    assert "continues where it stopped" not in resumed.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Contact.id))) == 0

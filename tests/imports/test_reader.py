@@ -101,6 +101,37 @@ def test_short_windows_exports_are_read_in_the_right_code_page(tmp_path, encodin
     assert [cells for _, cells in parsed] == rows
 
 
+def _ascii_lines(count: int) -> list[str]:
+    return [f"person{i}@example.com;Smith" for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "name"),
+    [("cp1252", "Müller"), ("cp1250", "Łukasiewicz"), ("utf-8", "Węgrzyn-Größ")],
+)
+def test_the_first_letter_beyond_ascii_decides_even_far_below_the_sample(tmp_path, encoding, name):
+    """An English list from Excel whose first umlaut comes after the 256 KB sample: the
+    encoding is the one of that line, not the UTF-8 a plain-ASCII sample suggests (which
+    failed the import halfway through a cp1252 file)."""
+    lines = ["email;last_name"] + _ascii_lines(20_000) + [f"late@example.de;{name}"]
+    path = tmp_path / "late.csv"
+    path.write_bytes("\r\n".join(lines).encode(encoding))
+    assert path.read_bytes()[: reader.SAMPLE_BYTES].isascii()
+    info, parsed = _rows(path)
+    assert (info.encoding == "utf-8") == (encoding == "utf-8")  # "ü" is the same in 1250
+    assert parsed[-1] == (20_002, ["late@example.de", name])
+    assert len(parsed) == 20_002
+
+
+def test_a_file_of_plain_ascii_is_utf_8(tmp_path):
+    path = tmp_path / "plain.csv"
+    path.write_bytes("\n".join(["email;last_name"] + _ascii_lines(20_000)).encode())
+    assert path.stat().st_size > reader.SAMPLE_BYTES
+    info, parsed = _rows(path)
+    assert info.encoding == "utf-8" and info.delimiter == ";"
+    assert len(parsed) == 20_001
+
+
 def test_line_numbers_count_physical_lines_with_quoted_newlines(tmp_path):
     text = 'email,notes\r\na@example.com,"two\r\nlines"\r\nb@example.com,x\r\n'
     path = _write(tmp_path, "q.csv", text, "utf-8")
