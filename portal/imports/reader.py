@@ -168,10 +168,22 @@ def _decode_sample(head: bytes, encoding: str) -> str:
     return codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=False)
 
 
+# "sep=;" as the first line: the hint that tools write for Excel ("open this with ;"),
+# found in exports from other mailing tools; it names the delimiter and is no row
+_SEPARATOR_HINT = re.compile(r"sep=(.)\s*", re.IGNORECASE)
+
+
+def _separator_hint(line: str) -> str | None:
+    found = _SEPARATOR_HINT.fullmatch(line.strip(" \r\n"))
+    return found.group(1) if found and found.group(1) in DELIMITERS else None
+
+
 def detect_delimiter(text: str) -> str:
     lines = [line for line in text.splitlines()[:50] if line.strip()]
     if not lines:
         raise FileProblem(_l("The file is empty."))
+    if hint := _separator_hint(text.splitlines()[0]):
+        return hint
     sample = "\n".join(lines)
     try:
         return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
@@ -255,6 +267,8 @@ def _iter_csv(
             except UnicodeDecodeError as exc:
                 raise EncodingBroken(info.encoding or "", last_line) from exc
             last_line = reader.line_num
+            if start == 1 and _separator_hint(reader.dialect.delimiter.join(row)):
+                continue
             if any(cell.strip() for cell in row):
                 yield start, [_unescape(cell) for cell in row]
 

@@ -132,6 +132,24 @@ def test_a_file_of_plain_ascii_is_utf_8(tmp_path):
     assert len(parsed) == 20_001
 
 
+@pytest.mark.parametrize("delimiter", [";", ",", "\t", "|"])
+def test_an_excel_separator_hint_names_the_delimiter_and_is_no_row(tmp_path, delimiter):
+    """Exports meant for Excel often begin with "sep=;": it is neither the header nor a
+    contact, and line numbers still count it (line 3 is the first contact)."""
+    rows = [["E-Mail", "Vorname", "Nachname"], ["a@example.de", "Jürgen", "Größ"]]
+    text = f"sep={delimiter}\r\n" + _as_text(rows, delimiter)
+    path = _write(tmp_path, "list.csv", text, "utf-8-sig")
+    info, parsed = _rows(path)
+    assert info.delimiter == delimiter
+    assert parsed == [(2, rows[0]), (3, rows[1])]
+
+
+def test_a_first_contact_that_looks_like_a_hint_is_kept(tmp_path):
+    path = _write(tmp_path, "list.csv", "email;note\r\nsep=;\r\na@example.de;x\r\n", "utf-8")
+    info, parsed = _rows(path)
+    assert parsed[1] == (2, ["sep=", ""])  # only line 1 can be the hint
+
+
 def test_line_numbers_count_physical_lines_with_quoted_newlines(tmp_path):
     text = 'email,notes\r\na@example.com,"two\r\nlines"\r\nb@example.com,x\r\n'
     path = _write(tmp_path, "q.csv", text, "utf-8")
