@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 from flask import g, jsonify
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 
 from portal.api import schemas as s
 from portal.api.core import ApiError, Param, actor, client_ip, operation, parse_datetime
@@ -242,24 +241,12 @@ def _subscribe_all(contact: Contact, group_ids: list[int]) -> bool:
     errors=(404, 409, 415, 422),
 )
 def upsert_contact(body: dict[str, Any]):
-    """Two clients sending the same new address at once meet either on the unique index
-    or, when the winner commits between the loser's look-up and its insert, in the
-    service's "address taken" check: the loser's transaction is rolled back (its events
-    with it) and it runs again, finding the winner's contact — an update, never a 422,
-    a 500 or a second contact."""
-    for attempt in range(UPSERT_ATTEMPTS):
-        last = attempt == UPSERT_ATTEMPTS - 1
-        try:
-            return _upsert(body)
-        except IntegrityError:
-            db.session.rollback()
-            if last:
-                raise
-        except EmailTaken as exc:
-            db.session.rollback()
-            if last:
-                raise _invalid(exc) from exc
-    raise AssertionError("unreachable")  # pragma: no cover
+    """Two clients sending the same new address at once: the loser runs again and
+    updates the winner's contact — never a 422, a 500 or a second contact."""
+    try:
+        return contacts.run_again_on_lost_race(lambda: _upsert(body), attempts=UPSERT_ATTEMPTS)
+    except EmailTaken as exc:
+        raise _invalid(exc) from exc
 
 
 UPSERT_ATTEMPTS = 3

@@ -11,12 +11,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, delete, exists, func, literal, not_, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from portal import clock, events
 from portal.accounts.service import ServiceError, normalize_email
@@ -57,10 +58,30 @@ class ContactInvalid(ServiceError):
         self.errors = errors
 
 
+T = TypeVar("T")
+
+
 class EmailTaken(ContactInvalid):
     """Another contact of the account already has the address. A caller that looked the
-    address up a moment before and found nobody lost a race with a concurrent writer and
-    may look again (the API's upsert does)."""
+    address up a moment before and found nobody lost a race with a concurrent writer
+    (see run_again_on_lost_race)."""
+
+
+def run_again_on_lost_race(work: Callable[[], T], *, attempts: int) -> T:
+    """Run `work` — look up, create or update, commit — and, when a concurrent writer
+    created the same address, tag or subscription first, roll it back (its events with
+    it) and run it again: the next run finds the winner's rows and updates them. The
+    winner is met either at a unique index (IntegrityError) or, when it committed between
+    the look-up and the insert, in the "address taken" check (EmailTaken). The last
+    attempt's error is raised."""
+    for attempt in range(attempts):
+        try:
+            return work()
+        except (IntegrityError, EmailTaken):
+            db.session.rollback()
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 FORGOTTEN = _l(

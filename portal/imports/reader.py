@@ -179,10 +179,11 @@ def _separator_hint(line: str) -> str | None:
 
 
 def detect_delimiter(text: str) -> str:
-    lines = [line for line in text.splitlines()[:50] if line.strip()]
+    first_lines = text.splitlines()[:50]
+    lines = [line for line in first_lines if line.strip()]
     if not lines:
         raise FileProblem(_l("The file is empty."))
-    if hint := _separator_hint(text.splitlines()[0]):
+    if hint := _separator_hint(first_lines[0]):
         return hint
     sample = "\n".join(lines)
     try:

@@ -29,7 +29,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy.exc import IntegrityError
 
 from portal import i18n
 from portal.accounts.forms import EmptyForm
@@ -492,23 +491,20 @@ def _render_signup(group, signup_form, embed, *, sent=False, expired=False, stat
 @signup_bp.route("/<form_token>/confirm/<token>")
 def confirm(form_token: str, token: str):
     """Two links for one new address opened at once (two groups' forms, or the API adding
-    the address meanwhile) race to create the contact; the loser's transaction is rolled
-    back and runs again, finding the winner's contact — the person sees the confirmation,
-    not "address taken" or a server error."""
-    for attempt in range(CONFIRM_ATTEMPTS):
-        try:
-            result = signup.confirm_signup(form_token, token, ip=request.remote_addr)
-            db.session.commit()
-        except (IntegrityError, contacts.EmailTaken):
-            db.session.rollback()
-            if attempt == CONFIRM_ATTEMPTS - 1:
-                raise
-        except ServiceError as exc:
-            db.session.commit()  # an expired request is removed
-            return render_template("lifecycle/confirmed.html", error=str(exc), group=None), 410
-        else:
-            return render_template("lifecycle/confirmed.html", error=None, group=result.group)
-    raise AssertionError("unreachable")  # pragma: no cover
+    the address meanwhile) race to create the contact; the loser runs again and finds
+    the winner's contact — the person sees the confirmation, not a server error."""
+
+    def confirm_and_commit() -> signup.Confirmation:
+        result = signup.confirm_signup(form_token, token, ip=request.remote_addr)
+        db.session.commit()
+        return result
+
+    try:
+        result = contacts.run_again_on_lost_race(confirm_and_commit, attempts=CONFIRM_ATTEMPTS)
+    except ServiceError as exc:
+        db.session.commit()  # an expired request is removed
+        return render_template("lifecycle/confirmed.html", error=str(exc), group=None), 410
+    return render_template("lifecycle/confirmed.html", error=None, group=result.group)
 
 
 CONFIRM_ATTEMPTS = 2
