@@ -60,6 +60,12 @@ class OptoutReason(enum.StrEnum):
     BOUNCED = "bounced"
     COMPLAINED = "complained"
     MANUAL = "manual"
+    # what other tools' exports say (imports): blocked or blocklisted there, never
+    # confirmed there (pending, unconfirmed, transactional), or signed off without a
+    # reason or date in the file
+    BLOCKED = "blocked"
+    UNCONFIRMED = "unconfirmed"
+    IMPORTED = "imported"
 
 
 class ActivityKind(enum.StrEnum):

@@ -40,12 +40,26 @@ TARGET_LABELS = {
     m.IGNORE: _l("— ignore —"),
     m.EMAIL: _l("Email"),
     m.FIRST_NAME: _l("First name"),
+    m.LAST_NAME_PREFIX: _l("Prefix of the last name (van, de, von)"),
     m.LAST_NAME: _l("Last name"),
+    m.FULL_NAME: _l("Full name (split into first and last name)"),
     m.TAGS: _l("Tags"),
-    m.SIGNUP_AT: _l("Sign-up date"),
-    m.SIGNOFF_AT: _l("Sign-off date"),
+    m.STATUS: _l("Status (subscribed, unsubscribed, bounced, blocked …)"),
     m.ACTIVE: _l("Active (yes/no)"),
+    m.BLOCKED: _l("Blocked (yes = signed off as blocked)"),
+    m.OPTED_OUT: _l("Opted out (yes = signed off)"),
     m.OPTOUT_REASON: _l("Opt-out reason"),
+    m.SIGNUP_AT: _l("Sign-up date"),
+    m.CONFIRMED_AT: _l("Confirmation date (double opt-in)"),
+    m.ADDED_AT: _l("Date added"),
+    m.SIGNOFF_AT: _l("Sign-off date"),
+    m.BOUNCED_AT: _l("Bounce date (signed off as bounced)"),
+}
+
+NEW_FIELD_LABELS = {
+    "text": _l("New text field “%(name)s”"),
+    "number": _l("New number field “%(name)s”"),
+    "date": _l("New date field “%(name)s”"),
 }
 
 
@@ -61,5 +75,9 @@ class MappingForm(FlaskForm):
         choices=[SelectChoice(value, label) for value, label in MODE_LABELS.items()],
         default=ImportMode.UPDATE_ADD.value,
     )
-    import_consent = BooleanField(_l("Import the sign-up and sign-off data"))
+    # the field keeps its name (API option `import_consent`); what restricts is applied
+    # without it, see merge.CONSENT_CASE
+    import_consent = BooleanField(
+        _l("Re-activate contacts who signed off here when the file has a newer sign-up")
+    )
     restore_deleted = BooleanField(_l("Restore deleted contacts"))

@@ -1,23 +1,54 @@
-"""Which column holds what: automatic mapping of headers in five languages and of
-the portal's own export/backup format."""
+"""Which column holds what: automatic mapping of headers in five languages, of other
+tools' exports (profiles.py) and of the portal's own export/backup format."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
-# Targets a column can be mapped to; custom fields are "field:<key>".
-EMAIL = "email"
-FIRST_NAME = "first_name"
-LAST_NAME = "last_name"
-TAGS = "tags"
-SIGNUP_AT = "signup_at"
-SIGNOFF_AT = "signoff_at"
-ACTIVE = "active"
-OPTOUT_REASON = "optout_reason"
+from portal.imports.headers import (
+    ACTIVE,
+    ADDED_AT,
+    BLOCKED,
+    BOUNCED_AT,
+    CONFIRMED_AT,
+    EMAIL,
+    FIRST_NAME,
+    FULL_NAME,
+    FULL_OR_LAST,
+    LAST_NAME,
+    LAST_NAME_PREFIX,
+    OPTED_OUT,
+    OPTOUT_REASON,
+    SIGNOFF_AT,
+    SIGNUP_AT,
+    STATUS,
+    SYNONYMS,
+    TAGS,
+)
+
+__all__ = [
+    "ACTIVE", "ADDED_AT", "BLOCKED", "BOUNCED_AT", "CONFIRMED_AT", "EMAIL", "FIRST_NAME",
+    "FULL_NAME", "LAST_NAME", "LAST_NAME_PREFIX", "OPTED_OUT", "OPTOUT_REASON", "SIGNOFF_AT",
+    "SIGNUP_AT", "STATUS", "TAGS",
+]  # fmt: skip
+
 IGNORE = ""
-BUILTIN_TARGETS = (EMAIL, FIRST_NAME, LAST_NAME, TAGS, SIGNUP_AT, SIGNOFF_AT, ACTIVE, OPTOUT_REASON)
 CUSTOM_PREFIX = "field:"
+# A column that becomes a new custom field when the mapping is saved: "new:<type>".
+NEW_FIELD_PREFIX = "new:"
+
+# in the order the mapping page offers them
+BUILTIN_TARGETS = (
+    EMAIL, FIRST_NAME, LAST_NAME_PREFIX, LAST_NAME, FULL_NAME, TAGS, STATUS, ACTIVE, BLOCKED,
+    OPTED_OUT, OPTOUT_REASON, SIGNUP_AT, CONFIRMED_AT, ADDED_AT, SIGNOFF_AT, BOUNCED_AT,
+)  # fmt: skip
+# Columns whose words say whether someone may be mailed (values.WORD_MEANINGS).
+WORD_TARGETS = (STATUS, ACTIVE, BLOCKED, OPTED_OUT, OPTOUT_REASON)
+DATE_TARGETS = (SIGNUP_AT, CONFIRMED_AT, ADDED_AT, SIGNOFF_AT, BOUNCED_AT)
+# Everything that speaks of consent: the check step explains each of these columns.
+CONSENT_TARGETS = (*WORD_TARGETS, *DATE_TARGETS)
 
 # The header of the portal's own CSV exports and backups, in this order.
 PORTAL_HEADER = (
@@ -30,124 +61,12 @@ PORTAL_HEADER = (
     "signoff_at",
     "optout_reason",
 )
-
-SYNONYMS: dict[str, tuple[str, ...]] = {
-    EMAIL: (
-        "email",
-        "e-mail",
-        "e mail",
-        "mail",
-        "email address",
-        "e-mail address",
-        "emailadresse",
-        "e-mail-adresse",
-        "mailadresse",
-        "indirizzo email",
-        "indirizzo e-mail",
-        "posta elettronica",
-        "e-mailadres",
-        "emailadres",
-        "adres e-mail",
-        "adres email",
-        "correo",
-        "courriel",
-    ),
-    FIRST_NAME: (
-        "first name",
-        "firstname",
-        "given name",
-        "forename",
-        "vorname",
-        "nome",
-        "voornaam",
-        "imie",
-        "imię",
-        "prenom",
-        "prénom",
-    ),
-    LAST_NAME: (
-        "last name",
-        "lastname",
-        "surname",
-        "family name",
-        "nachname",
-        "familienname",
-        "cognome",
-        "achternaam",
-        "nazwisko",
-        "nom",
-    ),
-    TAGS: (
-        "tags",
-        "tag",
-        "schlagworte",
-        "schlagwörter",
-        "etichette",
-        "etichetta",
-        "labels",
-        "tagi",
-    ),
-    SIGNUP_AT: (
-        "sign-up date",
-        "signup date",
-        "signed up",
-        "subscribed",
-        "subscribed at",
-        "subscription date",
-        "opt-in date",
-        "activated",
-        "activated at",
-        "registered",
-        "anmeldedatum",
-        "angemeldet",
-        "anmeldung",
-        "data iscrizione",
-        "data di iscrizione",
-        "iscritto il",
-        "aanmelddatum",
-        "aangemeld",
-        "aanmelding",
-        "data zapisu",
-        "data zapisania",
-        "zapisany",
-    ),
-    SIGNOFF_AT: (
-        "sign-off date",
-        "signoff date",
-        "unsubscribed",
-        "unsubscribed at",
-        "unsubscribe date",
-        "opt-out date",
-        "deactivated",
-        "deactivated at",
-        "abmeldedatum",
-        "abgemeldet",
-        "abmeldung",
-        "data disiscrizione",
-        "data di disiscrizione",
-        "disiscritto il",
-        "afmelddatum",
-        "afgemeld",
-        "afmelding",
-        "data wypisu",
-        "data wypisania",
-        "wypisany",
-    ),
-    ACTIVE: ("active", "status", "subscribed?", "aktiv", "attivo", "actief", "aktywny"),
-    OPTOUT_REASON: (
-        "opt-out reason",
-        "optout reason",
-        "unsubscribe reason",
-        "abmeldegrund",
-        "grund der abmeldung",
-        "motivo disiscrizione",
-        "motivo",
-        "afmeldreden",
-        "reden afmelding",
-        "powód wypisu",
-        "przyczyna wypisu",
-    ),
-}
+# in the portal's own files these columns mean what the portal wrote, not the words
+_PORTAL_TARGETS = {
+    "email": EMAIL, "first_name": FIRST_NAME, "last_name": LAST_NAME, "tags": TAGS,
+    "active": ACTIVE, "signup_at": SIGNUP_AT, "signoff_at": SIGNOFF_AT,
+    "optout_reason": OPTOUT_REASON,
+}  # fmt: skip
 
 
 def normalize_header(text: str) -> str:
@@ -161,27 +80,74 @@ _LOOKUP: dict[str, str] = {}
 for _target, _words in SYNONYMS.items():
     for _word in (_target, *_words):
         _LOOKUP.setdefault(normalize_header(_word), _target)
+_FULL_OR_LAST = {normalize_header(w) for w in FULL_OR_LAST}
 
 
-def auto_map(header: list[str], custom_fields: dict[str, str] | None = None) -> list[str]:
+def target_of_header(column: str) -> str:
+    """The built-in target a header names, '' when it names none."""
+    return _LOOKUP.get(normalize_header(column), IGNORE)
+
+
+def auto_map(
+    header: list[str],
+    custom_fields: dict[str, str] | None = None,
+    samples: Sequence[Sequence[str]] = (),
+) -> list[str]:
     """One target per column ('' = ignore); each target is used at most once.
 
     custom_fields maps a field key to its label; columns named like either match,
-    as do the portal's own export columns "field:<key>"."""
+    as do the portal's own export columns "field:<key>". `samples` (the first rows)
+    decide between a date and a yes/no column of the same name."""
     custom_fields = custom_fields or {}
+    if is_portal_format(header):
+        return [_portal_target(h.strip(), custom_fields) for h in header]
     custom_lookup: dict[str, str] = {}
     for key, label in custom_fields.items():
         for name in (key, label, f"{CUSTOM_PREFIX}{key}"):
             custom_lookup.setdefault(normalize_header(name), f"{CUSTOM_PREFIX}{key}")
-    used: set[str] = set()
-    result = []
-    for column in header:
+    targets = []
+    for i, column in enumerate(header):
         norm = normalize_header(column)
-        target = _LOOKUP.get(norm) or custom_lookup.get(norm) or IGNORE
-        if target and target in used:
+        target = custom_lookup.get(norm) or _LOOKUP.get(norm) or IGNORE
+        target = _by_values(target, [row[i] for row in samples if i < len(row)])
+        targets.append(target)
+    if FIRST_NAME in targets:
+        targets = [
+            LAST_NAME if t == FULL_NAME and normalize_header(header[i]) in _FULL_OR_LAST else t
+            for i, t in enumerate(targets)
+        ]
+    return unique_targets(targets)
+
+
+def _portal_target(name: str, custom_fields: dict[str, str]) -> str:
+    if name.startswith(CUSTOM_PREFIX):
+        return name if name.removeprefix(CUSTOM_PREFIX) in custom_fields else IGNORE
+    return _PORTAL_TARGETS.get(name, IGNORE)
+
+
+# a column named like a date whose cells are yes/no words is the flag of the same meaning
+_FLAG_OF_DATE = {SIGNUP_AT: ACTIVE, SIGNOFF_AT: OPTED_OUT, ADDED_AT: IGNORE, BOUNCED_AT: BLOCKED}
+
+
+def _by_values(target: str, cells: list[str]) -> str:
+    from portal.imports import values
+
+    filled = [c.strip() for c in cells if c.strip()]
+    if not filled:
+        return target
+    if target in _FLAG_OF_DATE and all(values.is_yes_no(c) for c in filled):
+        return _FLAG_OF_DATE[target]
+    return target
+
+
+def unique_targets(targets: list[str]) -> list[str]:
+    """The first column keeps a target that several columns were given."""
+    seen: set[str] = set()
+    result = []
+    for target in targets:
+        if target and target in seen:
             target = IGNORE
-        if target:
-            used.add(target)
+        seen.add(target)
         result.append(target)
     return result
 
@@ -194,18 +160,49 @@ def is_portal_format(header: list[str]) -> bool:
     )
 
 
+_TAG_SEPARATORS = re.compile(r"[,;|]")
+_QUOTES = "\"'“”„‘’«»"
+
+
 def split_tags(value: str) -> list[str]:
-    """Tags in one cell, separated by comma, semicolon or bar; order kept, no doubles."""
+    """Tags in one cell, separated by comma, semicolon or bar; order kept, no doubles
+    (whatever their case), surrounding quotes gone: Mailchimp writes `"Kunde","VIP"`."""
     if not value:
         return []
     result: list[str] = []
     folded: set[str] = set()
     for part in _TAG_SEPARATORS.split(value):
-        part = part.strip()
+        part = " ".join(part.strip().strip(_QUOTES).split())
         if part and (key := part.casefold()) not in folded:
             folded.add(key)
             result.append(part)
     return result
 
 
-_TAG_SEPARATORS = re.compile(r"[,;|]")
+# Particles that begin a family name: "Jan van der Berg", "Ludwig von Beethoven".
+NAME_PARTICLES = frozenset(
+    ("van", "von", "vom", "zu", "zum", "zur", "der", "den", "de", "del", "della", "di", "da",
+     "dos", "du", "la", "le", "ten", "ter", "te", "'t", "op", "in")
+)  # fmt: skip
+
+
+def split_full_name(value: str) -> tuple[str, str]:
+    """First and last name of a whole name: the last word is the family name, with the
+    particles before it ("Jan van der Berg" → Jan / van der Berg); "Last, First" is
+    turned round; one word stays whole as the first name."""
+    text = " ".join(value.split())
+    if not text:
+        return "", ""
+    if text.count(",") == 1:
+        last, first = (p.strip() for p in text.split(","))
+        if first and last:
+            return first, last
+    words = text.split(" ")
+    if len(words) == 1:
+        return text, ""
+    start = len(words) - 1
+    for i in range(1, len(words) - 1):
+        if words[i].casefold() in NAME_PARTICLES:
+            start = i
+            break
+    return " ".join(words[:start]), " ".join(words[start:])

@@ -5,9 +5,14 @@ restored, or skip_<reason>. The same statements serve the dry run (which rolls
 back) and the real run (which commits chunk by chunk with its counters and the
 checkpoint `merged_line`, so a killed worker resumes at the next chunk).
 
-Consent is not master data: an unsubscribed contact becomes active again only
-when the user imports the sign-up/sign-off data and the file's sign-up date is
-newer than the sign-off. Forgotten addresses are skipped, always."""
+The consent rule (DESIGN.md): nobody ends up more subscribed than both the file and
+the portal allow. What restricts always applies — a row that says signed off creates
+the subscription signed off and signs an active one off, unless the portal holds a
+sign-up newer than the file's sign-off ("kept_newer"). What re-activates someone who
+signed off here needs the explicit option (`import_consent`) and a sign-up date in the
+file newer than the sign-off. Every line's consent effect is classified once, with its
+outcome (`CONSENT_CASE`), so the check step can say what will happen before it
+happens. Forgotten addresses are skipped, always."""
 
 from __future__ import annotations
 
@@ -49,6 +54,8 @@ DIALECT = {
             "LEFT JOIN LATERAL (SELECT * FROM {table} {alias} WHERE {on} OFFSET 0) {alias} ON true"
         ),
         "offset_0": "OFFSET 0",
+        "tag_ids": """COALESCE((SELECT CAST(json_agg(ct.tag_id ORDER BY ct.tag_id) AS text)
+                     FROM contact_tags ct WHERE ct.contact_id = c.id), '[]')""",
     },
     "sqlite": {
         "json": "{}",
@@ -64,8 +71,49 @@ DIALECT = {
         "on_commit_drop": "",
         "probe": "LEFT JOIN {table} {alias} ON {on}",
         "offset_0": "",
+        "tag_ids": """(SELECT json_group_array(tag_id) FROM (SELECT ct.tag_id FROM contact_tags ct
+                     WHERE ct.contact_id = c.id ORDER BY ct.tag_id))""",
     },
 }
+
+
+# The consent effect of a staged line `{s}` on its contact's subscription `{sub}` in the
+# import's group (the fragments are written for both the classification, where the
+# subscription is a joined row, and the chunk table, where its columns are copied).
+SIGN_OFF = """{sub}active AND {s}active = false AND NOT ({s}signoff_at IS NOT NULL
+    AND {sub}activated_at IS NOT NULL AND {sub}activated_at > {s}signoff_at)"""
+KEPT_NEWER = """{sub}active AND {s}active = false AND {s}signoff_at IS NOT NULL
+    AND {sub}activated_at IS NOT NULL AND {sub}activated_at > {s}signoff_at"""
+REACTIVATABLE = """{sub}active = false AND {s}active AND {s}signup_at IS NOT NULL
+    AND {s}signup_at > COALESCE({sub}deactivated_at, {sub}activated_at)"""
+SIGNUP_MOVED = """:consent AND {sub}active AND {s}active AND {s}signup_at IS NOT NULL
+    AND ({sub}activated_at IS NULL OR {s}signup_at <> {sub}activated_at)"""
+CONSENT_CASE = (
+    """CASE
+    WHEN {found} IS NULL OR NOT {in_group} THEN CASE
+        WHEN {found} IS NOT NULL AND :mode = 'update' THEN NULL
+        WHEN {s}active = false THEN 'new_off' ELSE 'new_on' END
+    WHEN """
+    + SIGN_OFF
+    + """ THEN 'signed_off'
+    WHEN """
+    + KEPT_NEWER
+    + """ THEN 'kept_newer'
+    WHEN """
+    + REACTIVATABLE
+    + """ THEN CASE WHEN :consent THEN 'reactivated' ELSE 'stays_off' END
+    WHEN """
+    + SIGNUP_MOVED
+    + """ THEN 'signup_moved'
+    ELSE NULL END"""
+)
+# the consent effects the check step lists by address (the others by count)
+LISTED_CONSENT = ("kept_newer", "reactivated", "stays_off")
+EXAMPLES_KEPT = 100
+
+
+def consent_case(*, s: str, sub: str, found: str, in_group: str) -> str:
+    return CONSENT_CASE.format(s=s, sub=sub, found=found, in_group=in_group)
 
 
 class Merger:
@@ -124,6 +172,12 @@ class Merger:
         contacts get their ids from the sequence here (`draw_ids`), so that every later
         statement joins by primary key."""
         in_group = "sub.id IS NOT NULL" if self.has_group else "false"
+        sub_columns = (
+            "sub.active AS sub_active, sub.activated_at AS sub_activated_at, "
+            "sub.deactivated_at AS sub_deactivated_at"
+            if self.has_group
+            else "NULL AS sub_active, NULL AS sub_activated_at, NULL AS sub_deactivated_at"
+        )
         join_sub = (
             self.sql["probe"].format(
                 table="subscriptions",
@@ -139,7 +193,7 @@ class Merger:
         classified = f"""
             SELECT s.line, s.email, s.first_name, s.last_name, s.search_name,
               s.search_name_rev, s.fields, s.tags, s.signup_at, s.signoff_at, s.active,
-              s.optout_reason, c.id AS found_id, {in_group} AS in_group, CASE
+              s.optout_reason, c.id AS found_id, {in_group} AS in_group, {sub_columns}, CASE
                 WHEN s.email_hash IN (SELECT email_hash FROM suppressions
                                       WHERE account_id = :acc) THEN 'skip_forgotten'
                 WHEN EXISTS (SELECT 1 FROM import_rows earlier {self.sql["by_email"]}
@@ -156,12 +210,17 @@ class Merger:
                 f"CASE WHEN x.outcome = 'created' THEN nextval('{self._sequence()}') "
                 "ELSE x.found_id END"
             )
+        consent = (
+            consent_case(s="x.", sub="x.sub_", found="x.found_id", in_group="x.in_group")
+            if self.has_group
+            else "NULL"
+        )
         self.drop_chunk()
         # OFFSET 0 keeps PostgreSQL from copying the outcome expression into the CASE
         # that draws the ids (it would evaluate the look-ups twice)
         self._run(
             f"""CREATE TEMPORARY TABLE import_chunk {self.sql["on_commit_drop"]} AS
-                SELECT x.*, {new_id} AS contact_id
+                SELECT x.*, {new_id} AS contact_id, {consent} AS consent
                 FROM ({classified} {self.sql["offset_0"]}) x""",  # nosec B608  # constants and dialect fragments only
             self._params(lo, hi),
         )
@@ -173,22 +232,17 @@ class Merger:
 
     def _known_outcome(self) -> str:
         """The outcome of a staged line `s` whose address is a contact `c` (with its
-        subscription `sub` to the import's group, if any)."""
+        subscription `sub` to the import's group, if any). A line that only signs the
+        contact off counts as updated, in every mode: what restricts always applies."""
         consent_changes = ""
-        if self.has_group:
-            consent_changes = """
-              OR (sub.id IS NULL AND :mode <> 'update')
-              OR (:mode <> 'add' AND :consent AND sub.id IS NOT NULL AND sub.active
-                  AND s.active = false)
-              OR (:mode <> 'add' AND :consent AND sub.id IS NOT NULL AND sub.active
-                  AND s.active AND s.signup_at IS NOT NULL
-                  AND s.signup_at <> sub.activated_at)"""
         reactivation = "false"
         if self.has_group:
-            reactivation = """:mode <> 'add' AND :consent AND sub.id IS NOT NULL
-                 AND sub.active = false AND s.active
-                 AND s.signup_at IS NOT NULL
-                 AND s.signup_at > COALESCE(sub.deactivated_at, sub.activated_at)"""
+            on = {"s": "s.", "sub": "sub."}
+            consent_changes = f"""
+              OR (sub.id IS NULL AND :mode <> 'update')
+              OR (sub.id IS NOT NULL AND {SIGN_OFF.format(**on)})
+              OR (sub.id IS NOT NULL AND {SIGNUP_MOVED.format(**on)})"""
+            reactivation = f":consent AND sub.id IS NOT NULL AND {REACTIVATABLE.format(**on)}"
         fields_differ = self.sql["fields_differ"].format(base="c.fields", patch="s.fields")
         return f"""CASE
                 WHEN c.status = 'deleted' AND NOT :restore THEN 'skip_deleted'
@@ -236,12 +290,44 @@ class Merger:
         )
         return {outcome: count for outcome, count in rows}
 
+    def consent_counts(self) -> dict[str, int]:
+        """Consent effects of the classified chunk, by effect and by "effect:reason"
+        for those that sign someone off."""
+        rows = db.session.execute(
+            text("""SELECT consent, CASE WHEN active = false THEN optout_reason END, COUNT(*)
+                    FROM import_chunk
+                    WHERE consent IS NOT NULL AND outcome NOT LIKE 'skip!_%' ESCAPE '!'
+                    GROUP BY 1, 2""")
+        )
+        counts: dict[str, int] = {}
+        for consent, reason, count in rows:
+            counts[consent] = counts.get(consent, 0) + count
+            if reason and consent in ("new_off", "signed_off"):
+                counts[f"{consent}:{reason}"] = count
+        return counts
+
+    def consent_examples(self, limit: int = EXAMPLES_KEPT) -> dict[str, list[str]]:
+        """Addresses of the effects the check step lists by name."""
+        examples: dict[str, list[str]] = {}
+        for consent in LISTED_CONSENT:
+            examples[consent] = list(
+                db.session.scalars(
+                    text("""SELECT email FROM import_chunk
+                            WHERE consent = :consent AND outcome NOT LIKE 'skip!_%' ESCAPE '!'
+                            ORDER BY line LIMIT :n"""),
+                    {"consent": consent, "n": limit},
+                )
+            )
+        return {k: v for k, v in examples.items() if v}
+
     def write(self, new_contacts: int) -> bool:
         """Write the classified chunk: contacts, subscriptions, tags, skipped rows.
         `new_contacts` is the chunk's count of 'created' lines; True when some of them
         were classified again (see _reclassify_taken), so the counts changed."""
         p = self._params()
         reclassified = self._insert_contacts(p, new_contacts)
+        if self.job.backup_id is not None:
+            self._keep_before_images(p)
         self._update_contacts(p)
         if self.has_group:
             self._subscriptions(p)
@@ -300,12 +386,36 @@ class Merger:
             else ""
         )
         in_group = "sub.id IS NOT NULL" if self.has_group else "false"
+        consent = (
+            "sub_active = sub.active, sub_activated_at = sub.activated_at, "
+            "sub_deactivated_at = sub.deactivated_at, consent = "
+            + consent_case(s="s.", sub="sub.", found="c.id", in_group="(sub.id IS NOT NULL)")
+            if self.has_group
+            else "consent = NULL"
+        )
         self._run(
             f"""UPDATE import_chunk AS s
-                SET contact_id = c.id, in_group = {in_group}, outcome = {self._known_outcome()}
+                SET contact_id = c.id, in_group = {in_group}, outcome = {self._known_outcome()},
+                    {consent}
                 FROM contacts c {sub}
                 WHERE s.outcome = 'created' AND c.account_id = :acc AND c.email = s.email
                   AND c.id <> s.contact_id""",  # nosec B608  # constants and dialect fragments only
+            p,
+        )
+
+    def _keep_before_images(self, p: dict) -> None:
+        """The contacts this chunk is about to change, as they are: what the undo of an
+        import with a backup sets back (see models.ImportBeforeImage)."""
+        tag_ids = self.sql["tag_ids"]
+        self._run(
+            f"""INSERT INTO import_before_images (import_id, contact_id, first_name,
+                   last_name, search_name, search_name_rev, fields, status, deleted_at,
+                   updated_at, tag_ids)
+                SELECT :id, c.id, c.first_name, c.last_name, c.search_name, c.search_name_rev,
+                   c.fields, c.status, c.deleted_at, c.updated_at, {tag_ids}
+                FROM import_chunk s JOIN contacts c ON c.id = s.contact_id
+                WHERE s.outcome IN ('updated', 'restored', 'reactivated')
+                ON CONFLICT (import_id, contact_id) DO NOTHING""",  # nosec B608  # constants and dialect fragments only
             p,
         )
 
@@ -339,53 +449,52 @@ class Merger:
         )
 
     def _subscriptions(self, p: dict) -> None:
+        """New subscriptions as the file says (signed off where it says so, with its
+        sign-up date kept), then the consent effects classified for existing ones. The
+        subscription's `source` stays how it came about: the import is in the audit log."""
+        live = "s.outcome NOT LIKE 'skip!_%' ESCAPE '!'"
         if self.mode != ImportMode.UPDATE:
             self._run(
-                """INSERT INTO subscriptions (account_id, contact_id, group_id, active,
+                f"""INSERT INTO subscriptions (account_id, contact_id, group_id, active,
                        activated_at, deactivated_at, optout_reason, source)
                    SELECT :acc, s.contact_id, :gid, COALESCE(s.active, true),
-                       COALESCE(s.signup_at, :now),
+                       CASE WHEN s.active = false THEN s.signup_at
+                            ELSE COALESCE(s.signup_at, :now) END,
                        CASE WHEN s.active = false THEN COALESCE(s.signoff_at, :now) END,
-                       CASE WHEN s.active = false THEN COALESCE(s.optout_reason, 'unsubscribed')
+                       CASE WHEN s.active = false THEN COALESCE(s.optout_reason, 'imported')
                        END,
                        :source
                    FROM import_chunk s
-                   WHERE s.outcome IN ('created', 'updated', 'restored')
-                     AND s.in_group IS NOT TRUE AND s.contact_id IS NOT NULL
-                   ON CONFLICT (contact_id, group_id) DO NOTHING""",
+                   WHERE s.consent IN ('new_on', 'new_off') AND {live}
+                     AND s.contact_id IS NOT NULL
+                   ON CONFLICT (contact_id, group_id) DO NOTHING""",  # nosec B608  # constants only
                 p,
             )
-        if not self.job.import_consent or self.mode == ImportMode.ADD:
-            return
         self._run(
-            """UPDATE subscriptions SET active = false,
+            f"""UPDATE subscriptions SET active = false,
                    deactivated_at = COALESCE(s.signoff_at, :now),
-                   optout_reason = COALESCE(s.optout_reason, 'unsubscribed'), source = :source
+                   optout_reason = COALESCE(s.optout_reason, 'imported')
                FROM import_chunk s
-               WHERE s.outcome IN ('updated', 'restored') AND s.active = false
+               WHERE s.consent = 'signed_off' AND {live}
                  AND subscriptions.contact_id = s.contact_id AND subscriptions.group_id = :gid
-                 AND subscriptions.active""",
+                 AND subscriptions.active""",  # nosec B608  # constants only
             p,
         )
         self._run(
-            """UPDATE subscriptions SET active = true, activated_at = s.signup_at,
-                   deactivated_at = NULL, optout_reason = NULL, source = :source
+            f"""UPDATE subscriptions SET active = true, activated_at = s.signup_at,
+                   deactivated_at = NULL, optout_reason = NULL
                FROM import_chunk s
-               WHERE s.outcome IN ('reactivated', 'restored') AND s.active
-                 AND s.signup_at IS NOT NULL
+               WHERE s.consent = 'reactivated' AND {live}
                  AND subscriptions.contact_id = s.contact_id AND subscriptions.group_id = :gid
-                 AND subscriptions.active = false
-                 AND s.signup_at > COALESCE(subscriptions.deactivated_at,
-                                            subscriptions.activated_at)""",
+                 AND subscriptions.active = false""",  # nosec B608  # constants only
             p,
         )
         self._run(
-            """UPDATE subscriptions SET activated_at = s.signup_at
+            f"""UPDATE subscriptions SET activated_at = s.signup_at
                FROM import_chunk s
-               WHERE s.outcome IN ('updated', 'restored') AND s.active
-                 AND s.signup_at IS NOT NULL
+               WHERE s.consent = 'signup_moved' AND {live}
                  AND subscriptions.contact_id = s.contact_id AND subscriptions.group_id = :gid
-                 AND subscriptions.active AND subscriptions.activated_at <> s.signup_at""",
+                 AND subscriptions.active""",  # nosec B608  # constants only
             p,
         )
 
@@ -470,9 +579,10 @@ def _chunks(start_after: int, last: int, size: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def _add_counts(totals: dict[str, int], counts: dict[str, int]) -> None:
+def _add_counts(totals: dict[str, int], counts: dict[str, int]) -> dict[str, int]:
     for outcome, count in counts.items():
         totals[outcome] = totals.get(outcome, 0) + count
+    return totals
 
 
 STALE_FACTOR = 10
@@ -585,15 +695,24 @@ def dry_run(job: ImportJob, chunk_rows: int = CHUNK_ROWS) -> dict[str, Any]:
     statistics = PlannerStatistics(job)
     merger = Merger(job)
     totals: dict[str, int] = {}
+    consent: dict[str, int] = {}
+    examples: dict[str, list[str]] = {}
     try:
         for lo, hi in _chunks(0, job.staged_line, chunk_rows):
             statistics.refresh()
             merger.classify(lo, hi, draw_ids=False)
             _add_counts(totals, merger.counts())
+            _add_counts(consent, merger.consent_counts())
+            for kind, emails in merger.consent_examples().items():
+                examples[kind] = (examples.get(kind, []) + emails)[:EXAMPLES_KEPT]
         merger.drop_chunk()
     finally:
         db.session.rollback()
-    return summarize(totals, invalid=job.invalid)
+    return {
+        **summarize(totals, invalid=job.invalid),
+        "consent": consent,
+        "consent_examples": examples,
+    }
 
 
 def summarize(outcomes: dict[str, int], invalid: int) -> dict[str, Any]:
@@ -640,9 +759,11 @@ class ChunkMerger:
         counts = merger.counts()
         if merger.write(new_contacts=counts.get("created", 0)):
             counts = merger.counts()  # a concurrent import took some new addresses first
+        consent = merger.consent_counts()
         merger.tell_listeners()
         merger.drop_chunk()
         part = summarize(counts, invalid=0)
+        job.consent_counts = _add_counts(dict(job.consent_counts or {}), consent)
         for name in ("created", "updated", "unchanged", "reactivated", "restored", "skipped"):
             setattr(job, name, getattr(job, name) + part[name])
         reasons = dict(job.skipped_reasons or {})

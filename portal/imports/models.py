@@ -71,6 +71,17 @@ class ImportJob(db.Model):
     file_size: Mapped[int] = mapped_column(BigId, default=0)
     header: Mapped[list[str]] = mapped_column(JSON, default=list)
     mapping: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # the tool whose export this looks like (profiles.py), "" when none
+    detected_format: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    # how dates are read: column position -> values.DATE_FORMATS ("" = day first or ISO)
+    date_formats: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # the zone of dates written without one: "" = the account's, or "UTC"
+    date_zone: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # what the words of a consent column mean: position -> {values.word_key: meaning},
+    # set by a tool profile or chosen in the check step
+    value_meanings: Mapped[dict[str, dict[str, str]]] = mapped_column(JSON, default=dict)
+    # per consent column: rows that said what, unknown words (rows.ColumnStats)
+    column_stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     status: Mapped[str] = mapped_column(String(16), default=ImportStatus.UPLOADED.value)
     # checkpoints: every committed batch moves them, so a killed worker resumes here
@@ -87,7 +98,11 @@ class ImportJob(db.Model):
     restored: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     invalid: Mapped[int] = mapped_column(Integer, default=0)
+    # optional cells that could not be read and were left empty (the row was imported)
+    warnings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skipped_reasons: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    # consent effects written (merge.CONSENT_CASE): "new_off", "signed_off:bounced", ...
+    consent_counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     dry_run: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str] = mapped_column(Text, default="")
 
@@ -126,7 +141,7 @@ class ImportRowProblem(db.Model):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     import_id: Mapped[int] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"))
     line: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(8))  # invalid | skipped
+    kind: Mapped[str] = mapped_column(String(8))  # invalid | skipped | warning
     code: Mapped[str] = mapped_column(String(32))
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     cells: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -161,3 +176,29 @@ class ImportRow(db.Model):
     contact_id: Mapped[int | None] = mapped_column(BigId)
     outcome: Mapped[str | None] = mapped_column(String(16))
     in_group: Mapped[bool | None] = mapped_column(Boolean)  # had a subscription already
+
+
+class ImportBeforeImage(db.Model):
+    """A contact as it was before an undoable import changed it: the import's group
+    backup holds the group's contacts, not those of other groups that the file also
+    named, and no contact's updated_at. Written in each chunk's transaction for the
+    contacts that chunk updates, read by the undo, removed with the backup (and with
+    the contact: a forgotten person leaves no image)."""
+
+    __tablename__ = "import_before_images"
+
+    import_id: Mapped[int] = mapped_column(
+        ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    contact_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    first_name: Mapped[str] = mapped_column(String(200))
+    last_name: Mapped[str] = mapped_column(String(200))
+    search_name: Mapped[str] = mapped_column(String(400))
+    search_name_rev: Mapped[str] = mapped_column(String(400))
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tag_ids: Mapped[str] = mapped_column(Text, default="[]")  # JSON array of tag ids

@@ -5,6 +5,7 @@ backup restores and provider switches; `source` decides whether a backup is made
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,14 +14,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from anyascii import anyascii
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from portal import clock
-from portal.contacts.models import CustomField, Group
+from portal.contacts.models import CustomField, FieldType, Group
 from portal.extensions import db
 from portal.imports import mapping as m
-from portal.imports import merge, reader, staging
+from portal.imports import merge, profiles, reader, staging, values
 from portal.imports.lease import Lease, LeaseLost
 from portal.imports.models import (
     ACTIVE_STATUSES,
@@ -69,29 +71,27 @@ def remembered_mapping(account_id: int) -> dict[str, str]:
     return {}
 
 
-def suggest_mapping(account_id: int, header: list[str]) -> list[str]:
+def suggest_mapping(
+    account_id: int, header: list[str], samples: list[list[str]] | None = None
+) -> list[str]:
+    """The automatic mapping, with what the account mapped last time for the same
+    headers — except for another tool's export or the portal's own files, whose
+    columns mean what the tool writes."""
     fields = custom_fields(account_id)
-    suggestion = m.auto_map(header, {k: f.label for k, f in fields.items()})
-    if m.is_portal_format(header):
-        return suggestion
+    suggestion = m.auto_map(header, {k: f.label for k, f in fields.items()}, samples or [])
+    recognised = profiles.recognise(header, suggestion)
+    if recognised.profile is not None:
+        return recognised.targets
     remembered = remembered_mapping(account_id)
     allowed = set(m.BUILTIN_TARGETS) | {f"{m.CUSTOM_PREFIX}{k}" for k in fields}
     for i, column in enumerate(header):
         target = remembered.get(m.normalize_header(column))
         if target is not None and target in allowed and target not in suggestion[:i]:
             suggestion[i] = target
-    return _unique(suggestion)
+    return m.unique_targets(suggestion)
 
 
-def _unique(targets: list[str]) -> list[str]:
-    seen: set[str] = set()
-    result = []
-    for target in targets:
-        if target and target in seen:
-            target = m.IGNORE
-        seen.add(target)
-        result.append(target)
-    return result
+SAMPLE_ROWS = 200  # rows read for the automatic mapping and the date formats
 
 
 def create_import(
@@ -110,10 +110,12 @@ def create_import(
     shutil.copyfile(source_path, stored)
     try:
         info = reader.inspect(stored, filename)
-        header, _ = reader.preview(stored, info, rows=0)
+        header, samples = reader.preview(stored, info, rows=SAMPLE_ROWS)
     except reader.FileProblem as problem:
         stored.unlink(missing_ok=True)
         raise ImportError_(str(problem.args[0])) from problem
+    mapping = suggest_mapping(account.id, header, samples)
+    recognised = profiles.recognise(header, mapping)
     job = ImportJob(
         account_id=account.id,
         group_id=group.id if group else None,
@@ -127,7 +129,11 @@ def create_import(
         delimiter=info.delimiter,
         file_size=stored.stat().st_size,
         header=header,
-        mapping=suggest_mapping(account.id, header),
+        mapping=mapping,
+        detected_format=recognised.profile.key if recognised.profile else "",
+        value_meanings=recognised.meanings,
+        date_formats=recognised.date_formats,
+        date_zone=recognised.date_zone,
     )
     db.session.add(job)
     db.session.flush()
@@ -148,13 +154,21 @@ def configure(
     import_consent: bool,
     restore_deleted: bool,
     group: Group | None = None,
+    date_formats: dict[str, str] | None = None,
+    date_zone: str | None = None,
+    value_meanings: dict[str, dict[str, str]] | None = None,
+    actor=None,
 ) -> None:
-    """Set mapping and options; the staging of an earlier check is thrown away."""
+    """Set mapping and options; the staging of an earlier check is thrown away.
+
+    A column mapped to "new:<type>" becomes a new custom field named like the column.
+    Date formats not given are read off the file; meanings given for the words of a
+    consent column are added to those the tool's profile set."""
     if job.status not in (ImportStatus.UPLOADED, ImportStatus.READY, ImportStatus.FAILED):
         raise ImportError_(_l("This import has already started."))
     if len(mapping) != len(job.header):
         raise ImportError_(_l("Choose a target for every column."))
-    chosen = [t for t in mapping if t]
+    chosen = [t for t in mapping if t and not t.startswith(m.NEW_FIELD_PREFIX)]
     if chosen.count(m.EMAIL) != 1:
         raise ImportError_(_l("Choose exactly one column with the email address."))
     if len(chosen) != len(set(chosen)):
@@ -163,32 +177,123 @@ def configure(
     allowed = set(m.BUILTIN_TARGETS) | {f"{m.CUSTOM_PREFIX}{k}" for k in fields}
     if any(t not in allowed for t in chosen):
         raise ImportError_(_l("Unknown field in the mapping."))
-    job.mapping = list(mapping)
+    if date_zone not in (None, "", "UTC"):
+        raise ImportError_(_l("Unknown time zone for the dates."))
+    mapping = _new_fields(job, list(mapping), actor=actor)
+    job.mapping = mapping
     job.mode = ImportMode(mode).value
     job.import_consent = import_consent
     job.restore_deleted = restore_deleted
+    if date_zone is not None:
+        job.date_zone = date_zone
+    job.date_formats = _date_formats(job, date_formats or {})
+    if value_meanings:
+        job.value_meanings = _with_meanings(job.value_meanings or {}, value_meanings)
     if group is not None:
         job.group_id, job.group_name = group.id, group.name
     reset_staging(job)
     db.session.flush()
 
 
+def _new_fields(job: ImportJob, mapping: list[str], *, actor) -> list[str]:
+    """Columns mapped to "new:<type>" become custom fields named like the column."""
+    from portal.accounts.models import Account
+    from portal.contacts import service as contacts
+
+    account = None
+    for i, target in enumerate(mapping):
+        if not target.startswith(m.NEW_FIELD_PREFIX):
+            continue
+        kind = target.removeprefix(m.NEW_FIELD_PREFIX)
+        if kind not in (FieldType.TEXT, FieldType.NUMBER, FieldType.DATE):
+            raise ImportError_(_l("Unknown field in the mapping."))
+        account = account or db.session.get(Account, job.account_id)
+        label = (job.header[i] or "").strip()[:100] or f"{i + 1}"
+        key = _free_field_key(job.account_id, label)
+        field = contacts.create_custom_field(account, key, label, kind, actor=actor)
+        mapping[i] = f"{m.CUSTOM_PREFIX}{field.key}"
+    return mapping
+
+
+def _free_field_key(account_id: int, label: str) -> str:
+    base = re.sub(r"[^a-z0-9]+", "_", anyascii(label).lower()).strip("_")[:40] or "field"
+    if not base[0].isalpha():
+        base = f"f_{base}"
+    taken = set(custom_fields(account_id))
+    key, n = base, 2
+    while key in taken:
+        key, n = f"{base}_{n}", n + 1
+    return key
+
+
+def date_columns(job: ImportJob) -> list[int]:
+    """Positions of the columns read as dates: date targets and date custom fields."""
+    fields = custom_fields(job.account_id)
+    result = []
+    for i, target in enumerate(job.mapping or []):
+        key = target.removeprefix(m.CUSTOM_PREFIX)
+        if target in m.DATE_TARGETS or (
+            target.startswith(m.CUSTOM_PREFIX) and key in fields and fields[key].type == "date"
+        ):
+            result.append(i)
+    return result
+
+
+def _date_formats(job: ImportJob, chosen: dict[str, str]) -> dict[str, str]:
+    """The format of every date column: the one chosen, else the profile's, else the
+    one that reads the most of the file's first rows."""
+    columns = date_columns(job)
+    if not columns:
+        return {}
+    known = dict(job.date_formats or {})
+    missing = [i for i in columns if str(i) not in chosen and str(i) not in known]
+    samples = preview_rows(job, SAMPLE_ROWS) if missing else []
+    result = {}
+    for i in columns:
+        fmt = chosen.get(str(i), known.get(str(i)))
+        if fmt is None:
+            fmt = values.detect_date_format([row[i] for row in samples if i < len(row)])
+        if fmt not in values.DATE_FORMATS:
+            raise ImportError_(_l("Unknown date format."))
+        result[str(i)] = fmt
+    return result
+
+
+def _with_meanings(
+    known: dict[str, dict[str, str]], chosen: dict[str, dict[str, str]]
+) -> dict[str, dict[str, str]]:
+    result = {column: dict(words) for column, words in known.items()}
+    for column, words in chosen.items():
+        for word, meaning in words.items():
+            if meaning not in values.MEANINGS:
+                raise ImportError_(_l("Unknown meaning for a value."))
+            result.setdefault(str(column), {})[values.word_key(word)] = meaning
+    return result
+
+
 def reset_staging(job: ImportJob) -> None:
     for model in (ImportRow, ImportRowProblem):
         db.session.execute(db.delete(model).where(model.import_id == job.id))
-    job.staged_line = job.staged_bytes = job.rows_valid = job.invalid = 0
+    job.staged_line = job.staged_bytes = job.rows_valid = job.invalid = job.warnings = 0
     job.merged_line = 0
+    job.column_stats = {}
+    job.consent_counts = {}
     job.staging_done = False
     job.dry_run = {}
     job.error = ""
 
 
-def problems(job: ImportJob, limit: int | None = None) -> list[ImportRowProblem]:
+def problems(
+    job: ImportJob, limit: int | None = None, kind: str | None = None
+) -> list[ImportRowProblem]:
+    """Refused and skipped rows and warnings, by line; `kind` picks one of them."""
     query = (
         db.select(ImportRowProblem)
         .where(ImportRowProblem.import_id == job.id)
-        .order_by(ImportRowProblem.line)
+        .order_by(ImportRowProblem.line, ImportRowProblem.id)
     )
+    if kind is not None:
+        query = query.where(ImportRowProblem.kind == kind)
     if limit:
         query = query.limit(limit)
     return list(db.session.scalars(query))

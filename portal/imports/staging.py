@@ -8,16 +8,13 @@ SQLite by executemany."""
 from __future__ import annotations
 
 import json
-import math
 import queue
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from itertools import chain
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,13 +22,12 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import Connection
 
-from portal.contacts.models import CustomField, FieldType, search_columns
+from portal.contacts.models import CustomField, Tag
 from portal.extensions import db
-from portal.imports import mapping as m
 from portal.imports import reader, values
 from portal.imports.lease import Lease
-from portal.imports.models import ImportJob
-from portal.lifecycle import suppression
+from portal.imports.models import ImportJob, ImportRow
+from portal.imports.rows import RowParser, add_stats
 
 BATCH_ROWS = 5000
 SWITCH_INTERVAL = 0.0005  # seconds, while the parser thread runs (see _in_background)
@@ -45,14 +41,19 @@ STAGING_COLUMNS = (
 @dataclass
 class Batch:
     rows: list[tuple]
-    problems: list[dict[str, Any]]
+    problems: list[dict[str, Any]]  # refused rows (kind "invalid") and warnings
     # PostgreSQL: the rows already in COPY text format, made by the parser thread so
     # that the writing thread only moves bytes
     rows_copy: bytes | None = None
+    stats: dict[str, Any] | None = None  # rows.ColumnStats of the batch
 
     @classmethod
     def empty(cls) -> Batch:
         return cls([], [])
+
+    @property
+    def invalid(self) -> int:
+        return sum(1 for p in self.problems if p["kind"] == "invalid")
 
     def pack_for_copy(self) -> None:
         self.rows_copy = _copy_text(self.rows)
@@ -95,143 +96,6 @@ def _copy_line(row: tuple) -> str:
 def _copy_text(rows: list[tuple]) -> bytes:
     """Rows in PostgreSQL's COPY text format."""
     return "".join([_copy_line(row) + "\n" for row in rows]).encode()
-
-
-# one encoder for all rows: json.dumps(..., ensure_ascii=False) builds a new one per call
-_JSON = json.JSONEncoder(ensure_ascii=False)
-
-
-def _json_names(names: list[str]) -> str:
-    """A JSON array of tag names, as json.dumps writes it (a third of the time)."""
-    return "[" + ", ".join([encode_basestring(n[:100]) for n in names]) + "]"
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """A custom field as plain data: the hot loop must not touch ORM attributes."""
-
-    key: str
-    label: str
-    type: str
-    choices: tuple[str, ...]
-
-
-class RowParser:
-    """Turns the cells of one row into a staging tuple, or raises ValueProblem.
-
-    This is the import's hot loop, so lookups are prepared once and names, dates and
-    search keys are cached: real lists repeat them a lot."""
-
-    def __init__(
-        self,
-        job: ImportJob,
-        fields: dict[str, CustomField],
-        tz: ZoneInfo,
-        time_value: Callable[[datetime | None], Any],
-    ) -> None:
-        self.job_id = job.id
-        self.consent = job.import_consent
-        self.tz = tz
-        self.time_value = time_value
-        self.hash = suppression.hasher()
-        self.fold_names = lru_cache(maxsize=200_000)(search_columns)
-        self.parse_time = lru_cache(maxsize=20_000)(values.parse_datetime)
-        index: dict[str, int] = {}
-        self.custom: list[tuple[int, FieldSpec]] = []
-        for position, target in enumerate(job.mapping):
-            if target.startswith(m.CUSTOM_PREFIX):
-                field = fields.get(target.removeprefix(m.CUSTOM_PREFIX))
-                if field is not None:
-                    spec = FieldSpec(field.key, field.label, field.type, tuple(field.choices or ()))
-                    self.custom.append((position, spec))
-            elif target:
-                index[target] = position
-        self.email_at = index[m.EMAIL]
-        self.first_at = index.get(m.FIRST_NAME)
-        self.last_at = index.get(m.LAST_NAME)
-        self.tags_at = index.get(m.TAGS)
-        self.consent_at = tuple(
-            index.get(t) for t in (m.SIGNUP_AT, m.SIGNOFF_AT, m.ACTIVE, m.OPTOUT_REASON)
-        )
-
-    @staticmethod
-    def _cell(cells: list[str], position: int | None) -> str:
-        if position is None or position >= len(cells):
-            return ""
-        return cells[position]
-
-    def _name(self, cells: list[str], position: int | None) -> str | None:
-        if position is None:
-            return None
-        return self._cell(cells, position).strip()[:200] or None
-
-    def parse(self, line: int, cells: list[str]) -> tuple:
-        email = values.normalize_email(self._cell(cells, self.email_at))
-        first, last = self._name(cells, self.first_at), self._name(cells, self.last_at)
-        names = self.fold_names(first, last)
-        fields = self._fields(cells) if self.custom else None
-        tags = m.split_tags(self._cell(cells, self.tags_at)) if self.tags_at is not None else []
-        signup = signoff = active = reason = None
-        if self.consent:
-            signup_at, signoff_at, active_at, reason_at = self.consent_at
-            signup = self.parse_time(self._cell(cells, signup_at).strip(), self.tz)
-            signoff = self.parse_time(self._cell(cells, signoff_at).strip(), self.tz)
-            active = values.parse_bool(self._cell(cells, active_at))
-            reason = values.parse_reason(self._cell(cells, reason_at))
-            active = resolve_active(active, signup, signoff, reason)
-        row = (
-            self.job_id, line, email, self.hash(email), first, last, names["search_name"],
-            names["search_name_rev"], _JSON.encode(fields) if fields else None,
-            _json_names(tags) if tags else None,
-            self.time_value(signup), self.time_value(signoff), active,
-            reason if active is False else None,
-        )  # fmt: skip
-        return row
-
-    def _fields(self, cells: list[str]) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for position, field in self.custom:
-            raw = cells[position].strip() if position < len(cells) else ""
-            if raw:
-                result[field.key] = parse_field(field, raw, self.tz)
-        return result
-
-
-def resolve_active(
-    active: bool | None, signup: datetime | None, signoff: datetime | None, reason: str | None
-) -> bool | None:
-    """The file's word on consent: an explicit flag wins, then a sign-off date that is
-    not older than the sign-up, then an opt-out reason; None when the row says nothing."""
-    if active is not None:
-        return active
-    if signoff is not None and (signup is None or signoff >= signup):
-        return False
-    if reason is not None:
-        return False
-    if signup is not None or signoff is not None:
-        return True
-    return None
-
-
-def parse_field(field: FieldSpec, raw: str, tz: ZoneInfo) -> Any:
-    kind = field.type
-    if kind == FieldType.NUMBER:
-        try:
-            number = float(raw.replace(" ", "").replace(",", "."))
-        except ValueError as exc:
-            raise values.ValueProblem("bad_number", value=raw[:40], field=field.label) from exc
-        if not math.isfinite(number):  # "inf", "NaN": no JSON number, no user's number
-            raise values.ValueProblem("bad_number", value=raw[:40], field=field.label)
-        return int(number) if number.is_integer() else number
-    if kind == FieldType.DATE:
-        parsed = values.parse_datetime(raw, tz)
-        return parsed.astimezone(tz).date().isoformat() if parsed else None
-    if kind == FieldType.CHOICE:
-        for choice in field.choices:
-            if choice.casefold() == raw.casefold():
-                return choice
-        raise values.ValueProblem("bad_choice", value=raw[:40], field=field.label)
-    return raw[:1000]
 
 
 def _time_adapter(dialect: str) -> Callable[[datetime | None], Any]:
@@ -344,7 +208,7 @@ def parse_batches(
             continue
         last_line = line
         try:
-            row = parser.parse(line, cells)
+            row = parser.parse(line, cells, batch.problems)
         except values.ValueProblem as problem:
             batch.problems.append(_problem(job_id, line, problem.code, problem.params, cells))
         else:
@@ -352,10 +216,12 @@ def parse_batches(
         if len(batch.rows) + len(batch.problems) >= batch_rows:
             if for_copy:
                 batch.pack_for_copy()
+            batch.stats = parser.stats.take()
             yield ParsedBatch(batch, last_line, progress.fraction)
             batch = Batch.empty()
     if for_copy:
         batch.pack_for_copy()
+    batch.stats = parser.stats.take()
     yield ParsedBatch(batch, last_line, 1.0)
 
 
@@ -422,7 +288,9 @@ def stage(
             db.select(CustomField).where(CustomField.account_id == job.account_id)
         )
     }
-    parser = RowParser(job, fields, ZoneInfo(account.timezone), _time_adapter(dialect))
+    parser = RowParser(
+        job, fields, ZoneInfo(account.timezone), _time_adapter(dialect), known_tags(job)
+    )
     batches = parse_batches(Source.of(job), parser, batch_rows, for_copy=dialect == "postgresql")
     for parsed in _in_background(batches):
         if stop is not None and stop.is_set():
@@ -432,13 +300,33 @@ def stage(
         job.staged_line = parsed.last_line
         job.staged_bytes = int(parsed.fraction * job.file_size)  # for the progress bar
         job.rows_valid += len(parsed.batch.rows)
-        job.invalid += len(parsed.batch.problems)
+        invalid = parsed.batch.invalid
+        job.invalid += invalid
+        job.warnings += len(parsed.batch.problems) - invalid
+        if parsed.batch.stats:
+            job.column_stats = add_stats(job.column_stats, parsed.batch.stats)
         lease.commit()
         if after_batch:
             after_batch(parsed.last_line)
     lease.begin()
     job.staging_done = True
     lease.commit()
+
+
+def known_tags(job: ImportJob) -> list[str]:
+    """The spellings tags already have: the account's, and on a resume those that the
+    import staged before it stopped (they are not tags yet, but their rows will make
+    them so with that spelling)."""
+    names = list(db.session.scalars(db.select(Tag.name).where(Tag.account_id == job.account_id)))
+    if job.staged_line:
+        staged = db.session.scalars(
+            db.select(ImportRow.tags)
+            .where(ImportRow.import_id == job.id, ImportRow.tags.is_not(None))
+            .distinct()
+        )
+        for cell in staged:
+            names.extend(json.loads(cell))
+    return names
 
 
 class Stager:

@@ -26,7 +26,7 @@ from portal.accounts.models import Role
 from portal.contacts import service as contacts
 from portal.contacts.models import Group
 from portal.extensions import db
-from portal.imports import forms, service, tasks
+from portal.imports import check, forms, service, tasks
 from portal.imports import mapping as m
 from portal.imports.models import ImportJob, ImportStatus
 from portal.imports.reasons import message
@@ -41,6 +41,15 @@ def _target_choices() -> list[tuple[str, str]]:
     for key, field in service.custom_fields(g.account.id).items():
         choices.append((f"{m.CUSTOM_PREFIX}{key}", _("Field: %(label)s", label=field.label)))
     return choices
+
+
+def _new_field_choices(column: str) -> list[tuple[str, str]]:
+    """A column without a target can become a custom field in the same step."""
+    name = column.strip() or _("(no name)")
+    return [
+        (f"{m.NEW_FIELD_PREFIX}{kind}", str(text) % {"name": name})
+        for kind, text in forms.NEW_FIELD_LABELS.items()
+    ]
 
 
 @bp.route("/imports")
@@ -110,24 +119,44 @@ def show_import(import_id: int):
         "job": job,
         "progress": service.progress(job),
         "message": message,
+        "problem_text": check.problem_text,
+        "recognised": check.recognised_as(job),
+        "target_labels": dict(_target_choices()),
+        "meaning_labels": check.MEANING_LABELS,
+        "date_format_labels": check.DATE_FORMAT_LABELS,
         "mode_labels": forms.MODE_LABELS,
         "can_resume": service.can_resume(job),
         "file_problem": service.file_problem(job),
     }
     if job.status == ImportStatus.UPLOADED:
-        form = forms.MappingForm(mode=job.mode)
+        form = forms.MappingForm(mode=job.mode, import_consent=job.import_consent)
         return render_template(
             "imports/mapping.html",
             form=form,
             choices=_target_choices(),
+            new_field_choices=_new_field_choices,
             preview=service.preview_rows(job),
             **context,
         )
     if job.status == ImportStatus.READY:
-        return render_template("imports/confirm.html", form=forms.MappingForm(), **context)
+        sample = service.preview_rows(job, check.SAMPLE_ROWS)
+        return render_template(
+            "imports/confirm.html",
+            form=forms.MappingForm(),
+            consent_columns=check.consent_columns(job),
+            effects=check.consent_effects(
+                job, job.dry_run.get("consent", {}), job.dry_run.get("consent_examples", {})
+            ),
+            date_columns=check.date_columns(job, sample, g.account.timezone),
+            warnings=service.problems(job, limit=check.WARNINGS_SHOWN, kind="warning"),
+            **context,
+        )
     if job.status == ImportStatus.FINISHED:
         return render_template(
-            "imports/summary.html", problems=service.problems(job, limit=50), **context
+            "imports/summary.html",
+            problems=service.problems(job, limit=50),
+            effects=check.consent_effects(job, job.consent_counts or {}),
+            **context,
         )
     return render_template("imports/progress.html", **context)
 
@@ -147,8 +176,49 @@ def save_mapping(import_id: int):
             mode=form.mode.data,
             import_consent=form.import_consent.data,
             restore_deleted=form.restore_deleted.data,
+            actor=current_user,
         )
     except service.ImportError_ as exc:
+        flash(str(exc), "danger")
+        return redirect(url_for("imports.show_import", import_id=job.id))
+    db.session.commit()
+    tasks.enqueue_check(job)
+    return redirect(url_for("imports.show_import", import_id=job.id))
+
+
+@bp.route("/imports/<int:import_id>/reading", methods=["POST"])
+@require_role(Role.EDITOR)
+def change_reading(import_id: int):
+    """From the check step: how dates are read and what unknown words mean; then the
+    file is checked again."""
+    job = get_owned_or_404(ImportJob, import_id)
+    if not forms.MappingForm().validate_on_submit() or job.status != ImportStatus.READY:
+        return redirect(url_for("imports.show_import", import_id=job.id))
+    formats = {
+        str(i): request.form[f"date-{i}"]
+        for i in range(len(job.header))
+        if f"date-{i}" in request.form
+    }
+    meanings: dict[str, dict[str, str]] = {}
+    for name, meaning in request.form.items():
+        if name.startswith("meaning-"):
+            _, position, index = name.split("-", 2)
+            word = request.form.get(f"word-{position}-{index}", "")
+            meanings.setdefault(position, {})[word] = meaning
+    try:
+        service.configure(
+            job,
+            mapping=job.mapping,
+            mode=job.mode,
+            import_consent=job.import_consent,
+            restore_deleted=job.restore_deleted,
+            date_formats=formats,
+            date_zone=request.form.get("date_zone", job.date_zone),
+            value_meanings=meanings,
+            actor=current_user,
+        )
+    except service.ImportError_ as exc:
+        db.session.rollback()
         flash(str(exc), "danger")
         return redirect(url_for("imports.show_import", import_id=job.id))
     db.session.commit()
@@ -206,9 +276,7 @@ def download_problems(import_id: int):
     writer = csv.writer(out, delimiter=";" if job.delimiter == ";" else ",")
     writer.writerow(safe_row([_("Line"), _("Reason"), *job.header]))
     for problem in service.problems(job):
-        writer.writerow(
-            safe_row([str(problem.line), message(problem.code, problem.params), *problem.cells])
-        )
+        writer.writerow(safe_row([str(problem.line), check.problem_text(problem), *problem.cells]))
     name = f"import-{job.id}-failed-rows.csv"
     return Response(
         out.getvalue(),

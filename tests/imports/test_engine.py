@@ -150,14 +150,13 @@ def test_newer_sign_up_in_the_file_reactivates_only_with_consent_import(account,
     assert (sub.active, sub.deactivated_at, sub.optout_reason) == (True, None, None)
 
 
-def test_file_can_unsubscribe_with_consent_import(account, run_import):
-    run_import([HEADER, ["a@example.com", "A", "A", ""]])
+def test_file_signs_off_without_any_option(account, run_import):
+    run_import([CONSENT_HEADER, ["a@example.com", "A", "A", "", "yes", "2023-12-01", "", ""]])
     job = run_import(
         [
             CONSENT_HEADER,
             ["a@example.com", "A", "A", "", "", "2024-01-01", "2024-05-01", "complained"],
         ],
-        consent=True,
     )
     sub = _sub("a@example.com")
     assert (sub.active, sub.optout_reason) == (False, "complained")
@@ -212,6 +211,8 @@ def test_dry_run_predicts_the_real_run_and_writes_nothing(account, run_import):
         "skipped": 0,
         "skipped_reasons": {},
         "invalid": 1,
+        "consent": {"new_on": 1},
+        "consent_examples": {},
     }
     assert contact_state(account.id) == before
     from portal.imports import service
@@ -239,7 +240,8 @@ def test_custom_fields_are_validated_and_merged(account, run_import):
     )
     state = contact_state(account.id)
     assert state["a@example.com"]["fields"] == {"city": "Köln", "points": 12}
-    assert "b@example.com" not in state
+    # one unreadable optional cell costs the person nothing but that value
+    assert state["b@example.com"]["fields"] == {"city": "Bonn"}
     job = run_import([["email", "Punkte"], ["a@example.com", "13,5"]])
     assert contact_state(account.id)["a@example.com"]["fields"] == {"city": "Köln", "points": 13.5}
     assert job.updated == 1
@@ -247,7 +249,8 @@ def test_custom_fields_are_validated_and_merged(account, run_import):
 
 def test_infinite_or_not_a_number_is_no_number(account, run_import):
     """float() reads "inf" and "NaN", but JSON has no such numbers: the whole import
-    used to fail at the merge; now those rows are reported like any other bad number."""
+    used to fail at the merge; now those cells are left empty with a warning, like any
+    other bad number, and the people are imported."""
     from portal.contacts.models import CustomField
 
     db.session.add(CustomField(account_id=account.id, key="points", label="Punkte", type="number"))
@@ -262,12 +265,14 @@ def test_infinite_or_not_a_number_is_no_number(account, run_import):
         ]
     )
     assert job.status == ImportStatus.FINISHED
-    assert (job.created, job.invalid) == (1, 3)
-    assert contact_state(account.id)["d@example.com"]["fields"] == {"points": 1000}
-    assert [(p.line, p.code) for p in problems(job)] == [
-        (2, "bad_number"),
-        (3, "bad_number"),
-        (4, "bad_number"),
+    assert (job.created, job.invalid, job.warnings) == (4, 0, 3)
+    state = contact_state(account.id)
+    assert state["d@example.com"]["fields"] == {"points": 1000}
+    assert state["a@example.com"]["fields"] == {}
+    assert [(p.line, p.kind, p.code, p.params["column"]) for p in problems(job)] == [
+        (2, "warning", "bad_number", "Punkte"),
+        (3, "warning", "bad_number", "Punkte"),
+        (4, "warning", "bad_number", "Punkte"),
     ]
 
 

@@ -9,10 +9,10 @@ import pytest
 
 from portal.imports.values import (
     ValueProblem,
+    detect_date_format,
     normalize_email,
-    parse_bool,
     parse_datetime,
-    parse_reason,
+    word_meaning,
 )
 
 
@@ -38,26 +38,73 @@ def test_bad_emails_are_refused_with_a_reason(ctx, raw):
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("ja", True),
-        ("Sì", True),
-        ("TAK", True),
-        ("1", True),
-        ("actief", True),
-        ("nein", False),
-        ("no", False),
-        ("nie", False),
-        ("0", False),
-        ("nee", False),
-        ("", None),
+        ("ja", "active"),
+        ("Sì", "active"),
+        ("TAK", "active"),
+        ("1", "active"),
+        ("actief", "active"),
+        ("nein", "off"),
+        ("no", "off"),
+        ("nie", "off"),
+        ("0", "off"),
+        ("nee", "off"),
+        ("", "none"),
+        ("-", "none"),
     ],
 )
 def test_yes_and_no_in_five_languages(ctx, raw, expected):
-    assert parse_bool(raw) is expected if expected is not None else parse_bool(raw) is None
+    assert word_meaning("active", raw) == expected
 
 
-def test_unknown_yes_no_word_is_a_problem(ctx):
-    with pytest.raises(ValueProblem):
-        parse_bool("vielleicht")
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Mailchimp
+        ("subscribed", "active"),
+        ("unsubscribed", "unsubscribed"),
+        ("cleaned", "bounced"),
+        ("pending", "unconfirmed"),
+        ("transactional", "unconfirmed"),
+        ("archived", "off"),
+        # listmonk
+        ("enabled", "active"),
+        ("disabled", "unsubscribed"),
+        ("blocklisted", "blocked"),
+        ("unconfirmed", "unconfirmed"),
+        ("confirmed", "active"),
+        # the five languages
+        ("Abgemeldet", "unsubscribed"),
+        ("disiscritto", "unsubscribed"),
+        ("afgemeld", "unsubscribed"),
+        ("Wypisany", "unsubscribed"),
+        ("Unzustellbar", "bounced"),
+        ("gesperrt", "blocked"),
+    ],
+)
+def test_status_words_of_other_tools_and_five_languages(ctx, raw, expected):
+    assert word_meaning("status", raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("target", "raw", "expected"),
+    [
+        ("blocked", "yes", "blocked"),
+        ("blocked", "true", "blocked"),
+        ("blocked", "no", "none"),
+        ("blocked", "false", "none"),
+        ("opted_out", "TAK", "unsubscribed"),
+        ("opted_out", "NIE", "none"),
+        ("opted_out", "ja", "unsubscribed"),
+    ],
+)
+def test_blocked_and_opt_out_columns_say_yes_for_signed_off(ctx, target, raw, expected):
+    assert word_meaning(target, raw) == expected
+
+
+def test_unknown_words_are_not_guessed(ctx):
+    assert word_meaning("status", "vielleicht") is None
+    assert word_meaning("optout_reason", "NORMALISH") is None
+    assert word_meaning("status", "???") is None
 
 
 @pytest.mark.parametrize(
@@ -67,11 +114,12 @@ def test_unknown_yes_no_word_is_a_problem(ctx):
         ("Abgemeldet", "unsubscribed"),
         ("spam", "complained"),
         ("ręcznie", "manual"),
-        ("", None),
+        ("", "none"),
+        ("active", "none"),
     ],
 )
 def test_optout_reasons(ctx, raw, expected):
-    assert parse_reason(raw) == expected
+    assert word_meaning("optout_reason", raw) == expected
 
 
 def test_dates_in_iso_and_european_formats(ctx):
@@ -87,7 +135,33 @@ def test_dates_in_iso_and_european_formats(ctx):
     assert parse_datetime("") is None
 
 
-@pytest.mark.parametrize("raw", ["31.02.2024", "yesterday", "2024-13-01"])
+def test_dates_month_first_when_asked_and_unix_time(ctx):
+    assert parse_datetime("03/12/2024", UTC, "mdy") == datetime(2024, 3, 12, tzinfo=UTC)
+    assert parse_datetime("3/12/24 5:06 PM", UTC, "mdy") == datetime(2024, 3, 12, 17, 6, tzinfo=UTC)
+    assert parse_datetime("2024-03-12", UTC, "mdy") == datetime(2024, 3, 12, tzinfo=UTC)
+    assert parse_datetime("1710201600", UTC) == datetime(2024, 3, 12, tzinfo=UTC)
+    assert parse_datetime("1710201600000", UTC, "unix") == datetime(2024, 3, 12, tzinfo=UTC)
+    assert parse_datetime("0", UTC) is None  # CleverReach: "never"
+    with pytest.raises(ValueProblem):
+        parse_datetime("13/12/2024", UTC, "mdy")
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        (["2024-03-12 10:00:00", "2023-01-31 08:00:00"], ""),
+        (["12.03.2024", "31.01.2023"], ""),
+        (["03/12/2024", "01/31/2023"], "mdy"),
+        (["03/12/2024", "04/11/2023"], ""),  # both readings work: day first, as Europe writes
+        (["1710201600", "", "0"], ""),
+        ([], ""),
+    ],
+)
+def test_date_format_is_read_off_the_file(ctx, cells, expected):
+    assert detect_date_format(cells) == expected
+
+
+@pytest.mark.parametrize("raw", ["31.02.2024", "yesterday", "2024-13-01", "03/14"])
 def test_impossible_dates_are_problems(ctx, raw):
     with pytest.raises(ValueProblem):
         parse_datetime(raw)
