@@ -81,7 +81,7 @@ from portal.database import UTCDateTime
 from portal.extensions import db
 from portal.imports import mapping as m
 from portal.imports import service as imports
-from portal.imports.models import ImportJob, ImportStatus
+from portal.imports.models import ImportBeforeImage, ImportJob, ImportStatus
 from portal.lifecycle import suppression
 from portal.lifecycle.models import Suppression
 from portal.safe_csv import TRIGGERS, safe_row
@@ -794,6 +794,9 @@ DIALECT = {
         "differ": "IS DISTINCT FROM",
         "json": "CAST({} AS json)",
         "fields_differ": "CAST(contacts.fields AS jsonb) <> CAST(u.fields AS jsonb)",
+        # the tag ids of a before image (a JSON array), as rows with a column `value`
+        "image_tags": "CROSS JOIN LATERAL json_array_elements_text(CAST(b.tag_ids AS json)) t",
+        "tag_id": "CAST(t.value AS integer)",
     },
     "sqlite": {
         "differ": "IS NOT",
@@ -805,6 +808,8 @@ DIALECT = {
             AND NOT EXISTS (SELECT 1 FROM json_each(u.fields) b WHERE NOT EXISTS (
                 SELECT 1 FROM json_each(contacts.fields) a
                 WHERE a.key = b.key AND a.type = b.type AND a.atom IS b.atom)))""",
+        "image_tags": "JOIN json_each(b.tag_ids) t",
+        "tag_id": "t.value",
     },
 }
 
@@ -1044,12 +1049,48 @@ def _apply_undo(job: ImportJob, backup: Backup, undo: ImportUndo) -> None:
     _emit(events.CONTACT_PURGED, f"SELECT id AS contact_id {new_and_alone}", **p)
     undo.deleted = _execute(f"DELETE {new_and_alone}", **p)  # nosec B608  # constants only
     _tell_undo_listeners(p)
+    _set_back_before_images(job, sql)
     _execute(
         """DELETE FROM tags WHERE account_id = :acc AND created_at >= :since
            AND created_at <= :finished
            AND NOT EXISTS (SELECT 1 FROM contact_tags ct WHERE ct.tag_id = tags.id)""",
         **p,
     )
+
+
+def _set_back_before_images(job: ImportJob, sql: dict[str, str]) -> None:
+    """Every contact the import changed, field by field as it was: names, custom fields,
+    status, updated_at and tags — also those in other groups only, which the group's
+    backup does not hold (models.ImportBeforeImage). Contacts forgotten since have no
+    image any more (it goes with the contact)."""
+    p = {"iid": job.id}
+    _execute(
+        f"""UPDATE contacts SET first_name = b.first_name, last_name = b.last_name,
+               search_name = b.search_name, search_name_rev = b.search_name_rev,
+               fields = {sql["json"].format("b.fields")}, status = b.status,
+               deleted_at = b.deleted_at, updated_at = b.updated_at
+           FROM import_before_images b
+           WHERE b.import_id = :iid AND contacts.id = b.contact_id""",  # noqa: S608  # nosec B608  # dialect constants only
+        **p,
+    )
+    tags, tag_id = sql["image_tags"], sql["tag_id"]
+    _execute(
+        f"""DELETE FROM contact_tags
+           WHERE contact_id IN (SELECT contact_id FROM import_before_images WHERE import_id = :iid)
+             AND NOT EXISTS (SELECT 1 FROM import_before_images b {tags}
+                             WHERE b.import_id = :iid AND b.contact_id = contact_tags.contact_id
+                               AND {tag_id} = contact_tags.tag_id)""",  # noqa: S608  # nosec B608  # dialect constants only
+        **p,
+    )
+    _execute(
+        f"""INSERT INTO contact_tags (contact_id, tag_id)
+           SELECT b.contact_id, tg.id FROM import_before_images b {tags}
+           JOIN tags tg ON tg.id = {tag_id}
+           WHERE b.import_id = :iid
+           ON CONFLICT (contact_id, tag_id) DO NOTHING""",  # noqa: S608  # nosec B608  # dialect constants only
+        **p,
+    )
+    _execute("DELETE FROM import_before_images WHERE import_id = :iid", **p)
 
 
 def _tell_undo_listeners(p: dict[str, Any]) -> None:
@@ -1146,10 +1187,15 @@ def undo_message(undo: ImportUndo) -> str:
 
 
 def delete_backup(backup: Backup, storage: BackupStorage | None = None) -> None:
-    """File first, then the row: a failure leaves a row to retry, never a lost file."""
+    """File first, then the row: a failure leaves a row to retry, never a lost file.
+    Without its backup an import cannot be undone, so its before images go too."""
     (storage or get_storage()).delete(backup.storage_key)
     db.session.execute(
         delete(BackupPendingDeletion).where(BackupPendingDeletion.backup_id == backup.id)
+    )
+    undone_by_it = select(ImportJob.id).where(ImportJob.backup_id == backup.id)
+    db.session.execute(
+        delete(ImportBeforeImage).where(ImportBeforeImage.import_id.in_(undone_by_it))
     )
     db.session.delete(backup)
 

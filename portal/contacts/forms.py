@@ -25,6 +25,9 @@ OPTOUT_LABELS = {
     OptoutReason.BOUNCED.value: _l("Bounced"),
     OptoutReason.COMPLAINED.value: _l("Complaint (marked as spam)"),
     OptoutReason.MANUAL.value: _l("Signed off manually"),
+    OptoutReason.BLOCKED.value: _l("Blocked (in the previous tool)"),
+    OptoutReason.UNCONFIRMED.value: _l("Never confirmed the sign-up"),
+    OptoutReason.IMPORTED.value: _l("Imported as signed off"),
 }
 
 ACTIVITY_LABELS = {

@@ -616,8 +616,13 @@ def clean_tag_name(name: str) -> str:
 
 
 def get_or_create_tag(account: Account, name: str) -> Tag:
+    """The account's tag of this name whatever its case ("newsletter" is the tag
+    "Newsletter"), as imports match them; a new one keeps the spelling given."""
     name = clean_tag_name(name)
     tag = db.session.scalar(select(Tag).where(Tag.account_id == account.id, Tag.name == name))
+    if tag is None:
+        folded = name.casefold()
+        tag = next((t for t in tags_of(account) if t.name.casefold() == folded), None)
     if tag is None:
         tag = Tag(account_id=account.id, name=name)
         db.session.add(tag)

@@ -247,14 +247,16 @@ def import_package():
             flash(str(exc), "danger")
             return redirect(url_for("integrations.overview", _anchor="exports"))
     db.session.commit()
-    for job in jobs:
-        import_tasks.enqueue_run(job)
+    for job in jobs:  # the same check step as any import: nothing is written before it
+        import_tasks.enqueue_check(job)
     flash(
         ngettext(
-            "%(num)d import has started (one per group).",
-            "%(num)d imports have started (one per group).",
+            "%(num)d import is being checked. Confirm it on its check page.",
+            "%(num)d imports are being checked (one per group). Confirm each on its check page.",
             len(jobs),
         ),
         "success",
     )
+    if len(jobs) == 1:
+        return redirect(url_for("imports.show_import", import_id=jobs[0].id))
     return redirect(url_for("imports.list_imports"))

@@ -93,6 +93,19 @@ def test_card_shows_tags_and_they_can_be_added_and_removed(app, client, card, da
         assert db.session.get(Tag, vip) is not None  # the tag itself stays
 
 
+def test_a_tag_written_in_another_case_is_the_same_tag(app, client, card):
+    client.post(card["url"] + "/tags", data={"name": "übersee"})
+    client.post(card["url"] + "/tags", data={"name": "ÜBERSEE"})
+    client.post(card["url"] + "/tags", data={"name": "straßenfest"})
+    with app.app_context():
+        contact = db.session.get(Contact, card["id"])
+        assert sorted(t.name for t in contact.tags) == ["Straßenfest", "VIP", "übersee"]
+        names = db.session.scalars(
+            db.select(Tag.name).where(Tag.account_id == contact.account_id)
+        ).all()
+        assert len({n.casefold() for n in names}) == len(names)  # no tag twice
+
+
 def test_an_empty_tag_is_refused(client, card):
     response = client.post(card["url"] + "/tags", data={"name": "   "})
     assert response.status_code == 200

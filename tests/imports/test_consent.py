@@ -25,9 +25,7 @@ def _clock():
 
 
 def _sub(email):
-    return db.session.scalar(
-        db.select(Subscription).join(Contact).where(Contact.email == email)
-    )
+    return db.session.scalar(db.select(Subscription).join(Contact).where(Contact.email == email))
 
 
 def _state(email):
@@ -40,9 +38,7 @@ def test_the_german_headers_are_mapped_to_consent(account, run_import):
     assert job.mapping == [m.EMAIL, m.FIRST_NAME, m.SIGNUP_AT, m.SIGNOFF_AT, m.STATUS]
 
 
-def test_new_contacts_arrive_signed_off_as_the_file_says_without_any_option(
-    account, run_import
-):
+def test_new_contacts_arrive_signed_off_as_the_file_says_without_any_option(account, run_import):
     job = run_import(
         [
             HEADER,
@@ -99,9 +95,7 @@ def test_an_active_contact_is_signed_off_when_the_file_says_so_in_every_mode(
     )
 
 
-def test_a_newer_sign_up_here_stands_against_an_older_sign_off_and_is_listed(
-    account, run_import
-):
+def test_a_newer_sign_up_here_stands_against_an_older_sign_off_and_is_listed(account, run_import):
     run_import([HEADER, ["again@example.com", "A", "01.06.2024", "", ""]])  # signed up again
     run_import([HEADER, ["old@example.com", "O", "01.01.2024", "", ""]])
     rows = [
@@ -157,9 +151,7 @@ def test_a_hand_mapped_column_restricts_too(account, run_import):
     assert job.consent_counts["new_off:blocked"] == 1
 
 
-def test_unknown_words_count_as_signed_off_until_the_user_says_otherwise(
-    account, run_import
-):
+def test_unknown_words_count_as_signed_off_until_the_user_says_otherwise(account, run_import):
     from portal.imports import service
 
     rows = [["email", "Status"], ["a@example.com", "NORMAL"], ["b@example.com", "aktiv"]]

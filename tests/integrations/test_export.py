@@ -18,6 +18,7 @@ from portal.contacts import service as contacts
 from portal.contacts.models import Contact, ContactStatus
 from portal.extensions import db
 from portal.imports import service as imports
+from portal.imports.models import ImportJob
 from portal.integrations import export
 from portal.lifecycle import service as lifecycle
 from tests.conftest import login
@@ -197,3 +198,45 @@ def test_nothing_to_be_deleted_is_exported(account):
     run = _run(account, "jsonl")
     assert Path(run.path).read_text() == "" and run.total == 0
     assert db.session.get(Contact, anna.id) is not None
+
+
+def test_an_export_imported_into_another_account_gets_the_check_step_first(
+    app, data, client, make_account, make_user
+):
+    """Nothing is written before the customer has seen the check step and started it."""
+    group = data.group("Newsletter")
+    data.contact("anna@example.com", groups=(group,))
+    with app.app_context():
+        run = _run(db.session.get(Account, data.account_id), "csv")
+        package = Path(run.path).read_bytes()
+    other = make_account("other")
+    make_user("owner@other.example", other, "owner")
+    client = app.test_client()
+    login(client, "owner@other.example")
+    response = client.post(
+        "/a/other/integrations/import-package",
+        data={"file": (io.BytesIO(package), "export.zip")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    history = client.get(response.location).get_data(as_text=True)
+    assert history.count("Checked, waiting for confirmation") == 2  # Newsletter, no group
+    with app.app_context():
+        assert (
+            db.session.scalar(
+                db.select(db.func.count(Contact.id)).where(Contact.account_id == other)
+            )
+            == 0
+        )
+        jobs = dict(
+            db.session.execute(
+                db.select(ImportJob.group_name, ImportJob.id).where(ImportJob.account_id == other)
+            ).all()
+        )
+    page = client.get(f"/a/other/imports/{jobs['Newsletter']}").get_data(as_text=True)
+    assert "what will happen" in page and 'data-effect="new_on"' in page
+    for job_id in jobs.values():
+        assert client.post(f"/a/other/imports/{job_id}/start").status_code == 302
+    with app.app_context():
+        emails = db.session.scalars(db.select(Contact.email).where(Contact.account_id == other))
+        assert list(emails) == ["anna@example.com"]
