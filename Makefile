@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install translations compile-translations lint format worker clean security
+.PHONY: run test check install translations compile-translations lint format worker clean security
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ run: $(STAMP) compile-translations
 
 test: $(STAMP) compile-translations
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## The fast tier for the inner loop: no worker processes, browsers, drills, schemathesis
+## or bandit/pip-audit (tests/conftest.py marks those "slow"); `make test` runs everything.
+check: $(STAMP) compile-translations
+	$(PY) -m pytest -m "not slow" -q $(PYTEST_ARGS)
 
 ## The security checks (tests/security): tenant isolation, CSRF, headers, limits, XSS,
 ## CSV formulas, bandit and pip-audit; -rxs shows what pip-audit could not audit and why.

@@ -24,6 +24,23 @@ from portal.extensions import db  # noqa: E402
 
 PASSWORD = "correct-horse-battery"
 
+# What `make check` leaves out (marked "slow"): worker processes, browsers, drills,
+# schemathesis, bandit and pip-audit. `make test` runs them all.
+SLOW_TESTS = (
+    "tests/e2e/",
+    "tests/drills/",
+    "test_worker.py",
+    "test_mass_worker.py",
+    "tests/api/test_openapi.py",
+    "tests/security/test_static_analysis.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(part in item.nodeid for part in SLOW_TESTS):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def redis_url():

@@ -195,7 +195,14 @@ COMPONENTS: dict[str, dict[str, Any]] = {
         "required": ["line", "kind", "code", "message"],
         "properties": {
             "line": {"type": "integer", "description": "Line 1 is the header."},
-            "kind": {"type": "string", "enum": ["invalid", "skipped"]},
+            "kind": {
+                "type": "string",
+                "enum": ["invalid", "skipped", "warning"],
+                "description": (
+                    "invalid: refused (address missing or invalid); skipped: not imported "
+                    "(duplicate, forgotten, …); warning: imported, one cell left empty."
+                ),
+            },
             "code": TEXT,
             "message": TEXT,
         },
@@ -243,11 +250,21 @@ COMPONENTS: dict[str, dict[str, Any]] = {
                 "properties": {name: {"type": "integer"} for name in COUNTERS},
             },
             "skipped_reasons": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "consent": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "description": (
+                    "What the import did to consent: new_on, new_off (added as signed off), "
+                    "signed_off, kept_newer (a newer sign-up here stood), reactivated, "
+                    "stays_off (re-activation not chosen), signup_moved; with "
+                    "'<effect>:<reason>' counts for new_off and signed_off."
+                ),
+            },
             "error": TEXT,
             "problems": {
                 "type": "array",
                 "items": ref("ImportProblem"),
-                "description": "The first 100 rows that were not imported.",
+                "description": "The first 100 rows not imported, or imported with a warning.",
             },
         },
     },
@@ -427,7 +444,13 @@ IMPORT_OPTIONS = {
     "import_consent": {
         "type": "boolean",
         "default": False,
-        "description": "Take the sign-up and sign-off data (active, dates, reason).",
+        "description": (
+            "Re-activate contacts who signed off here when a row is active with a sign-up "
+            "date newer than the sign-off (and take the file's sign-up dates for contacts "
+            "already in the group). What signs people off — active = no, a sign-off date, "
+            "an opt-out reason, a status such as unsubscribed — always applies, with or "
+            "without this option."
+        ),
     },
     "restore_deleted": {
         "type": "boolean",

@@ -28,8 +28,8 @@ from portal.extensions import db
 from portal.imports import mapping as m
 from portal.imports import service as imports
 from portal.imports import tasks as import_tasks
+from portal.imports.check import problem_text
 from portal.imports.models import ImportJob
-from portal.imports.reasons import message as reason_message
 from portal.safe_csv import safe_row
 
 SOURCE = "api"
@@ -55,13 +55,14 @@ def import_json(job: ImportJob) -> dict[str, Any]:
         "finished_at": iso(job.finished_at),
         "counters": job.counters(),
         "skipped_reasons": dict(job.skipped_reasons or {}),
+        "consent": dict(job.consent_counts or {}),
         "error": job.error or "",
         "problems": [
             {
                 "line": p.line,
                 "kind": p.kind,
                 "code": p.code,
-                "message": reason_message(p.code, p.params),
+                "message": problem_text(p),
             }
             for p in imports.problems(job, limit=PROBLEMS_SHOWN)
         ],

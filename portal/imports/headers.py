@@ -47,7 +47,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     LAST_NAME_PREFIX: (
         "tussenvoegsel", "tussenvoegsels", "voorvoegsel", "voorvoegsels", "namenszusatz",
-        "name prefix", "surname prefix", "particle",
+        "name prefix", "surname prefix", "particle", "prefisso del cognome",
+        "przedrostek nazwiska",
     ),
     FULL_NAME: (
         "full name", "fullname", "full_name", "name", "contact name", "subscriber name",

@@ -42,7 +42,10 @@ ACTIVE_STATUSES = (
     ImportStatus.RUNNING,
 )
 
-COUNTERS = ("created", "updated", "unchanged", "reactivated", "restored", "skipped", "invalid")
+COUNTERS = (
+    "created", "updated", "unchanged", "reactivated", "restored", "skipped", "invalid",
+    "warnings",
+)  # fmt: skip
 
 
 class ImportJob(db.Model):

@@ -27,6 +27,18 @@ MESSAGES = {
 
 SKIP_CODES = ("duplicate", "forgotten", "deleted", "not_found")
 
+# The skipped rows counted by reason (the summary's list): no line numbers to fill in.
+SKIP_LABELS = {
+    "duplicate": _l("Appears earlier in the file"),
+    "forgotten": _l("Forgotten — can only sign up again through a form"),
+    "deleted": _l("To be deleted (“Restore deleted contacts” not chosen)"),
+    "not_found": _l("No such contact (“Update only”)"),
+}
+
+
+def skip_label(code: str) -> str:
+    return str(SKIP_LABELS.get(code, code))
+
 
 def message(code: str, params: dict | None = None) -> str:
     template = MESSAGES.get(code)

@@ -240,11 +240,11 @@ class RowParser:
     def _consent(self, line: int, cells: list[str], warnings: list[dict]) -> Consent:
         said: dict[str, str] = {}
         date = self._date
-        signup = (
-            date(line, cells, m.CONFIRMED_AT, said, warnings)
-            or date(line, cells, m.SIGNUP_AT, said, warnings)
-            or date(line, cells, m.ADDED_AT, said, warnings)
-        )
+        # every date is read (its cell may need a warning), the confirmation first
+        confirmed = date(line, cells, m.CONFIRMED_AT, said, warnings)
+        signed_up = date(line, cells, m.SIGNUP_AT, said, warnings)
+        added = date(line, cells, m.ADDED_AT, said, warnings)
+        signup = confirmed or signed_up or added
         signoff = date(line, cells, m.SIGNOFF_AT, said, warnings)
         bounced = date(line, cells, m.BOUNCED_AT, said, warnings)
         for position, target, chosen in self.words:

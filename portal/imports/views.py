@@ -29,7 +29,7 @@ from portal.extensions import db
 from portal.imports import check, forms, service, tasks
 from portal.imports import mapping as m
 from portal.imports.models import ImportJob, ImportStatus
-from portal.imports.reasons import message
+from portal.imports.reasons import message, skip_label
 from portal.safe_csv import safe_row
 from portal.tenancy import get_owned_or_404, require_role, tenant_blueprint
 
@@ -120,6 +120,7 @@ def show_import(import_id: int):
         "progress": service.progress(job),
         "message": message,
         "problem_text": check.problem_text,
+        "skip_label": skip_label,
         "recognised": check.recognised_as(job),
         "target_labels": dict(_target_choices()),
         "meaning_labels": check.MEANING_LABELS,

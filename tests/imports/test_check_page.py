@@ -64,6 +64,11 @@ def test_a_mailchimp_unsubscribed_export_is_recognised_and_its_consent_explained
     _submit_mapping(client, job_id, page)
     page = client.get(f"/a/acme/imports/{job_id}").get_data(as_text=True)
     assert "what will happen" in page
+    assert "Appears earlier in the file: 1" in page  # the file's duplicate, counted
+    for lang in ("en", "de", "it", "nl", "pl"):
+        translated = client.get(f"/a/acme/imports/{job_id}?lang={lang}").get_data(as_text=True)
+        assert "%(" not in translated, f"a placeholder left unformatted in {lang}"
+    client.get(f"/a/acme/imports/{job_id}?lang=en")
     signed_off = len(export.expected.signed_off)
     assert re.search(rf'data-effect="new_off"><span class="effect-count">{signed_off}<', page), (
         "the check step must say that everyone arrives signed off"
