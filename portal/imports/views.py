@@ -170,16 +170,21 @@ def save_mapping(import_id: int):
     if not form.validate_on_submit():
         abort(400)
     mapping = [request.form.get(f"column-{i}", "") for i in range(len(job.header))]
+    return _configure_and_check(
+        job,
+        mapping=mapping,
+        mode=form.mode.data,
+        import_consent=form.import_consent.data,
+        restore_deleted=form.restore_deleted.data,
+    )
+
+
+def _configure_and_check(job: ImportJob, **options) -> Response:
+    """Save the mapping and options, then (re)check the file; a refusal is flashed."""
     try:
-        service.configure(
-            job,
-            mapping=mapping,
-            mode=form.mode.data,
-            import_consent=form.import_consent.data,
-            restore_deleted=form.restore_deleted.data,
-            actor=current_user,
-        )
+        service.configure(job, actor=current_user, **options)
     except service.ImportError_ as exc:
+        db.session.rollback()
         flash(str(exc), "danger")
         return redirect(url_for("imports.show_import", import_id=job.id))
     db.session.commit()
@@ -206,25 +211,16 @@ def change_reading(import_id: int):
             _, position, index = name.split("-", 2)
             word = request.form.get(f"word-{position}-{index}", "")
             meanings.setdefault(position, {})[word] = meaning
-    try:
-        service.configure(
-            job,
-            mapping=job.mapping,
-            mode=job.mode,
-            import_consent=job.import_consent,
-            restore_deleted=job.restore_deleted,
-            date_formats=formats,
-            date_zone=request.form.get("date_zone", job.date_zone),
-            value_meanings=meanings,
-            actor=current_user,
-        )
-    except service.ImportError_ as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
-        return redirect(url_for("imports.show_import", import_id=job.id))
-    db.session.commit()
-    tasks.enqueue_check(job)
-    return redirect(url_for("imports.show_import", import_id=job.id))
+    return _configure_and_check(
+        job,
+        mapping=job.mapping,
+        mode=job.mode,
+        import_consent=job.import_consent,
+        restore_deleted=job.restore_deleted,
+        date_formats=formats,
+        date_zone=request.form.get("date_zone", job.date_zone),
+        value_meanings=meanings,
+    )
 
 
 @bp.route("/imports/<int:import_id>/edit", methods=["POST"])

@@ -264,7 +264,7 @@ def test_after_an_undo_the_account_equals_its_state_before_the_import_field_by_f
 ):
     """Names, fields, status, updated_at, tags (also those added to contacts of other
     groups), subscriptions with their sources and dates: all as before."""
-    before = _dump(account.id)
+    before, exported_before = _dump(account.id), _full_export(account)
     job = _import_everything(run_import)
     after_import = _dump(account.id)
     assert after_import != before
@@ -275,3 +275,18 @@ def test_after_an_undo_the_account_equals_its_state_before_the_import_field_by_f
     after = _dump(account.id)
     for table in before:
         assert after[table] == before[table], table
+    # and as a customer sees it: the portal's full export, line by line
+    assert _full_export(account) == exported_before
+
+
+def _full_export(account):
+    """The account's lossless export (JSON Lines: every contact with its groups, dates,
+    reasons, tags and fields)."""
+    from pathlib import Path
+
+    from portal.integrations import export
+
+    run = export.start(account, fmt="jsonl", group=None, actor=None)
+    db.session.commit()
+    export.run(run)
+    return sorted(Path(run.path).read_text(encoding="utf-8").splitlines())

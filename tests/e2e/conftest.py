@@ -19,6 +19,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from portal import create_app
+from portal.accounts.models import Role
 from portal.config import ROOT
 from portal.extensions import db
 from tests.conftest import PASSWORD
@@ -254,3 +256,38 @@ def sign_in(page, base_url: str, email: str, password: str = PASSWORD) -> None:
     form.locator("input[name=email]").fill(email)
     form.locator("input[name=password]").fill(password)
     form.locator("button[type=submit]").click()
+
+
+# --- the owner of "acme" and the group of the journeys ------------------------------------
+
+OWNER = "owner@acme.example"
+
+
+@pytest.fixture
+def owner(app, make_account, make_user):
+    """Account "acme" (Berlin) and its owner; CSRF is on for the whole journey (the
+    autouse fixture of tests/conftest.py switches it off again)."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    account_id = make_account("acme", name="Acme GmbH", timezone="Europe/Berlin")
+    make_user(OWNER, account_id, Role.OWNER)
+    return account_id
+
+
+@pytest.fixture
+def owner_page(owner, live_server, page):
+    sign_in(page, live_server, OWNER)
+    expect(page).to_have_url(f"{live_server}/a/acme/")
+    return page
+
+
+@pytest.fixture
+def newsletter(app, owner, make_data):
+    """The group "Newsletter" with two contacts: Anna Alt and Jürgen Größ."""
+    data = make_data(owner)
+    group_id = data.group("Newsletter")
+    signed_up = datetime(2026, 3, 17, 16, 45, tzinfo=UTC)
+    anna = data.contact("anna@example.com", "Anna", "Alt", groups=(group_id,), signup_at=signed_up)
+    jurgen = data.contact(
+        "juergen@example.de", "Jürgen", "Größ", groups=(group_id,), signup_at=signed_up
+    )
+    return {"data": data, "group": group_id, "anna": anna, "jurgen": jurgen, "at": signed_up}

@@ -25,9 +25,8 @@ from portal.contacts.models import Contact, Group, Subscription
 from portal.extensions import db
 from portal.lifecycle import service as lifecycle
 from portal.mail import outbox_messages
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import OWNER, sign_in
 
-OWNER = "owner@acme.example"
 STAFF = "support@portal.example"
 BERLIN = ZoneInfo("Europe/Berlin")
 DANGER_RED = "rgb(220, 53, 69)"  # Bootstrap's --bs-danger: "to be deleted" is shown in it
@@ -79,36 +78,6 @@ def _read(app, model, object_id: int):
         if obj is not None:
             db.session.expunge(obj)
         return obj
-
-
-@pytest.fixture
-def owner(app, make_account, make_user):
-    """Account "acme" (Berlin) and its owner; CSRF is on for the whole journey (the
-    autouse fixture of tests/conftest.py switches it off again)."""
-    app.config["WTF_CSRF_ENABLED"] = True
-    account_id = make_account("acme", name="Acme GmbH", timezone="Europe/Berlin")
-    make_user(OWNER, account_id, Role.OWNER)
-    return account_id
-
-
-@pytest.fixture
-def owner_page(owner, live_server, page):
-    sign_in(page, live_server, OWNER)
-    expect(page).to_have_url(f"{live_server}/a/acme/")
-    return page
-
-
-@pytest.fixture
-def newsletter(app, owner, make_data):
-    """The group "Newsletter" with two contacts: Anna Alt and Jürgen Größ."""
-    data = make_data(owner)
-    group_id = data.group("Newsletter")
-    signed_up = datetime(2026, 3, 17, 16, 45, tzinfo=UTC)
-    anna = data.contact("anna@example.com", "Anna", "Alt", groups=(group_id,), signup_at=signed_up)
-    jurgen = data.contact(
-        "juergen@example.de", "Jürgen", "Größ", groups=(group_id,), signup_at=signed_up
-    )
-    return {"data": data, "group": group_id, "anna": anna, "jurgen": jurgen, "at": signed_up}
 
 
 # --- 1. five languages ---------------------------------------------------------------------

@@ -14,8 +14,8 @@ from playwright.sync_api import expect
 
 from portal.contacts.models import Contact, Subscription
 from portal.extensions import db
-from tests.e2e.conftest import sign_in
-from tests.e2e.test_journeys import OWNER, _translated, newsletter, owner  # noqa: F401
+from tests.e2e.conftest import OWNER, sign_in
+from tests.e2e.test_journeys import _translated
 from tests.imports import tool_exports
 
 
@@ -66,6 +66,7 @@ def test_owner_imports_a_mailchimp_export_of_unsubscribed_members_in_german(
     headers = export.content.decode().splitlines()[0].replace('"', "").split(",")
     expect(page.locator(f"#column-{headers.index('UNSUB_TIME')}")).to_have_value("signoff_at")
     expect(page.locator(f"#column-{headers.index('TAGS')}")).to_have_value("tags")
+    screenshot(page, "-mapping")
     page.locator("#check-button").click()
 
     # the check step, before anything is written

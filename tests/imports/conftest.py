@@ -58,6 +58,16 @@ def group(account):
 
 
 @pytest.fixture
+def group_id(app, owner):
+    """The group "Newsletter" of the signed-in owner's account "acme" (the pages)."""
+    with app.app_context():
+        group = Group(account_id=owner, name="Newsletter")
+        db.session.add(group)
+        db.session.commit()
+        return group.id
+
+
+@pytest.fixture
 def run_import(tmp_path, account, group):
     """Import rows into the group: upload, map automatically, optionally check, run."""
 

@@ -8,21 +8,10 @@ from __future__ import annotations
 import io
 import re
 
-import pytest
-
-from portal.contacts.models import Contact, CustomField, Group, Subscription
+from portal.contacts.models import Contact, CustomField, Subscription
 from portal.extensions import db
 from portal.imports.models import ImportJob
 from tests.imports import tool_exports
-
-
-@pytest.fixture
-def group_id(app, owner):
-    with app.app_context():
-        group = Group(account_id=owner, name="Newsletter")
-        db.session.add(group)
-        db.session.commit()
-        return group.id
 
 
 def _upload(client, group_id, content: bytes, name: str) -> int:

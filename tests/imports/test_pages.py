@@ -7,7 +7,7 @@ import io
 import pytest
 
 from portal.accounts.models import Role
-from portal.contacts.models import Contact, Group
+from portal.contacts.models import Contact
 from portal.extensions import db
 from portal.imports.models import ImportJob
 from tests.conftest import login
@@ -19,15 +19,6 @@ CSV = (
     "=cmd|' /C calc'!A0@example.de;=HYPERLINK(\"x\");Evil;\r\n"
     "ola@example.pl;Ola;Żółć;VIP\r\n"
 ).encode("cp1252", errors="replace")
-
-
-@pytest.fixture
-def group_id(app, owner):
-    with app.app_context():
-        group = Group(account_id=owner, name="Newsletter")
-        db.session.add(group)
-        db.session.commit()
-        return group.id
 
 
 def _upload(client, group_id, data=CSV, name="liste.csv"):
