@@ -71,6 +71,7 @@ def register_template_helpers(app: Flask) -> None:
             "describe_event": describe_event,
             "mode_label": _import_label("MODE_LABELS"),
             "status_label": _import_label("STATUS_LABELS"),
+            "source_label": _import_label("SOURCE_LABELS"),
         }
 
     app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, RadioField, SelectField, StringField
@@ -34,6 +35,13 @@ STATUS_LABELS = {
     "finished": _l("Finished"),
     "failed": _l("Failed"),
     "cancelled": _l("Cancelled"),
+}
+
+# where an import came from (the history's badge); "ui" has none
+SOURCE_LABELS = {
+    "api": _l("API"),
+    "restore": lazy_pgettext("import source", "restore"),
+    "job": _l("system"),
 }
 
 TARGET_LABELS = {

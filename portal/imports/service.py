@@ -443,6 +443,28 @@ def _discard_staging(job: ImportJob) -> bool:
 
 
 FILE_EXPIRED = "file_expired"  # ImportJob.error of an import whose file was swept
+DISCARDED = "discarded"  # ImportJob.error of an import its owner discarded before it ran
+
+
+def discard(job: ImportJob, *, actor, ip: str | None = None) -> None:
+    """An import that was uploaded or checked but not started, thrown away: its file
+    and its staged rows go (they hold people's data), the row stays as "cancelled"."""
+    if job.status not in (ImportStatus.UPLOADED, ImportStatus.READY, ImportStatus.FAILED):
+        raise ImportError_(_l("Only an import that has not started can be discarded."))
+    db.session.execute(db.delete(ImportRowProblem).where(ImportRowProblem.import_id == job.id))
+    _discard_staging(job)
+    job.status = ImportStatus.CANCELLED.value
+    job.error = DISCARDED
+    job.dry_run = {}
+    audit.record(
+        "import.discarded",
+        account=_account(job),
+        actor=actor,
+        object_type="import",
+        object_id=job.id,
+        details={"group": job.group_name, "file": job.filename},
+        ip=ip,
+    )
 
 
 def sweep_uploads(now: datetime | None = None) -> int:
@@ -559,6 +581,9 @@ def _register_audit_texts() -> None:
         )
 
     DESCRIPTIONS["import.finished"] = finished
+    DESCRIPTIONS["import.discarded"] = lambda e: _(
+        "Import of “%(file)s” discarded before it ran", file=(e.details or {}).get("file", "")
+    )
 
 
 _register_audit_texts()

@@ -223,6 +223,22 @@ def change_reading(import_id: int):
     )
 
 
+@bp.route("/imports/<int:import_id>/discard", methods=["POST"])
+@require_role(Role.EDITOR)
+def discard_import(import_id: int):
+    job = get_owned_or_404(ImportJob, import_id)
+    if forms.MappingForm().validate_on_submit():
+        try:
+            service.discard(job, actor=current_user, ip=request.remote_addr)
+        except service.ImportError_ as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+            return redirect(url_for("imports.show_import", import_id=job.id))
+        db.session.commit()
+        flash(_("The import was discarded; its file was deleted."), "info")
+    return redirect(url_for("imports.list_imports"))
+
+
 @bp.route("/imports/<int:import_id>/edit", methods=["POST"])
 @require_role(Role.EDITOR)
 def edit_mapping(import_id: int):
