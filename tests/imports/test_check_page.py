@@ -137,9 +137,11 @@ def test_unknown_words_and_date_formats_are_chosen_on_the_check_step(app, client
         assert {s.activated_at.date().isoformat() for s in subs} == {"2024-03-14", "2023-12-31"}
 
 
-def test_unreadable_cells_are_warnings_on_the_page_and_in_the_report(app, client, group_id):
+def test_unreadable_cells_are_warnings_on_the_page_and_in_the_report(app, client, owner, group_id):
     with app.app_context():
-        db.session.add(CustomField(account_id=1, key="birthday", label="Geburtstag", type="date"))
+        db.session.add(
+            CustomField(account_id=owner, key="birthday", label="Geburtstag", type="date")
+        )
         db.session.commit()
     csv_text = "E-Mail;Geburtstag\r\na@example.com;31.02.1990\r\nb@example.com;01.02.1990\r\n"
     job_id = _upload(client, group_id, csv_text.encode(), "list.csv")
