@@ -73,25 +73,31 @@ class Consent:
 class ColumnStats:
     """Per consent column: how many rows said what, and the words nobody knows yet —
     what the check step explains column by column. Counted in the parser thread per
-    batch; the batch's writer adds them to the import's row with its checkpoint."""
+    batch (one flat dict: this runs for every row); the batch's writer adds them to the
+    import's row with its checkpoint."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, dict[str, Any]] = {}
+        self.counted: dict[tuple[int, str], int] = {}
+        self.words: dict[int, dict[str, int]] = {}
 
     def count(self, position: int, what: str) -> None:
-        column = self.counts.setdefault(str(position), {})
-        column[what] = column.get(what, 0) + 1
+        key = (position, what)
+        self.counted[key] = self.counted.get(key, 0) + 1
 
     def unknown(self, position: int, raw: str) -> None:
-        column = self.counts.setdefault(str(position), {})
-        words = column.setdefault("unknown", {})
+        words = self.words.setdefault(position, {})
         word = raw.strip()[:60]
         if word not in words and len(words) >= UNKNOWN_WORDS_KEPT:
             word = OTHER_WORDS
         words[word] = words.get(word, 0) + 1
 
     def take(self) -> dict[str, dict[str, Any]]:
-        counts, self.counts = self.counts, {}
+        counts: dict[str, dict[str, Any]] = {}
+        for (position, what), n in self.counted.items():
+            counts.setdefault(str(position), {})[what] = n
+        for position, words in self.words.items():
+            counts.setdefault(str(position), {})["unknown"] = words
+        self.counted, self.words = {}, {}
         return counts
 
 
@@ -172,6 +178,7 @@ class RowParser:
             if t in index
         }
         self.prefix_at = index.get(m.LAST_NAME_PREFIX)
+        self.split_tags = lru_cache(maxsize=50_000)(m.split_tags)  # cells repeat a lot
         self.has_consent = bool(self.words or self.dates)
 
     @staticmethod
@@ -197,7 +204,7 @@ class RowParser:
                 first, last = (part[:200] or None for part in self.full_name(whole))
         names = self.fold_names(first, last)
         fields = self._fields(line, cells, warnings) if self.custom else None
-        tags = self.spell_tags(m.split_tags(self._cell(cells, self.tags_at)))
+        tags = self.spell_tags(self.split_tags(self._cell(cells, self.tags_at)))
         consent = self._consent(line, cells, warnings) if self.has_consent else _NO_CONSENT
         row = (
             self.job_id, line, email, self.hash(email), first, last, names["search_name"],
@@ -220,10 +227,11 @@ class RowParser:
         return result
 
     def _date(self, line: int, cells: list[str], target: str, said: dict, warnings: list[dict]):
-        spec = self.dates.get(target)
-        if spec is None:
+        position, fmt, chosen = self.dates[target]
+        if position >= len(cells) or not cells[position]:
+            if chosen.get(""):  # a tool's word for an empty date: CleverReach, not confirmed
+                said[target] = chosen[""]
             return None
-        position, fmt, chosen = spec
         text = self._cell(cells, position).strip()
         try:
             value = self.parse_time(text, self.tz, fmt)
@@ -233,20 +241,19 @@ class RowParser:
             return None
         if value is not None:
             self.stats.count(position, "dated")
-        elif chosen.get(""):  # a tool's word for an empty date: CleverReach, not confirmed
+        elif chosen.get(""):
             said[target] = chosen[""]
         return value
 
     def _consent(self, line: int, cells: list[str], warnings: list[dict]) -> Consent:
         said: dict[str, str] = {}
-        date = self._date
-        # every date is read (its cell may need a warning), the confirmation first
-        confirmed = date(line, cells, m.CONFIRMED_AT, said, warnings)
-        signed_up = date(line, cells, m.SIGNUP_AT, said, warnings)
-        added = date(line, cells, m.ADDED_AT, said, warnings)
-        signup = confirmed or signed_up or added
-        signoff = date(line, cells, m.SIGNOFF_AT, said, warnings)
-        bounced = date(line, cells, m.BOUNCED_AT, said, warnings)
+        read: dict[str, datetime | None] = {}
+        # every mapped date is read (its cell may need a warning)
+        for target in self.dates:
+            read[target] = self._date(line, cells, target, said, warnings)
+        get = read.get
+        signup = get(m.CONFIRMED_AT) or get(m.SIGNUP_AT) or get(m.ADDED_AT)
+        signoff, bounced = get(m.SIGNOFF_AT), get(m.BOUNCED_AT)
         for position, target, chosen in self.words:
             raw = self._cell(cells, position)
             key = values.word_key(raw)
@@ -286,6 +293,8 @@ def resolve_consent(
     that says signed off, blocked, bounced or unconfirmed, a bounce date, or a sign-off
     date not older than the sign-up. Otherwise a column that says active, or a date of
     sign-up, makes the row active; a row that says nothing is None."""
+    if not said and signoff is None and bounced is None:  # the common case: a sign-up date
+        return _NO_CONSENT if signup is None else Consent(signup, None, True, None)
     only_if_off = [v.removeprefix(IF_OFF) for v in said.values() if v.startswith(IF_OFF)]
     if only_if_off:
         said = {t: v for t, v in said.items() if not v.startswith(IF_OFF)}
