@@ -57,10 +57,12 @@ def _init_extensions(app: Flask) -> None:
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        from portal.accounts.models import User
+    def load_user(login: str):
+        """The session and the remember cookie name a sign-in, not a user id: a cookie
+        of an ended sign-in opens nothing (portal.accounts.service.start_login)."""
+        from portal.accounts import service
 
-        return db.session.get(User, int(user_id))
+        return service.user_for_login(login)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -76,6 +76,10 @@ def build_config(overrides: dict | None = None) -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
         "PERMANENT_SESSION_LIFETIME": _int("SESSION_LIFETIME_HOURS", 12) * 3600,
+        # "Stay signed in": the cookie and its server-side sign-in end after this many
+        # days (the sign-in row's expiry is what counts; the cookie only carries it).
+        "REMEMBER_DAYS": _int("REMEMBER_DAYS", 30),
+        "REMEMBER_COOKIE_DURATION": _int("REMEMBER_DAYS", 30) * 24 * 3600,
         "WTF_CSRF_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,
         # Rate limits (Flask-Limiter syntax).

@@ -1,6 +1,12 @@
 """Imports every area's models so that SQLAlchemy and Alembic see all tables."""
 
-from portal.accounts.models import Account, Invitation, Membership, User  # noqa: F401
+from portal.accounts.models import (  # noqa: F401
+    Account,
+    Invitation,
+    LoginSession,
+    Membership,
+    User,
+)
 from portal.api.models import ApiKey  # noqa: F401
 from portal.backups.models import Backup, BackupPendingDeletion, ImportUndo  # noqa: F401
 from portal.contacts.models import Activity, Contact, CustomField, Group, Subscription, Tag  # noqa: F401

@@ -55,6 +55,10 @@ class NewPasswordForm(FlaskForm):
     )
 
 
+class ChangePasswordForm(NewPasswordForm):
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
+
+
 class AcceptInvitationForm(NewPasswordForm):
     name = StringField(_l("Your name"), validators=[Length(max=200)])
 

@@ -44,6 +44,8 @@ PUBLIC = {
 SIGNED_IN = {
     "accounts.choose_account": "the caller's own accounts",
     "accounts.profile": "the caller's own name, language and timezone",
+    "accounts.change_password": "the caller's own password (the current one is asked again)",
+    "accounts.sign_out_everywhere": "ends the caller's own sign-ins",
 }
 
 # Role checks written inside a view for one method (GET reads, POST changes); all other
