@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORTED_LOCALES = ("en", "de", "it", "nl", "pl")
@@ -40,6 +41,15 @@ def load_secret_key(instance: Path) -> str:
     path.write_text(key)
     path.chmod(0o600)
     return key
+
+
+def check_base_url(value: str) -> str:
+    """BASE_URL is the only source of links in mails, so a typo must stop the start, not
+    mail broken links: http(s), a host, no query or fragment."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"BASE_URL must look like https://portal.example.com, not {value!r}")
+    return value.rstrip("/")
 
 
 def build_config(overrides: dict | None = None) -> dict:
@@ -114,4 +124,5 @@ def build_config(overrides: dict | None = None) -> dict:
         "STAFF_ACCESS_MINUTES": _int("STAFF_ACCESS_MINUTES", 60),
     }
     config.update(overrides)
+    config["BASE_URL"] = check_base_url(config["BASE_URL"])
     return config

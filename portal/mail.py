@@ -8,6 +8,7 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 from flask_babel import force_locale
@@ -15,6 +16,18 @@ from flask_babel import force_locale
 from portal import clock
 
 log = logging.getLogger(__name__)
+
+
+def external_url(endpoint: str, **values: object) -> str:
+    """An absolute link to the portal for a mail (or a snippet a customer copies out),
+    built from BASE_URL. Never from the request: its Host and X-Forwarded-Host are
+    whatever the sender typed, and a reset link mailed to http://evil.example/... hands
+    the token to whoever owns that host. Works without a request too (jobs, CLI)."""
+    base = urlsplit(current_app.config["BASE_URL"])
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path.rstrip("/") or "/", url_scheme=base.scheme
+    )
+    return adapter.build(endpoint, values, force_external=True)
 
 
 def send_mail(to: str, subject: str, template: str, locale: str = "en", **context) -> EmailMessage:

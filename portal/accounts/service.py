@@ -325,15 +325,14 @@ def user_for_reset_token(token: str) -> User | None:
 
 def request_password_reset(email: str) -> None:
     """Mail a reset link if the address belongs to a user; say nothing otherwise."""
-    from flask import url_for
     from flask_babel import lazy_gettext as _l
 
-    from portal.mail import send_mail
+    from portal.mail import external_url, send_mail
 
     user = find_user_by_email(email)
     if user is None or not user.active:
         return
-    link = url_for("accounts.reset_password", token=make_reset_token(user), _external=True)
+    link = external_url("accounts.reset_password", token=make_reset_token(user))
     send_mail(
         user.email,
         _l("Reset your password"),
@@ -459,10 +458,9 @@ def invite_member(
     account: Account, email: str, role: Role | str, *, actor: User, actor_membership: Membership
 ) -> Invitation:
     """Create an invitation and mail its link in the invitee's (or account's) language."""
-    from flask import url_for
     from flask_babel import lazy_gettext as _l
 
-    from portal.mail import send_mail
+    from portal.mail import external_url, send_mail
 
     role = Role(role)
     if not _may_manage(actor_membership, role):
@@ -491,7 +489,7 @@ def invite_member(
         details={"email": email, "role": role.value},
     )
     locale = (existing.locale if existing and existing.locale else None) or account.default_locale
-    link = url_for("accounts.accept_invitation", token=token, _external=True)
+    link = external_url("accounts.accept_invitation", token=token)
     send_mail(
         email,
         _l("You are invited to %(account)s", account=account.name),
