@@ -19,5 +19,10 @@ from portal.integrations.models import (  # noqa: F401
     TagMapping,
 )
 from portal.jobs.models import Heartbeat  # noqa: F401
-from portal.lifecycle.models import LifecycleJob, SignupRequest, Suppression  # noqa: F401
+from portal.lifecycle.models import (  # noqa: F401
+    LifecycleJob,
+    SignupRequest,
+    Suppression,
+    SuppressionKey,
+)
 from portal.support.models import AuditEvent  # noqa: F401
