@@ -10,6 +10,8 @@ from portal.accounts.models import (  # noqa: F401
 from portal.api.models import ApiKey  # noqa: F401
 from portal.backups.models import Backup, BackupPendingDeletion, ImportUndo  # noqa: F401
 from portal.contacts.models import Activity, Contact, CustomField, Group, Subscription, Tag  # noqa: F401
+from portal.database import never_reuse_ids
+from portal.extensions import db
 from portal.imports.models import ImportJob, ImportRow, ImportRowProblem  # noqa: F401
 from portal.integrations.models import (  # noqa: F401
     ExportRun,
@@ -26,3 +28,5 @@ from portal.lifecycle.models import (  # noqa: F401
     SuppressionKey,
 )
 from portal.support.models import AuditEvent  # noqa: F401
+
+never_reuse_ids(db.metadata)
