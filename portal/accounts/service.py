@@ -284,11 +284,6 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(db.select(User).where(User.email == email.strip().lower()))
 
 
-def set_user_locale(user: User, locale: str) -> None:
-    user.locale = locale
-    db.session.commit()
-
-
 def update_profile(user: User, *, name: str, locale: str | None, timezone: str | None) -> None:
     user.name = name.strip()
     user.locale = locale or None
