@@ -44,7 +44,7 @@ class LoginForm(FlaskForm):
 
 
 class ForgotPasswordForm(FlaskForm):
-    email = EmailField(_l("Email"), validators=[DataRequired()])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=320)])
 
 
 class NewPasswordForm(FlaskForm):

@@ -319,7 +319,17 @@ def user_for_reset_token(token: str) -> User | None:
 
 
 def request_password_reset(email: str) -> None:
-    """Mail a reset link if the address belongs to a user; say nothing otherwise."""
+    """Queue the reset mail for this address, known or not. The request does the same
+    work either way (no look-up, no token, no mail server to wait for), so neither the
+    answer nor its time tells whether the address has an account; the worker looks it
+    up and mails only a user (send_password_reset)."""
+    from portal.accounts import tasks
+
+    tasks.send_password_reset.enqueue(email.strip().lower()[:320])
+
+
+def send_password_reset(email: str) -> None:
+    """Mail a reset link if the address belongs to an active user; nothing otherwise."""
     from flask_babel import lazy_gettext as _l
 
     from portal.mail import external_url, send_mail
