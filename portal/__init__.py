@@ -10,6 +10,9 @@ from flask_babel import lazy_gettext as _l
 from portal.config import ROOT, build_config
 from portal.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
 
+# the only answers a cache may keep: the portal's own static files and Bootstrap's
+CACHEABLE_ENDPOINTS = frozenset({"static", "bootstrap.static"})
+
 
 def create_app(overrides: dict | None = None) -> Flask:
     config = build_config(overrides)
@@ -104,6 +107,11 @@ def _register_hooks(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response):
+        if request.endpoint not in CACHEABLE_ENDPOINTS:
+            # pages, files and JSON carry personal data: no browser, proxy or "back"
+            # button may keep a copy (downloads included, which send_file would mark
+            # cacheable); only the portal's own CSS and JavaScript are cached
+            response.headers["Cache-Control"] = "no-store"
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if not g.get("frameable"):  # the public sign-up form may sit in the customer's page
             response.headers.setdefault("X-Frame-Options", "DENY")
