@@ -242,7 +242,11 @@ def current_operation() -> Operation | None:
 
 # --- input checking ---------------------------------------------------------------------------
 
-_INT = re.compile(r"^-?\d{1,18}$")
+# any whole number is read as one, however long: its limits are the schema's minimum and
+# maximum, so "9223372036854775806" is a number (the document says so) and a longer one
+# is "at most …", never "not a whole number"; beyond _INT_DIGITS it stands for ±10^100
+_INT = re.compile(r"^[+-]?\d+$")
+_INT_DIGITS = 100
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 
@@ -389,9 +393,12 @@ def refuse_unknown_parameters(params: list[Param]) -> None:
 def _coerce(param: Param, raw: str) -> Any:
     kind = param.schema.get("type")
     if kind == "integer":
-        if not _INT.match(raw.strip()):
+        text = raw.strip()
+        if not _INT.match(text):
             raise ValueError
-        return int(raw)
+        if len(text.lstrip("+-")) > _INT_DIGITS:
+            return -(10**_INT_DIGITS) if text.startswith("-") else 10**_INT_DIGITS
+        return int(text)
     if kind == "boolean":
         lowered = raw.strip().lower()
         if lowered in _TRUE:
