@@ -34,7 +34,9 @@ def send_mail(to: str, subject: str, template: str, locale: str = "en", **contex
     """Render templates/mail/<template>.txt (and .html if present) in `locale` and send."""
     with force_locale(locale):
         body = render_template(f"mail/{template}.txt", **context)
-        subject_text = str(subject)
+        # one line whatever it names: a header with a line break is refused (and would
+        # be a header injection); an account name is checked, this is the last guard
+        subject_text = " ".join(str(subject).split())
     message = EmailMessage()
     message["From"] = current_app.config["MAIL_SENDER"]
     message["To"] = to

@@ -21,6 +21,17 @@ from portal.extensions import db
 from portal.support import service as audit
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def has_control_characters(text: str) -> bool:
+    """A line break, a NUL or another control character: none belongs in a name. A line
+    break in the account's name went into the subject of every invitation mail (which
+    refuses header lines with one: every later invitation failed), a NUL cannot be
+    stored by PostgreSQL at all."""
+    return bool(_CONTROL.search(text or ""))
+
+
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -57,13 +68,12 @@ def create_account(
     from flask_babel import lazy_gettext as _l
 
     slug = slug.strip().lower()
+    name = _account_name(name)
     if not SLUG_RE.match(slug):
         raise ServiceError(_l("Use lowercase letters, digits and hyphens for the address."))
     if db.session.scalar(db.select(Account.id).where(Account.slug == slug)):
         raise ServiceError(_l("This address is already taken."))
-    account = Account(
-        name=name.strip(), slug=slug, timezone=timezone, default_locale=default_locale
-    )
+    account = Account(name=name, slug=slug, timezone=timezone, default_locale=default_locale)
     db.session.add(account)
     db.session.flush()
     audit.record(
@@ -72,11 +82,23 @@ def create_account(
     return account
 
 
+def _account_name(name: str) -> str:
+    from flask_babel import lazy_gettext as _l
+
+    name = (name or "").strip()
+    if has_control_characters(name):
+        raise ServiceError(_l("The name must be a single line without control characters."))
+    return name
+
+
 def update_account_settings(
     account: Account, *, actor: User, ip: str | None = None, **changes
 ) -> dict:
-    """Apply changed settings and audit each change with its old and new value."""
+    """Apply changed settings and audit each change with its old and new value; raises
+    ServiceError (and changes nothing) for a name with a line break or control character."""
     allowed = {"name", "timezone", "default_locale", "automatic_backups"}
+    if "name" in changes:
+        changes["name"] = _account_name(changes["name"])
     applied = {}
     for field, value in changes.items():
         if field not in allowed:

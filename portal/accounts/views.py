@@ -31,8 +31,10 @@ account_bp = tenant_blueprint("account", __name__)
 
 
 def _safe_next(target: str | None) -> str | None:
-    """Only same-site relative paths; anything else would be an open redirect."""
-    if not target:
+    """Only same-site relative paths; anything else would be an open redirect. A line
+    break or another control character is refused too: urlsplit drops them before it
+    looks (so "/a\r\nX: 1" looked harmless), and the Location header refused them (a 500)."""
+    if not target or service.has_control_characters(target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
@@ -268,29 +270,37 @@ def home():
 def settings():
     form = forms.GeneralSettingsForm(obj=g.account)
     editable = can(Role.ADMIN)
+    refused = False
     if request.method == "POST":
         if not editable:
             abort(403)
         if form.validate_on_submit():
-            changed = service.update_account_settings(
-                g.account,
-                actor=current_user,
-                ip=request.remote_addr,
-                name=form.name.data,
-                timezone=form.timezone.data,
-                default_locale=form.default_locale.data,
-                automatic_backups=form.automatic_backups.data,
-            )
-            db.session.commit()
-            if changed:
-                flash(_("The settings have been saved."), "success")
-            return redirect(url_for("account.settings"))
-    return render_template(
+            try:
+                changed = service.update_account_settings(
+                    g.account,
+                    actor=current_user,
+                    ip=request.remote_addr,
+                    name=form.name.data,
+                    timezone=form.timezone.data,
+                    default_locale=form.default_locale.data,
+                    automatic_backups=form.automatic_backups.data,
+                )
+            except service.ServiceError as exc:
+                db.session.rollback()
+                form.name.errors.append(str(exc))
+                refused = True  # a name with a line break: refused, nothing changed
+            else:
+                db.session.commit()
+                if changed:
+                    flash(_("The settings have been saved."), "success")
+                return redirect(url_for("account.settings"))
+    page = render_template(
         "accounts/settings.html",
         form=form,
         editable=editable,
         recent=audit.recent_for_account(g.account, limit=10),
     )
+    return page, (422 if refused else 200)
 
 
 @account_bp.route("/settings/team", methods=["GET", "POST"])
