@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -293,7 +293,7 @@ def reset_password(user: User, new_password: str, *, ip: str | None = None) -> N
     audit.record("user.password_reset", actor=user, object_type="user", object_id=user.id, ip=ip)
 
 
-def sweep_expired_logins(now=None) -> int:
+def sweep_expired_logins(now: datetime | None = None) -> int:
     """Rows of sign-ins past their expiry (they no longer open anything)."""
     result = db.session.execute(
         db.delete(LoginSession).where(LoginSession.expires_at < (now or clock.now()))

@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.accounts import forms, service
-from portal.accounts.models import Role
+from portal.accounts.models import Role, User
 from portal.extensions import db, limiter
 from portal.support import service as audit
 from portal.tenancy import can, require_role, tenant_blueprint, user_accounts
@@ -51,7 +51,7 @@ def _landing_url() -> str:
     return url_for("accounts.choose_account")
 
 
-def _sign_in(user, *, remember: bool) -> None:
+def _sign_in(user: User, *, remember: bool) -> None:
     """Sign the browser in under a sign-in of its own: the session and the remember
     cookie carry its token (not the user id), so ending it refuses every copy."""
     login = service.start_login(user, remember=remember)

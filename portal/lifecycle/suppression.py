@@ -31,10 +31,13 @@ class SuppressionKeyMismatch(RuntimeError):
 
 
 def parse_key(value: str) -> list[bytes]:
+    """The keys of a SUPPRESSION_KEY value ("hex" or "hex:hex:…", checked at start)."""
     return [bytes.fromhex(part) for part in value.split(":")]
 
 
 def chain_hash(keys: Sequence[bytes], data: str) -> str:
+    """HMAC-SHA256 with each key in turn: the first over the address, every later one
+    over the hex of the one before — what re-keying did to the stored hashes."""
     value = data
     for key in keys:
         value = hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
