@@ -6,9 +6,13 @@ import logging
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import BadRequest
 
 from portal.config import ROOT, build_config
 from portal.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
+
+# the only answers a cache may keep: the portal's own static files and Bootstrap's
+CACHEABLE_ENDPOINTS = frozenset({"static", "bootstrap.static"})
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -57,10 +61,12 @@ def _init_extensions(app: Flask) -> None:
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        from portal.accounts.models import User
+    def load_user(login: str):
+        """The session and the remember cookie name a sign-in, not a user id: a cookie
+        of an ended sign-in opens nothing (portal.accounts.service.start_login)."""
+        from portal.accounts import service
 
-        return db.session.get(User, int(user_id))
+        return service.user_for_login(login)
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -96,12 +102,20 @@ def _register_blueprints(app: Flask) -> None:
 def _register_hooks(app: Flask) -> None:
     from portal import i18n
     from portal.template_helpers import register_template_helpers
+    from portal.tenancy import refuse_impossible_url_ids
 
+    app.url_value_preprocessor(refuse_impossible_url_ids)
+    app.before_request(refuse_nul_characters)
     app.before_request(i18n.remember_requested_language)
     register_template_helpers(app)
 
     @app.after_request
     def security_headers(response):
+        if request.endpoint not in CACHEABLE_ENDPOINTS:
+            # pages, files and JSON carry personal data: no browser, proxy or "back"
+            # button may keep a copy (downloads included, which send_file would mark
+            # cacheable); only the portal's own CSS and JavaScript are cached
+            response.headers["Cache-Control"] = "no-store"
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if not g.get("frameable"):  # the public sign-up form may sit in the customer's page
             response.headers.setdefault("X-Frame-Options", "DENY")
@@ -112,6 +126,24 @@ def _register_hooks(app: Flask) -> None:
             "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
         )
         return response
+
+
+class HostileInput(BadRequest):
+    """A NUL character in the path, the query string or a form: no text of ours has
+    one, PostgreSQL cannot store or compare it (a 500 before), so the request is refused
+    whole, before any view reads it."""
+
+
+def refuse_nul_characters() -> None:
+    if request.path.startswith("/api/"):
+        return  # the API refuses them itself, naming the field (api.core.parse_query)
+    sources = [request.args] + ([request.form] if request.method not in ("GET", "HEAD") else [])
+    if "\x00" in request.path or any(
+        "\x00" in key or any("\x00" in v for v in values)
+        for source in sources
+        for key, values in source.lists()
+    ):
+        raise HostileInput()
 
 
 def _register_errors(app: Flask) -> None:
@@ -133,6 +165,24 @@ def _register_errors(app: Flask) -> None:
     def csrf_error(exc):
         return page(
             400, _l("The form has expired"), _l("Please go back, reload the page and try again.")
+        )
+
+    @app.errorhandler(HostileInput)
+    def hostile_input(exc):
+        if request.path.startswith("/f/"):  # the sign-up form's answer shows in its iframe
+            g.frameable = True
+        return page(
+            400,
+            _l("The request cannot be processed"),
+            _l("It contains a character that has no place in a text (a NUL character)."),
+        )
+
+    @app.errorhandler(400)
+    def bad_request(exc):
+        return page(
+            400,
+            _l("The request cannot be processed"),
+            _l("Please go back, reload the page and try again."),
         )
 
     @app.errorhandler(403)

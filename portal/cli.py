@@ -217,5 +217,56 @@ def create_api_key_cmd(account_slug: str, scope: str, name: str) -> None:
     click.echo(plain)
 
 
+@portal_cli.command("rekey-suppressions")
+@click.option(
+    "--new-key",
+    help="64 hex digits (32 random bytes); a random key when left out.",
+)
+def rekey_suppressions_cmd(new_key: str | None) -> None:
+    """Move the suppression list (hashes of forgotten addresses) to a new key.
+
+    The only safe way to change SUPPRESSION_KEY: every stored hash is re-hashed with the
+    new key in one transaction, and the key becomes the chain "<old>:<new>" (the list
+    has no addresses to hash afresh). With the key in instance/suppression_key the file
+    is replaced; with SUPPRESSION_KEY in the environment the new value is printed and
+    must be set on every web and worker process — until then they refuse every
+    suppression check rather than let a forgotten person back in."""
+    import os
+    import secrets
+    from pathlib import Path
+
+    from flask import current_app
+
+    from portal.config import check_suppression_key
+    from portal.lifecycle import suppression
+
+    if new_key is not None:
+        value = check_suppression_key(new_key)
+        if ":" in value:
+            raise click.BadParameter("one key of 64 hex digits", param_hint="--new-key")
+        key = bytes.fromhex(value)
+    else:
+        key = secrets.token_bytes(32)
+    in_environment = bool(os.environ.get("SUPPRESSION_KEY"))
+    path = Path(current_app.instance_path) / "suppression_key"
+    try:
+        new_value, moved = suppression.rekey(key)
+    except suppression.SuppressionKeyMismatch as exc:
+        _fail(exc)
+    pending = path.with_name("suppression_key.new")
+    if not in_environment:  # written before the commit: a crash between leaves both
+        pending.write_text(new_value)
+        pending.chmod(0o600)
+    db.session.commit()
+    current_app.config["SUPPRESSION_KEY"] = new_value
+    click.echo(f"{moved} suppression entr{'y' if moved == 1 else 'ies'} moved to the new key.")
+    if in_environment:
+        click.echo("Set this SUPPRESSION_KEY on every web and worker process and restart them:")
+        click.echo(new_value)
+    else:
+        os.replace(pending, path)
+        click.echo(f"The new key is in {path}.")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(portal_cli)

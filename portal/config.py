@@ -3,9 +3,12 @@ tests, CI and production; every default is safe to run on a fresh machine."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORTED_LOCALES = ("en", "de", "it", "nl", "pl")
@@ -42,6 +45,50 @@ def load_secret_key(instance: Path) -> str:
     return key
 
 
+_SUPPRESSION_KEY = re.compile(r"^[0-9a-f]{64}(?::[0-9a-f]{64})*$")
+
+
+def check_suppression_key(value: str) -> str:
+    """64 hex digits (32 random bytes), or several joined by ':' after a re-keying
+    (`flask portal rekey-suppressions`); anything else stops the start, because a wrong
+    key would let every forgotten person back in."""
+    value = value.strip().lower()
+    if not _SUPPRESSION_KEY.match(value):
+        raise ValueError(
+            "SUPPRESSION_KEY must be 64 hex digits (python -c 'import secrets; "
+            "print(secrets.token_hex(32))'), or a chain of them joined by ':'"
+        )
+    return value
+
+
+def load_suppression_key(instance: Path, secret_key: str) -> str:
+    """The key of the suppression list (the keyed hashes of forgotten addresses): from
+    SUPPRESSION_KEY, else kept in instance/suppression_key. It must never follow
+    SECRET_KEY: rotating the secret key would otherwise let every forgotten person back in
+    through imports, restores and the API. Made once, on the first start, as the key the
+    list had so far (derived from SECRET_KEY), so an existing list keeps working; from then
+    on it is its own, and changes only through `flask portal rekey-suppressions`."""
+    if key := os.environ.get("SUPPRESSION_KEY"):
+        return check_suppression_key(key)
+    path = instance / "suppression_key"
+    if path.exists():
+        return check_suppression_key(path.read_text())
+    instance.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(b"suppression:" + secret_key.encode()).hexdigest()
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def check_base_url(value: str) -> str:
+    """BASE_URL is the only source of links in mails, so a typo must stop the start, not
+    mail broken links: http(s), a host, no query or fragment."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"BASE_URL must look like https://portal.example.com, not {value!r}")
+    return value.rstrip("/")
+
+
 def build_config(overrides: dict | None = None) -> dict:
     instance = instance_path()
     overrides = overrides or {}
@@ -51,9 +98,14 @@ def build_config(overrides: dict | None = None) -> dict:
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
     redis_url = overrides.get("REDIS_URL", os.environ.get("REDIS_URL", ""))
+    secret_key = overrides.get("SECRET_KEY") or load_secret_key(instance)
     config = {
         "INSTANCE_PATH": str(instance),
-        "SECRET_KEY": overrides.get("SECRET_KEY") or load_secret_key(instance),
+        "SECRET_KEY": secret_key,
+        # the suppression list's own key (never SECRET_KEY's): see load_suppression_key
+        "SUPPRESSION_KEY": check_suppression_key(
+            overrides.get("SUPPRESSION_KEY") or load_suppression_key(instance, secret_key)
+        ),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url,
@@ -76,6 +128,10 @@ def build_config(overrides: dict | None = None) -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
         "PERMANENT_SESSION_LIFETIME": _int("SESSION_LIFETIME_HOURS", 12) * 3600,
+        # "Stay signed in": the cookie and its server-side sign-in end after this many
+        # days (the sign-in row's expiry is what counts; the cookie only carries it).
+        "REMEMBER_DAYS": _int("REMEMBER_DAYS", 30),
+        "REMEMBER_COOKIE_DURATION": _int("REMEMBER_DAYS", 30) * 24 * 3600,
         "WTF_CSRF_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,
         # Rate limits (Flask-Limiter syntax).
@@ -110,4 +166,5 @@ def build_config(overrides: dict | None = None) -> dict:
         "STAFF_ACCESS_MINUTES": _int("STAFF_ACCESS_MINUTES", 60),
     }
     config.update(overrides)
+    config["BASE_URL"] = check_base_url(config["BASE_URL"])
     return config

@@ -1,7 +1,8 @@
 """Which language and timezone a request speaks, and formatting helpers.
 
-Order for the language: ?lang= (remembered in the session and on the user) ->
-the user's preference -> the browser's Accept-Language -> the account default -> en."""
+Order for the language: ?lang= (remembered in the session, for this browser session
+only) -> the user's preference (the profile) -> the browser's Accept-Language -> the
+account default -> en."""
 
 from __future__ import annotations
 
@@ -46,15 +47,13 @@ def is_valid_timezone(name: str) -> bool:
 
 
 def remember_requested_language() -> None:
-    """before_request hook: a ?lang= choice is kept in the session and on the user."""
+    """before_request hook: a ?lang= choice is kept in the session, for this browser
+    session only. The profile's language is the user's own setting and changes only on
+    the profile page: a link with ?lang= (from a colleague, a mail, a bookmark) must not
+    rewrite it — nor may a GET write to the database at all."""
     lang = request.args.get("lang")
-    if not lang or lang not in supported():
-        return
-    session["lang"] = lang
-    if current_user.is_authenticated and current_user.locale != lang:
-        from portal.accounts import service
-
-        service.set_user_locale(current_user, lang)
+    if lang and lang in supported():
+        session["lang"] = lang
 
 
 def select_locale() -> str:

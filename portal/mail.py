@@ -8,6 +8,7 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 from flask_babel import force_locale
@@ -17,11 +18,25 @@ from portal import clock
 log = logging.getLogger(__name__)
 
 
+def external_url(endpoint: str, **values: object) -> str:
+    """An absolute link to the portal for a mail (or a snippet a customer copies out),
+    built from BASE_URL. Never from the request: its Host and X-Forwarded-Host are
+    whatever the sender typed, and a reset link mailed to http://evil.example/... hands
+    the token to whoever owns that host. Works without a request too (jobs, CLI)."""
+    base = urlsplit(current_app.config["BASE_URL"])
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path.rstrip("/") or "/", url_scheme=base.scheme
+    )
+    return adapter.build(endpoint, values, force_external=True)
+
+
 def send_mail(to: str, subject: str, template: str, locale: str = "en", **context) -> EmailMessage:
     """Render templates/mail/<template>.txt (and .html if present) in `locale` and send."""
     with force_locale(locale):
         body = render_template(f"mail/{template}.txt", **context)
-        subject_text = str(subject)
+        # one line whatever it names: a header with a line break is refused (and would
+        # be a header injection); an account name is checked, this is the last guard
+        subject_text = " ".join(str(subject).split())
     message = EmailMessage()
     message["From"] = current_app.config["MAIL_SENDER"]
     message["To"] = to

@@ -1,9 +1,17 @@
 """Imports every area's models so that SQLAlchemy and Alembic see all tables."""
 
-from portal.accounts.models import Account, Invitation, Membership, User  # noqa: F401
+from portal.accounts.models import (  # noqa: F401
+    Account,
+    Invitation,
+    LoginSession,
+    Membership,
+    User,
+)
 from portal.api.models import ApiKey  # noqa: F401
 from portal.backups.models import Backup, BackupPendingDeletion, ImportUndo  # noqa: F401
 from portal.contacts.models import Activity, Contact, CustomField, Group, Subscription, Tag  # noqa: F401
+from portal.database import never_reuse_ids
+from portal.extensions import db
 from portal.imports.models import ImportJob, ImportRow, ImportRowProblem  # noqa: F401
 from portal.integrations.models import (  # noqa: F401
     ExportRun,
@@ -13,5 +21,12 @@ from portal.integrations.models import (  # noqa: F401
     TagMapping,
 )
 from portal.jobs.models import Heartbeat  # noqa: F401
-from portal.lifecycle.models import LifecycleJob, SignupRequest, Suppression  # noqa: F401
+from portal.lifecycle.models import (  # noqa: F401
+    LifecycleJob,
+    SignupRequest,
+    Suppression,
+    SuppressionKey,
+)
 from portal.support.models import AuditEvent  # noqa: F401
+
+never_reuse_ids(db.metadata)

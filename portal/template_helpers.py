@@ -59,7 +59,10 @@ def register_template_helpers(app: Flask) -> None:
             "current_account": account,
             "current_membership": g.get("membership"),
             "my_accounts": (
-                tenancy.user_accounts(current_user) if current_user.is_authenticated else []
+                # no user outside a request: a mail rendered by a worker
+                tenancy.user_accounts(current_user)
+                if current_user and current_user.is_authenticated
+                else []
             ),
             "nav_items": _nav_items() if account is not None else [],
             "language_names": i18n.LANGUAGE_NAMES,

@@ -71,6 +71,7 @@ def app(database_url, redis_url):
             "WTF_CSRF_ENABLED": False,
             "OUTBOX_DIR": str(_TMP / "outbox"),
             "SERVER_NAME": "localhost",
+            "BASE_URL": "http://localhost",  # links in mails (never the request's Host)
             "LOGIN_RATE_LIMIT": "5 per minute",
         }
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -41,14 +42,34 @@ def test_chosen_language_is_remembered_in_the_session(client):
     assert _heading(html) == SIGN_IN["pl"]
 
 
-def test_chosen_language_is_saved_on_the_user(app, client, owner):
-    client.get("/a/acme/?lang=it")
+@pytest.mark.parametrize("profile", ["de", None])
+def test_chosen_language_is_for_this_session_only_and_the_profile_keeps_its_own(
+    app, client, make_account, make_user, profile
+):
+    """Issue 16, point 13: ?lang= on a GET changes the language of this session; the
+    profile's setting (or its "Automatic") stays, and the next sign-in speaks it."""
+    make_user("owner@acme.example", make_account("acme"), Role.OWNER, locale=profile)
+    login(client, "owner@acme.example")
+    assert '<html lang="it">' in client.get("/a/acme/?lang=it").get_data(as_text=True)
+    assert '<html lang="it">' in client.get("/a/acme/").get_data(as_text=True)  # this session
     with app.app_context():
-        assert db.session.scalar(db.select(User.locale)) == "it"
+        assert db.session.scalar(db.select(User.locale)) == profile
     other = app.test_client()
     login(other, "owner@acme.example")
     html = other.get("/a/acme/", headers={"Accept-Language": "nl"}).get_data(as_text=True)
-    assert '<html lang="it">' in html
+    assert f'<html lang="{profile or "nl"}">' in html
+    profile_page = client.get("/profile").get_data(as_text=True)
+    language = re.search(r'<select[^>]*name="locale".*?</select>', profile_page, re.S).group(0)
+    assert f'<option selected value="{profile or ""}">' in language, "the saved setting shows"
+
+
+def test_the_profile_page_changes_the_language_for_good(app, client, owner):
+    client.post("/profile", data={"name": "", "locale": "pl", "timezone": ""})
+    with app.app_context():
+        assert db.session.scalar(db.select(User.locale)) == "pl"
+    other = app.test_client()
+    login(other, "owner@acme.example")
+    assert '<html lang="pl">' in other.get("/a/acme/").get_data(as_text=True)
 
 
 def test_users_preference_beats_the_browser(app, client, make_account, make_user):

@@ -5,7 +5,7 @@ meanings of consent words, per-column counts, consent effects, warnings), and th
 before images of the contacts an undoable import changes (issue 15).
 
 Revision ID: 3d4ac1c116ff
-Revises: e5b7c2a1d9f4
+Revises: 0b7e3c9a1f24
 Create Date: 2026-12-05 06:30:45.261336
 
 """
@@ -17,7 +17,7 @@ import portal.database
 
 # revision identifiers, used by Alembic.
 revision = '3d4ac1c116ff'
-down_revision = 'e5b7c2a1d9f4'
+down_revision = '0b7e3c9a1f24'
 branch_labels = None
 depends_on = None
 

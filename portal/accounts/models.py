@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
@@ -63,6 +63,10 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Every sign-in carries the version it was made under (in the session and in the
+    # remember cookie); raising it ends them all: sign out everywhere, a password reset
+    # or change, a role taken away (docs/decisions/sessions.md).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
@@ -116,3 +120,20 @@ class Invitation(db.Model):
 
     account: Mapped[Account] = relationship()
     invited_by: Mapped[User | None] = relationship()
+
+
+class LoginSession(db.Model):
+    """One sign-in of one browser. The session and the "stay signed in" cookie carry a
+    random token made for this sign-in; only its hash is stored, so a copy of the
+    database opens no session. Signing out deletes the row, so a replayed cookie of an
+    ended session finds nothing; it also ends at `expires_at` whatever the cookie says."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    version: Mapped[int] = mapped_column(Integer)  # the user's session_version at sign-in
+    remember: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -16,11 +16,22 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import clock
-from portal.accounts.models import Account, Invitation, Membership, Role, User
+from portal.accounts.models import Account, Invitation, LoginSession, Membership, Role, User
 from portal.extensions import db
 from portal.support import service as audit
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def has_control_characters(text: str) -> bool:
+    """A line break, a NUL or another control character: none belongs in a name. A line
+    break in the account's name went into the subject of every invitation mail (which
+    refuses header lines with one: every later invitation failed), a NUL cannot be
+    stored by PostgreSQL at all."""
+    return bool(_CONTROL.search(text or ""))
+
+
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -57,13 +68,12 @@ def create_account(
     from flask_babel import lazy_gettext as _l
 
     slug = slug.strip().lower()
+    name = _account_name(name)
     if not SLUG_RE.match(slug):
         raise ServiceError(_l("Use lowercase letters, digits and hyphens for the address."))
     if db.session.scalar(db.select(Account.id).where(Account.slug == slug)):
         raise ServiceError(_l("This address is already taken."))
-    account = Account(
-        name=name.strip(), slug=slug, timezone=timezone, default_locale=default_locale
-    )
+    account = Account(name=name, slug=slug, timezone=timezone, default_locale=default_locale)
     db.session.add(account)
     db.session.flush()
     audit.record(
@@ -72,11 +82,23 @@ def create_account(
     return account
 
 
+def _account_name(name: str) -> str:
+    from flask_babel import lazy_gettext as _l
+
+    name = (name or "").strip()
+    if has_control_characters(name):
+        raise ServiceError(_l("The name must be a single line without control characters."))
+    return name
+
+
 def update_account_settings(
     account: Account, *, actor: User, ip: str | None = None, **changes
 ) -> dict:
-    """Apply changed settings and audit each change with its old and new value."""
+    """Apply changed settings and audit each change with its old and new value; raises
+    ServiceError (and changes nothing) for a name with a line break or control character."""
     allowed = {"name", "timezone", "default_locale", "automatic_backups"}
+    if "name" in changes:
+        changes["name"] = _account_name(changes["name"])
     applied = {}
     for field, value in changes.items():
         if field not in allowed:
@@ -148,13 +170,140 @@ def authenticate(email: str, password: str) -> User | None:
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(8))
 
 
+# --- sign-ins ----------------------------------------------------------------
+#
+# The session and the remember cookie carry "<user id>.<session version>.<token>" instead
+# of the bare user id that Flask-Login would put there: the token is random per sign-in and
+# stored only as a hash (LoginSession), the version is the user's session_version. A
+# cookie is good only while its row exists, has not expired and both versions match, so
+# signing out, signing out everywhere, a password reset or change and a role taken away
+# refuse every copy of an old cookie, wherever it was kept.
+
+
+def start_login(user: User, *, remember: bool) -> str:
+    """Record a sign-in and return the value the session (and the remember cookie) keep.
+    A remembered sign-in lasts REMEMBER_DAYS, any other one the session's lifetime."""
+    config = current_app.config
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    if remember:
+        lifetime = timedelta(days=config["REMEMBER_DAYS"])
+    else:
+        lifetime = timedelta(seconds=int(config["PERMANENT_SESSION_LIFETIME"]))
+    db.session.add(
+        LoginSession(
+            user_id=user.id,
+            token_hash=_hash_token(token),
+            version=user.session_version,
+            remember=remember,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    db.session.flush()
+    return f"{user.id}.{user.session_version}.{token}"
+
+
+def _parse_login(value: object) -> tuple[int, int, str] | None:
+    if not isinstance(value, str) or len(value) > 200:
+        return None
+    parts = value.split(".")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or not parts[2]:
+        return None
+    user_id, version = int(parts[0]), int(parts[1])
+    if user_id > 2**62 or version > 2**31:
+        return None
+    return user_id, version, parts[2]
+
+
+def _login_row(value: object) -> LoginSession | None:
+    parsed = _parse_login(value)
+    if parsed is None:
+        return None
+    user_id, version, token = parsed
+    row = db.session.scalar(
+        db.select(LoginSession).where(LoginSession.token_hash == _hash_token(token))
+    )
+    if row is None or row.user_id != user_id or row.version != version:
+        return None
+    return row
+
+
+def user_for_login(value: object) -> User | None:
+    """The signed-in user a session or remember cookie names, or None when that sign-in
+    was ended, has expired, or belongs to an older session version of the user."""
+    row = _login_row(value)
+    if row is None or row.expires_at <= clock.now():
+        return None
+    user = db.session.get(User, row.user_id)
+    if user is None or not user.active or user.session_version != row.version:
+        return None
+    return user
+
+
+def login_is_remembered(value: object) -> bool:
+    row = _login_row(value)
+    return bool(row and row.remember)
+
+
+def end_login(value: object) -> None:
+    """Sign out one browser: its sign-in row goes, so copies of its cookies stop working."""
+    row = _login_row(value)
+    if row is not None:
+        db.session.delete(row)
+        db.session.flush()
+
+
+def end_all_logins(user: User) -> None:
+    """End every sign-in of the user on every device: the version goes up (no cookie made
+    before matches it) and the rows go (nothing is left to match)."""
+    user.session_version = (user.session_version or 0) + 1
+    db.session.execute(db.delete(LoginSession).where(LoginSession.user_id == user.id))
+    db.session.flush()
+
+
+def sign_out_everywhere(user: User, *, ip: str | None = None) -> None:
+    """The profile's "sign out everywhere": for a lost phone or a shared computer."""
+    end_all_logins(user)
+    audit.record(
+        "user.signed_out_everywhere", actor=user, object_type="user", object_id=user.id, ip=ip
+    )
+
+
+def change_password(
+    user: User, current_password: str, new_password: str, *, ip: str | None = None
+) -> None:
+    """A signed-in user's new password. The current one is asked again (a browser left
+    open is not enough), and every sign-in ends: whoever knew the old password and
+    signed in with it is out. The caller signs the current browser in again."""
+    from flask_babel import lazy_gettext as _l
+
+    if not user.password_hash or not check_password_hash(user.password_hash, current_password):
+        raise ServiceError(_l("The current password is wrong."))
+    set_password(user, new_password)
+    end_all_logins(user)
+    audit.record("user.password_changed", actor=user, object_type="user", object_id=user.id, ip=ip)
+
+
+def reset_password(user: User, new_password: str, *, ip: str | None = None) -> None:
+    """The new password from an emailed reset link; every sign-in ends, because a reset
+    is what someone does who fears another person knows the password."""
+    set_password(user, new_password)
+    end_all_logins(user)
+    audit.record("user.password_reset", actor=user, object_type="user", object_id=user.id, ip=ip)
+
+
+def sweep_expired_logins(now: datetime | None = None) -> int:
+    """Rows of sign-ins past their expiry (they no longer open anything)."""
+    result = db.session.execute(
+        db.delete(LoginSession).where(LoginSession.expires_at < (now or clock.now()))
+    )
+    db.session.flush()
+    return result.rowcount or 0
+
+
 def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(db.select(User).where(User.email == email.strip().lower()))
-
-
-def set_user_locale(user: User, locale: str) -> None:
-    user.locale = locale
-    db.session.commit()
 
 
 def update_profile(user: User, *, name: str, locale: str | None, timezone: str | None) -> None:
@@ -192,16 +341,25 @@ def user_for_reset_token(token: str) -> User | None:
 
 
 def request_password_reset(email: str) -> None:
-    """Mail a reset link if the address belongs to a user; say nothing otherwise."""
-    from flask import url_for
+    """Queue the reset mail for this address, known or not. The request does the same
+    work either way (no look-up, no token, no mail server to wait for), so neither the
+    answer nor its time tells whether the address has an account; the worker looks it
+    up and mails only a user (send_password_reset)."""
+    from portal.accounts import tasks
+
+    tasks.send_password_reset.enqueue(email.strip().lower()[:320])
+
+
+def send_password_reset(email: str) -> None:
+    """Mail a reset link if the address belongs to an active user; nothing otherwise."""
     from flask_babel import lazy_gettext as _l
 
-    from portal.mail import send_mail
+    from portal.mail import external_url, send_mail
 
     user = find_user_by_email(email)
     if user is None or not user.active:
         return
-    link = url_for("accounts.reset_password", token=make_reset_token(user), _external=True)
+    link = external_url("accounts.reset_password", token=make_reset_token(user))
     send_mail(
         user.email,
         _l("Reset your password"),
@@ -264,6 +422,8 @@ def change_role(
     ):
         raise LastOwnerError(_l("An account needs at least one owner."))
     membership.role = new_role.value
+    if new_role.rank < old_role.rank:
+        end_all_logins(membership.user)  # a role taken away: sign in again under the new one
     audit.record(
         "member.role_changed",
         account=membership.account,
@@ -290,6 +450,7 @@ def remove_member(membership: Membership, *, actor: User, actor_membership: Memb
         object_id=membership.user_id,
         details={"email": membership.user.email, "role": membership.role},
     )
+    end_all_logins(membership.user)  # signed out everywhere, as after a password reset
     db.session.delete(membership)
     db.session.flush()
 
@@ -324,10 +485,9 @@ def invite_member(
     account: Account, email: str, role: Role | str, *, actor: User, actor_membership: Membership
 ) -> Invitation:
     """Create an invitation and mail its link in the invitee's (or account's) language."""
-    from flask import url_for
     from flask_babel import lazy_gettext as _l
 
-    from portal.mail import send_mail
+    from portal.mail import external_url, send_mail
 
     role = Role(role)
     if not _may_manage(actor_membership, role):
@@ -356,7 +516,7 @@ def invite_member(
         details={"email": email, "role": role.value},
     )
     locale = (existing.locale if existing and existing.locale else None) or account.default_locale
-    link = url_for("accounts.accept_invitation", token=token, _external=True)
+    link = external_url("accounts.accept_invitation", token=token)
     send_mail(
         email,
         _l("You are invited to %(account)s", account=account.name),

@@ -14,13 +14,14 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.accounts import forms, service
-from portal.accounts.models import Role
+from portal.accounts.models import Role, User
 from portal.extensions import db, limiter
 from portal.support import service as audit
 from portal.tenancy import can, require_role, tenant_blueprint, user_accounts
@@ -30,8 +31,10 @@ account_bp = tenant_blueprint("account", __name__)
 
 
 def _safe_next(target: str | None) -> str | None:
-    """Only same-site relative paths; anything else would be an open redirect."""
-    if not target:
+    """Only same-site relative paths; anything else would be an open redirect. A line
+    break or another control character is refused too: urlsplit drops them before it
+    looks (so "/a\r\nX: 1" looked harmless), and the Location header refused them (a 500)."""
+    if not target or service.has_control_characters(target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
@@ -46,6 +49,14 @@ def _landing_url() -> str:
     if len(accounts) == 1:
         return url_for("account.home", account_slug=accounts[0][0].slug)
     return url_for("accounts.choose_account")
+
+
+def _sign_in(user: User, *, remember: bool) -> None:
+    """Sign the browser in under a sign-in of its own: the session and the remember
+    cookie carry its token (not the user id), so ending it refuses every copy."""
+    login = service.start_login(user, remember=remember)
+    login_user(user, remember=remember)
+    session["_user_id"] = login  # what Flask-Login keeps and writes into the remember cookie
 
 
 def _login_limit() -> str:
@@ -76,7 +87,7 @@ def login():
         if user is None:
             flash(_("Email or password is wrong."), "danger")
             return render_template("accounts/login.html", form=form), 401
-        login_user(user, remember=form.remember.data)
+        _sign_in(user, remember=bool(form.remember.data))
         audit.record(
             "user.login", actor=user, object_type="user", object_id=user.id, ip=request.remote_addr
         )
@@ -89,7 +100,9 @@ def login():
 def logout():
     form = forms.EmptyForm()
     if form.validate_on_submit():
+        service.end_login(session.get("_user_id"))
         logout_user()
+        db.session.commit()
         flash(_("You are signed out."), "info")
     return redirect(url_for("accounts.login"))
 
@@ -118,18 +131,12 @@ def reset_password(token: str):
     form = forms.NewPasswordForm()
     if form.validate_on_submit():
         try:
-            service.set_password(user, form.password.data)
+            service.reset_password(user, form.password.data, ip=request.remote_addr)
         except service.ServiceError as exc:
             form.password.errors.append(str(exc))
         else:
-            audit.record(
-                "user.password_reset",
-                actor=user,
-                object_type="user",
-                object_id=user.id,
-                ip=request.remote_addr,
-            )
             db.session.commit()
+            logout_user()  # every sign-in has ended, this browser's too
             flash(_("Your password has been changed. Please sign in."), "success")
             return redirect(url_for("accounts.login"))
     return render_template("accounts/reset_password.html", form=form)
@@ -173,8 +180,8 @@ def accept_invitation(token: str):
         except service.ServiceError as exc:
             form.password.errors.append(str(exc))
         else:
+            _sign_in(user, remember=False)
             db.session.commit()
-            login_user(user)
             return redirect(url_for("account.home", account_slug=invitation.account.slug))
     return render_template(
         "accounts/accept_invitation.html", invitation=invitation, form=form, needs_password=True
@@ -207,7 +214,48 @@ def profile():
         db.session.commit()
         flash(_("Your profile has been saved."), "success")
         return redirect(url_for("accounts.profile"))
-    return render_template("accounts/profile.html", form=form)
+    return render_template("accounts/profile.html", form=form, security_form=forms.EmptyForm())
+
+
+@bp.route("/profile/password", methods=["GET", "POST"])
+@login_required
+@limiter.limit(_login_limit, methods=["POST"])
+def change_password():
+    form = forms.ChangePasswordForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()  # login_user must not get the proxy
+        remembered = service.login_is_remembered(session.get("_user_id"))
+        try:
+            service.change_password(
+                user,
+                form.current_password.data,
+                form.password.data,
+                ip=request.remote_addr,
+            )
+        except service.ServiceError as exc:
+            db.session.rollback()
+            form.current_password.errors.append(str(exc))
+        else:
+            _sign_in(user, remember=remembered)  # this browser stays, the others end
+            db.session.commit()
+            flash(
+                _("Your password has been changed. Every other device has been signed out."),
+                "success",
+            )
+            return redirect(url_for("accounts.profile"))
+    return render_template("accounts/change_password.html", form=form)
+
+
+@bp.route("/profile/sign-out-everywhere", methods=["POST"])
+@login_required
+def sign_out_everywhere():
+    if forms.EmptyForm().validate_on_submit():
+        service.sign_out_everywhere(current_user, ip=request.remote_addr)
+        db.session.commit()
+        logout_user()
+        flash(_("You have been signed out on every device."), "info")
+        return redirect(url_for("accounts.login"))
+    return redirect(url_for("accounts.profile"))
 
 
 # --- inside an account -------------------------------------------------------
@@ -222,29 +270,37 @@ def home():
 def settings():
     form = forms.GeneralSettingsForm(obj=g.account)
     editable = can(Role.ADMIN)
+    refused = False
     if request.method == "POST":
         if not editable:
             abort(403)
         if form.validate_on_submit():
-            changed = service.update_account_settings(
-                g.account,
-                actor=current_user,
-                ip=request.remote_addr,
-                name=form.name.data,
-                timezone=form.timezone.data,
-                default_locale=form.default_locale.data,
-                automatic_backups=form.automatic_backups.data,
-            )
-            db.session.commit()
-            if changed:
-                flash(_("The settings have been saved."), "success")
-            return redirect(url_for("account.settings"))
-    return render_template(
+            try:
+                changed = service.update_account_settings(
+                    g.account,
+                    actor=current_user,
+                    ip=request.remote_addr,
+                    name=form.name.data,
+                    timezone=form.timezone.data,
+                    default_locale=form.default_locale.data,
+                    automatic_backups=form.automatic_backups.data,
+                )
+            except service.ServiceError as exc:
+                db.session.rollback()
+                form.name.errors.append(str(exc))
+                refused = True  # a name with a line break: refused, nothing changed
+            else:
+                db.session.commit()
+                if changed:
+                    flash(_("The settings have been saved."), "success")
+                return redirect(url_for("account.settings"))
+    page = render_template(
         "accounts/settings.html",
         form=form,
         editable=editable,
         recent=audit.recent_for_account(g.account, limit=10),
     )
+    return page, (422 if refused else 200)
 
 
 @account_bp.route("/settings/team", methods=["GET", "POST"])

@@ -242,7 +242,11 @@ def current_operation() -> Operation | None:
 
 # --- input checking ---------------------------------------------------------------------------
 
-_INT = re.compile(r"^-?\d{1,18}$")
+# any whole number is read as one, however long: its limits are the schema's minimum and
+# maximum, so "9223372036854775806" is a number (the document says so) and a longer one
+# is "at most …", never "not a whole number"; beyond _INT_DIGITS it stands for ±10^100
+_INT = re.compile(r"^[+-]?\d+$")
+_INT_DIGITS = 100
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 
@@ -373,7 +377,25 @@ def parse_json_body(schema: dict[str, Any], *, required: bool = True) -> Any:
     except Exception:
         raise ApiError(400, _l("The body is not valid JSON.")) from None
     check_schema(schema, body)
+    refuse_nul(body)
     return body
+
+
+def refuse_nul(value: Any, where: str = "") -> None:
+    """A NUL character anywhere in a JSON body is a 422 before any service sees it:
+    PostgreSQL cannot store it, and a name that holds one failed later (a 500)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            field = where or "body"
+            message = _("“%(field)s” must not contain control characters.", field=field)
+            raise ApiError(422, message, fields={field: message})
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(key, where)
+            refuse_nul(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            refuse_nul(item, f"{where}[{i}]")
 
 
 def refuse_unknown_parameters(params: list[Param]) -> None:
@@ -389,9 +411,12 @@ def refuse_unknown_parameters(params: list[Param]) -> None:
 def _coerce(param: Param, raw: str) -> Any:
     kind = param.schema.get("type")
     if kind == "integer":
-        if not _INT.match(raw.strip()):
+        text = raw.strip()
+        if not _INT.match(text):
             raise ValueError
-        return int(raw)
+        if len(text.lstrip("+-")) > _INT_DIGITS:
+            return -(10**_INT_DIGITS) if text.startswith("-") else 10**_INT_DIGITS
+        return int(text)
     if kind == "boolean":
         lowered = raw.strip().lower()
         if lowered in _TRUE:
@@ -414,6 +439,11 @@ def parse_query(params: list[Param], source=None, status: int = 400) -> dict[str
             if param.required:
                 fields[param.name] = _("“%(field)s” is required.", field=param.name)
             values[param.name] = param.schema.get("default")
+            continue
+        if "\x00" in raw:
+            fields[param.name] = _(
+                "“%(field)s” must not contain control characters.", field=param.name
+            )
             continue
         try:
             value = _coerce(param, raw)

@@ -110,7 +110,7 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
             "name": name,
             "in": "path",
             "required": True,
-            "schema": {"type": "integer", "minimum": 1} if conv == "int" else {"type": "string"},
+            "schema": copy.deepcopy(s.ID) if conv == "int" else {"type": "string"},
         }
         for name, conv in path_params
     ]

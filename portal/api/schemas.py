@@ -24,7 +24,11 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 TEXT = {"type": "string"}
-ID = {"type": "integer", "minimum": 1}
+# No id is larger than a signed 64-bit integer (the databases' BIGINT); the server reads
+# every integer up to this bound as a number and answers 404 for an id nobody has, so the
+# document and the server draw the same line (issue 16, point 12).
+MAX_ID = 2**63 - 1
+ID = {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID}
 WHEN = {"type": "string", "format": "date-time"}
 OPTOUT_REASONS = [r.value for r in OptoutReason]
 FIELD_VALUE = {"type": ["string", "number", "null"]}

@@ -10,12 +10,13 @@ from flask import g
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, select
 
+from portal.api import schemas as s
 from portal.api.core import ApiError
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Subscription, Tag
 from portal.extensions import db
 
-MAX_ID = 2**63 - 1  # no id is larger; the databases would refuse to compare with more
+MAX_ID = s.MAX_ID  # no id is larger (BIGINT)
 MAX_INT_ID = 2**31 - 1  # ids of INTEGER columns (PostgreSQL refuses larger parameters)
 
 NOT_FOUND = {

@@ -28,7 +28,7 @@ from portal.extensions import db
 from portal.lifecycle import service as lifecycle
 
 SOURCE = "api"
-BIG_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+BIG_ID = s.ID
 
 
 def _one(status: int, description: str, component: str) -> dict:

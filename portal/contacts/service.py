@@ -20,7 +20,7 @@ from sqlalchemy import and_, case, delete, exists, func, literal, not_, or_, sel
 from sqlalchemy.exc import IntegrityError
 
 from portal import clock, events
-from portal.accounts.service import ServiceError, normalize_email
+from portal.accounts.service import ServiceError, has_control_characters, normalize_email
 from portal.contacts.models import (
     Activity,
     ActivityKind,
@@ -116,6 +116,8 @@ def _clean_group_name(account: Account, name: str, *, exclude_id: int | None = N
     name = " ".join((name or "").split())
     if not name:
         raise ServiceError(_l("Please enter a name for the group."))
+    if has_control_characters(name):  # a NUL: PostgreSQL cannot store it (a 500 later)
+        raise ServiceError(_l("The name must not contain control characters."))
     if len(name) > 200:
         raise ServiceError(_l("The name may have at most %(num)d characters.", num=200))
     query = select(Group.id).where(
@@ -419,6 +421,8 @@ def clean_field_value(definition: CustomField, raw: Any) -> Any:
     if kind is FieldType.TEXT:
         if len(text) > 1000:
             raise ServiceError(_l("The text may have at most %(num)d characters.", num=1000))
+        if has_control_characters(text.replace("\n", "").replace("\r", "").replace("\t", "")):
+            raise ServiceError(_l("The text must not contain control characters."))
         return text
     if kind is FieldType.NUMBER:
         normalized = text.replace(" ", "").replace("\u00a0", "")
@@ -483,6 +487,8 @@ def _validate_contact(
             value = " ".join(value.split())
             if len(value) > 200:
                 errors[key] = _l("The name may have at most %(num)d characters.", num=200)
+            elif has_control_characters(value):
+                errors[key] = _l("The name must not contain control characters.")
             clean[key] = value
     if fields is not None:
         by_key = {d.key: d for d in definitions}
@@ -605,6 +611,8 @@ def clean_tag_name(name: str) -> str:
     name = " ".join((name or "").split())
     if not name:
         raise ServiceError(_l("Please enter a tag."))
+    if has_control_characters(name):
+        raise ServiceError(_l("A tag must not contain control characters."))
     if len(name) > 100:
         raise ServiceError(_l("A tag may have at most %(num)d characters.", num=100))
     if any(separator in name for separator in TAG_SEPARATORS):
@@ -806,12 +814,10 @@ class ContactFilter:
     def from_args(cls, args: Mapping[str, str]) -> ContactFilter:
         """Lenient parsing of a query string; unusable values are dropped."""
 
-        def as_int(name):
-            try:
-                value = int(args.get(name) or 0)
-            except (TypeError, ValueError):
-                return None
-            return value if value > 0 else None
+        def as_int(name, model):
+            from portal.tenancy import id_or_none
+
+            return id_or_none(model, args.get(name))
 
         def as_date(name):
             try:
@@ -821,9 +827,9 @@ class ContactFilter:
 
         status = args.get("status") or ""
         return cls(
-            group_id=as_int("group"),
+            group_id=as_int("group", Group),
             status=status if status in STATUS_FILTERS else "",
-            tag_id=as_int("tag"),
+            tag_id=as_int("tag", Tag),
             signup_from=as_date("signup_from"),
             signup_to=as_date("signup_to"),
             q=(args.get("q") or "").strip()[:200],

@@ -20,7 +20,7 @@ from portal.contacts import forms, service
 from portal.contacts.models import Contact, Group, Tag
 from portal.contacts.service import ContactFilter
 from portal.extensions import db
-from portal.tenancy import can, get_owned_or_404, require_role, tenant_blueprint
+from portal.tenancy import can, get_owned_or_404, id_or_none, require_role, tenant_blueprint
 
 bp = tenant_blueprint("contacts", __name__)
 
@@ -47,11 +47,9 @@ CARD_EXTRAS: list[Any] = []
 
 
 def _int_arg(name: str) -> int | None:
-    try:
-        value = int(request.args.get(name, ""))
-    except ValueError:
-        return None
-    return value if value > 0 else None
+    """A contact id from the query string (the page cursor), or None for anything no
+    contact id can be (a number past BIGINT reached the database before: a 500)."""
+    return id_or_none(Contact, request.args.get(name))
 
 
 def _page_urls(endpoint: str, page, base_args: dict, **view_args) -> dict:

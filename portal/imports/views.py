@@ -281,6 +281,7 @@ def import_status(import_id: int):
 
 
 @bp.route("/imports/<int:import_id>/problems.csv")
+@require_role(Role.EDITOR)  # the original cells of the rows: personal data, as a backup
 def download_problems(import_id: int):
     """Failed rows: line, reason in the reader's language, then the original cells."""
     job = get_owned_or_404(ImportJob, import_id)

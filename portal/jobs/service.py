@@ -19,13 +19,17 @@ def beat(name: str) -> int:
 
 
 def cleanup_expired() -> int:
+    """Invitations that can no longer be accepted; also the rows of sign-ins past their
+    expiry (they open nothing any more, the sweep only keeps the table small)."""
     from portal.accounts.models import Invitation
+    from portal.accounts.service import sweep_expired_logins
 
     result = db.session.execute(
         db.delete(Invitation).where(
             Invitation.expires_at < clock.now(), Invitation.accepted_at.is_(None)
         )
     )
+    sweep_expired_logins()
     db.session.commit()
     return result.rowcount or 0
 

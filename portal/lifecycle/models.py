@@ -34,6 +34,19 @@ class Suppression(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
 
+class SuppressionKey(db.Model):
+    """One row: a fingerprint of the key the suppression list is hashed with. A process
+    whose SUPPRESSION_KEY gives another fingerprint refuses every suppression check
+    instead of finding nobody forgotten (portal.lifecycle.suppression); only
+    `flask portal rekey-suppressions` moves the list and this row together."""
+
+    __tablename__ = "suppression_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
 class LifecycleAction(enum.StrEnum):
     DELETE = "delete"  # soft: "to be deleted", restorable until the nightly purge
     RESTORE = "restore"

@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 
@@ -30,7 +30,7 @@ from portal.contacts.models import Contact, Group, Subscription, new_signup_toke
 from portal.extensions import db
 from portal.lifecycle import service
 from portal.lifecycle.models import SignupRequest
-from portal.mail import send_mail
+from portal.mail import external_url, send_mail
 from portal.support import service as audit
 
 MAX_MAILS_PER_DAY = 3
@@ -51,7 +51,9 @@ def group_for_form(form_token: str) -> Group | None:
 
 
 def form_url(group: Group) -> str:
-    return url_for("signup.form", form_token=group.signup_token, _external=True)
+    """The form's public address (BASE_URL, not the Host the page was asked with): it
+    goes into the customer's website through the snippet."""
+    return external_url("signup.form", form_token=group.signup_token)
 
 
 def embed_snippet(group: Group) -> str:
@@ -128,7 +130,7 @@ def request_signup(
         account=account,
         group=group,
         days=days,
-        link=url_for("signup.confirm", form_token=group.signup_token, token=token, _external=True),
+        link=external_url("signup.confirm", form_token=group.signup_token, token=token),
     )
     return request
 

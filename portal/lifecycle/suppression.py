@@ -1,29 +1,107 @@
-"""The keyed hash of forgotten addresses and the checks every write path uses."""
+"""The keyed hash of forgotten addresses and the checks every write path uses.
+
+The key is SUPPRESSION_KEY (portal.config.load_suppression_key), never SECRET_KEY:
+sessions and links may rotate their key, the list of forgotten people must not lose its
+own. A key is 32 bytes (64 hex digits); after `flask portal rekey-suppressions` it is a
+chain "k1:k2:…", and a hash is HMAC(k_n, … HMAC(k_2, HMAC(k_1, address)) …) — the list
+can be moved to a new key without the addresses, which it does not have.
+
+A fingerprint of the key sits in the database (SuppressionKey). A process with another
+key refuses every check (SuppressionKeyMismatch) instead of finding nobody forgotten."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable, Sequence
 
-from flask import current_app
+from flask import current_app, g
+from sqlalchemy.dialects import postgresql, sqlite
 
+from portal import clock
 from portal.extensions import db
-from portal.lifecycle.models import Suppression
+from portal.lifecycle.models import Suppression, SuppressionKey
+
+_CHECK = b"portal suppression key check v1"
+_KEY_ROW = 1
 
 
-def _key() -> bytes:
-    return hashlib.sha256(b"suppression:" + current_app.config["SECRET_KEY"].encode()).digest()
+class SuppressionKeyMismatch(RuntimeError):
+    """The configured SUPPRESSION_KEY is not the key the list is hashed with."""
 
 
-def email_hash(normalized_email: str, key: bytes | None = None) -> str:
-    """HMAC-SHA256 of the normalized address; without the secret it reveals nothing."""
-    return hmac.new(key or _key(), normalized_email.encode(), hashlib.sha256).hexdigest()
+def parse_key(value: str) -> list[bytes]:
+    """The keys of a SUPPRESSION_KEY value ("hex" or "hex:hex:…", checked at start)."""
+    return [bytes.fromhex(part) for part in value.split(":")]
 
 
-def hasher():
+def chain_hash(keys: Sequence[bytes], data: str) -> str:
+    """HMAC-SHA256 with each key in turn: the first over the address, every later one
+    over the hex of the one before — what re-keying did to the stored hashes."""
+    value = data
+    for key in keys:
+        value = hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+    return value
+
+
+def fingerprint(keys: Sequence[bytes]) -> str:
+    """What the database keeps of a key: reveals nothing of it, tells two keys apart."""
+    return chain_hash(keys, _CHECK.hex())
+
+
+def _keys() -> list[bytes]:
+    """The configured key, once checked against the database's fingerprint per app
+    context (a request, a job, a command)."""
+    value = current_app.config["SUPPRESSION_KEY"]
+    if g.get("_suppression_key_checked") == value:
+        return parse_key(value)
+    keys = parse_key(value)
+    check_key(keys)
+    g._suppression_key_checked = value
+    return keys
+
+
+def check_key(keys: Sequence[bytes]) -> None:
+    """Raise SuppressionKeyMismatch unless the list is hashed with `keys`; the first
+    check of a database records the fingerprint."""
+    mine = fingerprint(keys)
+    stored = db.session.scalar(
+        db.select(SuppressionKey.fingerprint).where(SuppressionKey.id == _KEY_ROW)
+    )
+    if stored is None:
+        # the first check records it; if another process is first, its row stays and
+        # is what this key is compared with
+        insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+        db.session.execute(
+            insert(SuppressionKey)
+            .values(id=_KEY_ROW, fingerprint=mine, changed_at=clock.now())
+            .on_conflict_do_nothing()
+        )
+        stored = db.session.scalar(
+            db.select(SuppressionKey.fingerprint).where(SuppressionKey.id == _KEY_ROW)
+        )
+    if not hmac.compare_digest(stored, mine):
+        raise SuppressionKeyMismatch(
+            "SUPPRESSION_KEY is not the key of the suppression list: every check is refused "
+            "so that no forgotten person comes back. Restore the previous key; change it "
+            "only with `flask portal rekey-suppressions`."
+        )
+
+
+def email_hash(normalized_email: str, key: Sequence[bytes] | None = None) -> str:
+    """HMAC-SHA256 of the normalized address; without the key it reveals nothing."""
+    return chain_hash(key or _keys(), normalized_email)
+
+
+def hasher() -> Callable[[str], str]:
     """A fast hashing function bound to the key, for bulk work such as imports."""
-    key = _key()
-    return lambda normalized_email: email_hash(normalized_email, key)
+    keys = _keys()
+    if len(keys) == 1:
+        key = keys[0]
+        return lambda normalized_email: hmac.new(
+            key, normalized_email.encode(), hashlib.sha256
+        ).hexdigest()
+    return lambda normalized_email: chain_hash(keys, normalized_email)
 
 
 def is_suppressed(account_id: int, normalized_email: str) -> bool:
@@ -36,3 +114,38 @@ def is_suppressed(account_id: int, normalized_email: str) -> bool:
         )
         is not None
     )
+
+
+def rekey(new_key: bytes, *, batch: int = 5000) -> tuple[str, int]:
+    """Move the whole list to the chain "<current key>:<new key>" in the caller's
+    transaction (all or nothing): every stored hash h becomes HMAC(new key, h), and the
+    fingerprint follows. Returns the new SUPPRESSION_KEY value and the rows moved; the
+    caller commits and then makes every process use the new value."""
+    current = current_app.config["SUPPRESSION_KEY"]
+    keys = parse_key(current)
+    check_key(keys)
+    table = Suppression.__table__
+    moved, last_id = 0, 0
+    while True:
+        rows = db.session.execute(
+            db.select(table.c.id, table.c.email_hash)
+            .where(table.c.id > last_id)
+            .order_by(table.c.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            break
+        db.session.execute(
+            table.update()
+            .where(table.c.id == db.bindparam("row_id"))
+            .values(email_hash=db.bindparam("new_hash")),
+            [{"row_id": i, "new_hash": chain_hash([new_key], h)} for i, h in rows],
+        )
+        moved += len(rows)
+        last_id = rows[-1][0]
+    new_value = f"{current}:{new_key.hex()}"
+    row = db.session.get(SuppressionKey, _KEY_ROW)
+    row.fingerprint = fingerprint(parse_key(new_value))
+    row.changed_at = clock.now()
+    db.session.flush()
+    return new_value, moved

@@ -44,8 +44,11 @@ from portal.accounts import service as accounts
 from portal.accounts.forms import ROLE_LABELS
 from portal.accounts.models import Account
 from portal.accounts.service import ServiceError
+from portal.contacts.models import Contact
 from portal.extensions import csrf, db
 from portal.support import console, forms
+from portal.support.models import AuditEvent
+from portal.tenancy import id_or_none
 
 bp = Blueprint("support", __name__, url_prefix="/support")
 csrf.exempt(bp)  # checked in _staff_only, after the staff check (see the module docstring)
@@ -152,12 +155,9 @@ def _render_account(template: str, active: str, **context):
     )
 
 
-def _before_arg() -> int | None:
-    try:
-        value = int(request.args.get("before") or 0)
-    except ValueError:
-        return None
-    return value if value > 0 else None
+def _before_arg(model) -> int | None:
+    """The page cursor: an id of `model`, or None for anything no such id can be."""
+    return id_or_none(model, request.args.get("before"))
 
 
 # --- start page, search, lookup ---------------------------------------------------------
@@ -284,7 +284,7 @@ def _purge_text(contact) -> str:
 @staff_account_view
 def deleted():
     account = g.support_account
-    before = _before_arg()
+    before = _before_arg(Contact)
     contacts = console.pending_deletion(account, before=before)
     _viewed("deleted", count=len(contacts))
     return _render_account(
@@ -454,7 +454,7 @@ def undo_import(import_id: int):
 @staff_account_view
 def audit():
     account = g.support_account
-    before = _before_arg()
+    before = _before_arg(AuditEvent)
     _viewed("audit")
     events = console.audit_log(account, before=before)
     return _render_account(

@@ -76,7 +76,9 @@ def test_owner_creates_sees_once_uses_and_revokes_a_key(app, client, acme, make_
     assert "revoked" in page
     with app.app_context():
         actions = db.session.scalars(
-            db.select(AuditEvent.action).where(AuditEvent.object_type == "api_key")
+            db.select(AuditEvent.action)
+            .where(AuditEvent.object_type == "api_key")
+            .order_by(AuditEvent.id)  # a heap has no order: PostgreSQL reuses freed space
         ).all()
     assert actions == ["api_key.created", "api_key.revoked"]
 

@@ -33,7 +33,9 @@ def test_create_get_rename_and_switch_backups(app, api):
     assert switched.get_json()["automatic_backups"] is False
     with app.app_context():
         actions = db.session.scalars(
-            db.select(AuditEvent.action).where(AuditEvent.actor_type == "api_key")
+            db.select(AuditEvent.action)
+            .where(AuditEvent.actor_type == "api_key")
+            .order_by(AuditEvent.id)  # a heap has no order: PostgreSQL reuses freed space
         ).all()
     assert actions == ["group.created", "group.renamed", "group.settings_changed"]
 

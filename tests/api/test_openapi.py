@@ -3,6 +3,7 @@ errors nor answers that break the document."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -134,3 +135,106 @@ def test_schemathesis_finds_no_server_error_and_no_broken_answer(app, fuzz_key, 
         case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
 
     run()
+
+
+# --- integer limits: the document and the server draw the same line (issue 16, point 12) ---
+
+
+def _integer_parameters(doc: dict) -> list[tuple[str, str, dict]]:
+    found = []
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            for param in op.get("parameters", []):
+                if param["schema"].get("type") == "integer":
+                    found.append((method.upper(), path, param))
+    return found
+
+
+def _integers_in(schema, where=""):
+    """Every integer schema inside a request body schema (with where it is)."""
+    if isinstance(schema, dict):
+        kinds = schema.get("type")
+        if kinds == "integer" or (isinstance(kinds, list) and "integer" in kinds):
+            yield where, schema
+        for key, value in schema.items():
+            yield from _integers_in(value, f"{where}.{key}")
+    elif isinstance(schema, list):
+        for i, value in enumerate(schema):
+            yield from _integers_in(value, f"{where}[{i}]")
+
+
+def test_every_integer_the_api_reads_has_both_limits(client):
+    """No open-ended integer: what the document allows is what the server reads."""
+    doc = _document(client)
+    params = _integer_parameters(doc)
+    assert params
+    for method, path, param in params:
+        schema = param["schema"]
+        assert "minimum" in schema and "maximum" in schema, (method, path, param["name"])
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            for media in op.get("requestBody", {}).get("content", {}).values():
+                for where, schema in _integers_in(media["schema"]):
+                    assert "minimum" in schema and "maximum" in schema, (method, path, where)
+
+
+def _call(api, method: str, path: str, name: str, where: str, value) -> object:
+    path = path.removeprefix(PREFIX)
+    if where == "path":
+        path = path.replace("{" + name + "}", str(value))
+        path = re.sub(r"\{[^}]+\}", "1", path)
+        return api.request(method, path)
+    path = re.sub(r"\{[^}]+\}", "1", path)
+    return api.request(method, f"{path}?{name}={value}")
+
+
+def test_each_integer_parameter_takes_its_documented_limits_and_refuses_beyond(client, api, acme):
+    """The documented maximum (and minimum) is read as a number — 9223372036854775806
+    was "not a whole number" for `tag` — and one past it is refused as past the limit,
+    in the reader's words; ids nobody has are 404."""
+    doc = _document(client)
+    for method, path, param in _integer_parameters(doc):
+        name, where, schema = param["name"], param["in"], param["schema"]
+        label = f"{method} {path} {where}:{name}"
+        for value in (schema["maximum"] - 1, schema["maximum"], schema["minimum"]):
+            response = _call(api, method, path, name, where, value)
+            assert response.status_code in (200, 201, 202, 404, 409, 415, 422), (label, value)
+            if response.status_code >= 400:
+                message = response.get_json()["error"]["message"]
+                assert "whole number" not in message, (label, value, message)
+        for value in (schema["maximum"] + 1, schema["minimum"] - 1, 10**40):
+            response = _call(api, method, path, name, where, value)
+            if where == "path":  # no such id (a write without its body is refused first)
+                allowed = (404,) if method == "GET" else (404, 415, 422)
+                assert response.status_code in allowed, (label, value, response.status_code)
+                continue
+            assert response.status_code == 400, (label, value)
+            error = response.get_json()["error"]
+            assert name in error["fields"], (label, value)
+            assert "must be at" in error["message"], (label, value, error["message"])
+
+
+def test_the_value_schemathesis_found_is_a_number_now(api, acme):
+    response = api.get("/contacts?tag=9223372036854775806")
+    assert response.status_code == 404
+    assert response.get_json()["error"]["message"] == "There is no tag with this id."
+    german = api.get(
+        "/contacts?tag=9223372036854775808", headers={"Accept-Language": "de"}
+    ).get_json()["error"]
+    assert "tag" in german["fields"]["tag"] and "höchstens" in german["fields"]["tag"]
+
+
+def test_ids_in_a_body_past_the_limit_are_refused_before_the_service(api, acme):
+    response = api.post("/contacts", json={"email": "anna@example.com", "group_ids": [2**63]})
+    assert response.status_code == 422
+    assert "group_ids[0]" in response.get_json()["error"]["fields"]
+    assert acme.contact_by_email("anna@example.com") is None
+    import_form = api.post(
+        "/imports",
+        data={
+            "group_id": "9223372036854775806",
+            "file": (io.BytesIO(b"email\n"), "a.csv"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert import_form.status_code == 404, import_form.get_json()

@@ -98,13 +98,15 @@ def live_server(app, _server_thread):
     """Base URL of the live server. The test app has SERVER_NAME="localhost", which would
     make external url_for() builds point elsewhere; the browser talks to 127.0.0.1:<port>,
     so SERVER_NAME is unset while a browser test runs and restored afterwards (the server
-    thread outlives the test, the override does not)."""
-    saved = app.config.get("SERVER_NAME")
+    thread outlives the test, the override does not). Links in mails come from BASE_URL,
+    which is the live server's address for the same time."""
+    saved = app.config.get("SERVER_NAME"), app.config["BASE_URL"]
     app.config["SERVER_NAME"] = None
+    app.config["BASE_URL"] = _server_thread
     try:
         yield _server_thread
     finally:
-        app.config["SERVER_NAME"] = saved
+        app.config["SERVER_NAME"], app.config["BASE_URL"] = saved
 
 
 @pytest.fixture
@@ -128,6 +130,7 @@ def async_app(app):
 def async_live_server(async_app):
     """Base URL of a live server for `async_app` (its own thread, for this test only)."""
     with serve(async_app, "e2e-async-live-server") as url:
+        async_app.config["BASE_URL"] = url  # links in mails
         yield url
 
 

@@ -1,5 +1,6 @@
 """In a real browser: sign in through the form (with CSRF), land on the account's home
-page, switch the language in the footer, and find the choice remembered."""
+page, switch the language in the footer, and find the choice remembered for the session
+(not on the profile)."""
 
 from __future__ import annotations
 
@@ -52,12 +53,13 @@ def test_sign_in_and_switch_to_german(
     expect(page).to_have_url(home)
     expect(html).to_have_attribute("lang", "de")
 
-    # ... and so does the user: a new browser session (English browser) signs in to German.
+    # ... for this session only: the profile keeps its own setting ("Automatic"), so a
+    # new browser session (English browser) signs in to English (issue 16, point 13).
     with app.app_context():
-        assert db.session.get(User, user_id).locale == "de"
+        assert db.session.get(User, user_id).locale is None
     second = new_context("en-US").new_page()
     sign_in(second, live_server, "owner@acme.example")
     expect(second).to_have_url(home)
-    expect(second.locator("html")).to_have_attribute("lang", "de")
+    expect(second.locator("html")).to_have_attribute("lang", "en")
 
     screenshot(second)

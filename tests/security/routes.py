@@ -44,6 +44,8 @@ PUBLIC = {
 SIGNED_IN = {
     "accounts.choose_account": "the caller's own accounts",
     "accounts.profile": "the caller's own name, language and timezone",
+    "accounts.change_password": "the caller's own password (the current one is asked again)",
+    "accounts.sign_out_everywhere": "ends the caller's own sign-ins",
 }
 
 # Role checks written inside a view for one method (GET reads, POST changes); all other
@@ -171,3 +173,25 @@ def routes_of(kind: str, *, with_objects: bool | None = None) -> list[Route]:
 
 def ids(routes: list[Route]) -> list[str]:
     return [r.id for r in routes]
+
+
+_ARGS = re.compile(r"""(?<![\w.])(?:request\.)?args(?:\.get|\.getlist)?[\(\[]\s*["']([\w-]+)["']""")
+
+
+@cache
+def query_names() -> tuple[str, ...]:
+    """Every query parameter a page reads, found in the code: `request.args.get("x")`,
+    `args["x"]`, and the fields of the forms filled from the query string (the contact
+    filter). A new parameter is in the hostile-input tests the moment a view reads it."""
+    from pathlib import Path
+
+    from portal.contacts.forms import ContactFilterForm
+
+    names: set[str] = set()
+    root = Path(__file__).resolve().parents[2] / "portal"
+    for source in root.rglob("*.py"):
+        names.update(_ARGS.findall(source.read_text()))
+    with url_app().test_request_context():
+        names.update(field.name for field in ContactFilterForm(meta={"csrf": False}))
+    names.update(("page", "sort", "cursor", "limit", "embed", "format", "id", "ids"))
+    return tuple(sorted(names))

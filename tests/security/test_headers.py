@@ -85,6 +85,52 @@ def test_every_page_sends_the_security_headers(world, route):
     assert_safe_headers(response, frameable=route.endpoint in FRAMEABLE)
 
 
+CACHEABLE = {"static", "bootstrap.static"}  # the portal's own CSS and JavaScript
+
+
+def assert_not_stored(response):
+    cache_control = {
+        p.strip().lower() for p in response.headers.get("Cache-Control", "").split(",")
+    }
+    assert "no-store" in cache_control, response.headers.get("Cache-Control")
+
+
+@pytest.mark.parametrize("route", GETS, ids=R.ids(GETS))
+def test_no_page_file_or_json_may_be_stored_by_a_cache(world, route):
+    """Issue 16, point 11: pages, downloads (backups, exports, failed rows, the API's
+    backup file), JSON and error pages carry personal data; Cache-Control: no-store on
+    every one of them, from the url map. Only static files may be cached."""
+    response = _get(world, route)
+    assert response.status_code < 500, response.status_code
+    if route.endpoint in CACHEABLE:
+        assert "no-store" not in response.headers.get("Cache-Control", "")
+    else:
+        assert_not_stored(response)
+
+
+def test_downloads_are_not_stored_by_a_cache(world):
+    editor, a = world.a.clients[Role.EDITOR], world.a
+    api = {"Authorization": f"Bearer {a.keys['read']}"}
+    downloads = [
+        (editor, f"/a/{a.slug}/backups/{a.ids['backup_id']}/download", {}),
+        (editor, f"/a/{a.slug}/imports/{a.ids['import_id']}/problems.csv", {}),
+        (editor, f"/a/{a.slug}/integrations/exports/{a.ids['export_id']}/download", {}),
+        (world.anonymous, f"/api/v1/backups/{a.ids['backup_id']}/download", api),
+    ]
+    for client, path, headers in downloads:
+        with client.get(path, headers=headers) as response:  # streamed: closed before the next
+            assert response.status_code == 200, path
+            assert response.headers.get("Content-Disposition", "").startswith("attachment"), path
+            assert_not_stored(response)
+
+
+def test_answers_to_posts_and_errors_are_not_stored_either(world):
+    token = world.a.form_token
+    assert_not_stored(world.anonymous.post(f"/f/{token}", data={}))
+    assert_not_stored(world.anonymous.get("/no/such/page"))
+    assert_not_stored(world.a.clients[Role.VIEWER].post("/a/alpha/groups/new", data={}))
+
+
 def test_the_embedded_signup_form_may_be_framed_and_nothing_else(world):
     token = world.a.form_token
     for path in (f"/f/{token}?embed=1", f"/f/{token}"):
