@@ -255,6 +255,20 @@ def test_settings_page_tells_when_the_account_switch_is_off(app, client, data, o
     assert "switched off for the whole account" in html
 
 
+def test_group_list_says_backups_are_off_when_the_account_switch_is_off(
+    app, client, data, owner
+):
+    data.group("Newsletter")
+    assert '<td class="group-backups">on</td>' in client.get("/a/acme/groups").get_data(
+        as_text=True
+    )
+    with app.app_context():
+        db.session.get(Account, owner).automatic_backups = False
+        db.session.commit()
+    html = client.get("/a/acme/groups?lang=de").get_data(as_text=True)
+    assert '<td class="group-backups">aus – für das Konto ausgeschaltet</td>' in html
+
+
 def test_services_refuse_unknown_sources(app, owner):
     with app.app_context():
         account = db.session.get(Account, owner)
