@@ -2,11 +2,13 @@
 
 Every member sees the account's keys (names, scopes, first characters, last use — no
 secrets) and the link to the document; owners and admins create and revoke keys. A new
-key is shown once, in the answer to the form that made it, and never again."""
+key is shown once, on the page the form redirects to, and never again: it waits in the
+session only until that page takes it, so reloading the page shows it no more and makes
+no second key (which answering the POST itself did)."""
 
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -78,9 +80,16 @@ def keys():
                 form.name.errors = [*form.name.errors, str(exc)]
             else:
                 db.session.commit()
-                return _render(ApiKeyForm(formdata=None), new_key=plain)
+                session[NEW_KEY] = {"account": g.account.id, "key": plain}
+                return redirect(url_for("api_keys.keys"))
         return _render(form, status=200)
+    new = session.pop(NEW_KEY, None)
+    if new and new.get("account") == g.account.id:
+        return _render(form, new_key=new["key"])
     return _render(form)
+
+
+NEW_KEY = "new_api_key"  # the session's slot for a key made a moment ago
 
 
 @bp.route("/<int:key_id>/revoke", methods=["POST"])

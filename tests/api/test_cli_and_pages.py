@@ -59,9 +59,12 @@ def test_owner_creates_sees_once_uses_and_revokes_a_key(app, client, acme, make_
     assert f'href="{PREFIX}/openapi.json"' in html and "no API keys yet" in html
     assert "“Authorization: Bearer &lt;key&gt;”" in html
     created = client.post("/a/acme/settings/api", data={"name": "Shop", "scope": "write"})
-    assert created.status_code == 200 and created.headers["Cache-Control"] == "no-store"
-    plain = _new_key(created.get_data(as_text=True))
+    assert created.status_code == 302  # a reload of the page that shows it makes no new key
+    shown = client.get(created.location)
+    assert shown.headers["Cache-Control"] == "no-store"
+    plain = _new_key(shown.get_data(as_text=True))
     assert plain and plain.startswith("rpk_")
+    assert 'id="copy-key"' in shown.get_data(as_text=True)
     again = client.get("/a/acme/settings/api").get_data(as_text=True)
     assert plain not in again and _new_key(again) is None, "shown once"
     (key,) = _keys(app)

@@ -308,8 +308,8 @@ def test_the_public_form_escapes_what_a_visitor_typed(xss):
 
 
 def test_the_api_key_page_escapes_a_new_key_name(xss):
-    response = xss["owner"].post("/a/xss/settings/api", data={"name": IMG, "scope": "read"})
-    assert_escaped(response, must_show=True)
+    created = xss["owner"].post("/a/xss/settings/api", data={"name": IMG, "scope": "read"})
+    assert_escaped(xss["owner"].get(created.location), must_show=True)
 
 
 def test_json_answers_are_json(xss):
