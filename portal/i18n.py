@@ -56,7 +56,22 @@ def remember_requested_language() -> None:
         session["lang"] = lang
 
 
+# The locale that formats dates and numbers for a language: English readers here are
+# in Europe, so dates are day first (British English: 05/12/2026, 14:30), not US style.
+FORMAT_LOCALES = {"en": "en_GB"}
+
+
+def formatting_locale(language: str) -> str:
+    """The Babel locale for a language: its catalog is the language's, its dates the
+    region's (en -> en_GB)."""
+    return FORMAT_LOCALES.get(language, language)
+
+
 def select_locale() -> str:
+    return formatting_locale(_select_language())
+
+
+def _select_language() -> str:
     if not has_request_context():  # CLI and jobs: callers use force_locale()
         return "en"
     lang = request.args.get("lang")
@@ -91,4 +106,6 @@ def current_timezone() -> ZoneInfo:
 
 
 def current_language() -> str:
-    return str(get_locale() or "en")
+    """The page's language (en, de, …): the locale without its region."""
+    locale = get_locale()
+    return locale.language if locale is not None else "en"

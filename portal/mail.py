@@ -14,6 +14,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 
 from portal import clock
+from portal.i18n import formatting_locale
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def external_url(endpoint: str, **values: object) -> str:
 
 def send_mail(to: str, subject: str, template: str, locale: str = "en", **context) -> EmailMessage:
     """Render templates/mail/<template>.txt (and .html if present) in `locale` and send."""
-    with force_locale(locale):
+    with force_locale(formatting_locale(locale)):
         body = render_template(f"mail/{template}.txt", **context)
         # one line whatever it names: a header with a line break is refused (and would
         # be a header injection); an account name is checked, this is the last guard

@@ -117,3 +117,19 @@ def test_dates_are_formatted_in_the_chosen_language(app):
             assert "marzo" in format_datetime(moment, "long")
         with force_locale("nl"):
             assert "maart" in format_datetime(moment, "long")
+
+
+def test_english_dates_are_day_first_as_in_europe(app, client, owner):
+    """en is British English for dates and times (05/12/2026, 14:30), not US style;
+    the page still says lang="en"."""
+    from datetime import UTC, datetime
+
+    from portal import i18n
+
+    with app.test_request_context("/?lang=en"):
+        assert i18n.current_language() == "en"
+        assert format_datetime(datetime(2026, 12, 5, 14, 30, tzinfo=UTC), "short").startswith(
+            "05/12/2026"
+        )
+    page = client.get("/a/acme/?lang=en").get_data(as_text=True)
+    assert '<html lang="en"' in page

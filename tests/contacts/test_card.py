@@ -59,10 +59,10 @@ def test_card_shows_groups_with_signup_signoff_and_reason(client, card):
     html = client.get(card["url"]).get_data(as_text=True)
     row = re.search(r'<tr data-group="Newsletter" data-active="false">(.*?)</tr>', html, re.S)
     assert row, html
-    assert "1/15/24" in row.group(1) and "3/2/24" in row.group(1)
+    assert "15/01/2024" in row.group(1) and "02/03/2024" in row.group(1)
     assert "Bounced" in row.group(1) and "Unsubscribed" in row.group(1)
     active = re.search(r'<tr data-group="Kunden" data-active="true">(.*?)</tr>', html, re.S)
-    assert "Active" in active.group(1) and "1/15/24" in active.group(1)
+    assert "Active" in active.group(1) and "15/01/2024" in active.group(1)
 
 
 def test_card_shows_the_activity_timeline_newest_first(client, card):

@@ -255,9 +255,7 @@ def test_settings_page_tells_when_the_account_switch_is_off(app, client, data, o
     assert "switched off for the whole account" in html
 
 
-def test_group_list_says_backups_are_off_when_the_account_switch_is_off(
-    app, client, data, owner
-):
+def test_group_list_says_backups_are_off_when_the_account_switch_is_off(app, client, data, owner):
     data.group("Newsletter")
     assert '<td class="group-backups">on</td>' in client.get("/a/acme/groups").get_data(
         as_text=True

@@ -69,7 +69,7 @@ def _translated(app, message: str, lang: str, **params) -> str:
 def _short(moment: datetime, lang: str) -> str:
     """A date as the reader expects it in their language (Berlin time), computed by
     Babel itself and not by the portal's helpers."""
-    return format_datetime(moment, "short", tzinfo=BERLIN, locale=lang)
+    return format_datetime(moment, "short", tzinfo=BERLIN, locale="en_GB" if lang == "en" else lang)
 
 
 def _read(app, model, object_id: int):
@@ -355,7 +355,7 @@ def test_owner_downloads_the_backup_the_import_made(
     with app.app_context():
         backup = db.session.scalars(db.select(Backup)).one()
         expect(row.locator(".backup-date")).to_have_text(
-            format_datetime(backup.created_at, "medium", tzinfo=BERLIN, locale="en")
+            format_datetime(backup.created_at, "medium", tzinfo=BERLIN, locale="en_GB")
         )
 
     with page.expect_download() as info:

@@ -64,8 +64,8 @@ def test_opening_is_audited_and_the_owner_sees_time_person_and_reason(
     section = settings.split('id="support-activity"')[1]
     # time (in the owner's timezone, Berlin), person and reason
     assert (
-        f"3/2/26, 10:00\u202fAM</span> · {STAFF_EMAIL}<br>Support accessed your account. "
-        "Reason: Ticket #4711: contacts deleted by mistake (access until 3/2/26, 11:00\u202fAM)"
+        f"02/03/2026, 10:00</span> · {STAFF_EMAIL}<br>Support accessed your account. "
+        "Reason: Ticket #4711: contacts deleted by mistake (access until 02/03/2026, 11:00)"
     ) in section
     # the general "recent changes" list has it too
     recent = settings.split('id="recent-changes"')[1].split('id="support-activity"')[0]
