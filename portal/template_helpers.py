@@ -67,6 +67,7 @@ def register_template_helpers(app: Flask) -> None:
             "nav_items": _nav_items() if account is not None else [],
             "language_names": i18n.LANGUAGE_NAMES,
             "current_language": i18n.current_language(),
+            "reader_timezone": i18n.select_timezone(),
             "lang_url": _lang_url,
             "can": tenancy.can,
             "has_endpoint": lambda endpoint: endpoint in current_app.view_functions,

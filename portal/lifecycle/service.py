@@ -207,16 +207,21 @@ def current_window_start(now: datetime, tz: ZoneInfo) -> datetime | None:
     return start if start <= now < end else None
 
 
-def purge_time(contact: Contact, account: Account) -> tuple[datetime, datetime] | None:
+def purge_time(
+    contact: Contact, account: Account, now: datetime | None = None
+) -> tuple[datetime, datetime] | None:
     """When the nightly purge will remove a contact "to be deleted": the first window
-    that begins after it was deleted (it is removed at the first run inside it)."""
+    that begins after it was deleted (it is removed at the first run inside it) and has
+    not ended yet — a window already past is no promise (the purge did not run, the
+    next one will)."""
     if not contact.is_deleted or contact.deleted_at is None:
         return None
+    now = now or clock.now()
     tz = ZoneInfo(account.timezone)
-    day = contact.deleted_at.astimezone(tz).date()
-    for offset in range(3):
+    day = max(contact.deleted_at, now).astimezone(tz).date() - timedelta(days=1)
+    for offset in range(4):
         start, end = purge_window(day + timedelta(days=offset), tz)
-        if start > contact.deleted_at:
+        if start > contact.deleted_at and end > now:
             return start, end
     raise AssertionError("a purge window starts within three days")  # pragma: no cover
 

@@ -9,9 +9,12 @@ cookie is not sent) plus a check that the POST comes from our own origin."""
 from __future__ import annotations
 
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
 
+from babel import dates as babel_dates
 from flask import (
     Blueprint,
     abort,
@@ -24,7 +27,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_datetime, ngettext
+from flask_babel import format_datetime, format_time, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -53,19 +56,39 @@ INLINE_LIMIT = 1000  # a selection up to this size is done at once, larger ones 
 # --- the card -------------------------------------------------------------------------
 
 
+def purge_window_text(window: tuple[datetime, datetime], account_zone: str) -> str:
+    """A purge window as its account lives it ("05/12/2026, 02:00 – 04:00 Europe/Berlin"),
+    and in the reader's own zone beside it when that is another one: staff in London
+    and an owner in Berlin read the same night."""
+    start, end = window
+    account_tz = ZoneInfo(account_zone)
+    locale = get_locale()
+    # no words to translate: dates, times and a zone's name
+    text = "{} – {} {}".format(
+        babel_dates.format_datetime(start, "short", tzinfo=account_tz, locale=locale),
+        babel_dates.format_time(end, "short", tzinfo=account_tz, locale=locale),
+        account_zone,
+    )
+    reader = i18n.current_timezone()
+    if reader.key != account_zone:
+        text += " " + _(
+            "(%(start)s – %(end)s your time, %(timezone)s)",
+            start=format_datetime(start, "short"),
+            end=format_time(end, "short"),
+            timezone=reader.key,
+        )
+    return text
+
+
 def purge_text(contact: Contact) -> str:
-    """ "Will be removed for good in the night of …, between 02:00 and 04:00" in the
-    reader's timezone (the window itself is the account's night)."""
+    """When a contact "to be deleted" goes for good: in the account's night."""
     window = service.purge_time(contact, g.account)
     if window is None:
         return ""
-    start, end = window
     return _(
-        "It will be removed for good between %(start)s and %(end)s (the account's night, "
-        "%(timezone)s). Until then it can be restored.",
-        start=format_datetime(start, "short"),
-        end=format_datetime(end, "short"),
-        timezone=g.account.timezone,
+        "It will be removed for good in the account's night: %(window)s. Until then it "
+        "can be restored.",
+        window=purge_window_text(window, g.account.timezone),
     )
 
 

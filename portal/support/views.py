@@ -46,6 +46,7 @@ from portal.accounts.models import Account
 from portal.accounts.service import ServiceError
 from portal.contacts.models import Contact
 from portal.extensions import csrf, db
+from portal.lifecycle.views import purge_window_text
 from portal.support import console, forms
 from portal.support.models import AuditEvent
 from portal.tenancy import id_or_none
@@ -191,6 +192,7 @@ def lookup():
                 "support/lookup.html",
                 email=email,
                 matches=matches,
+                window_text=purge_window_text,
                 reason=form.reason.data,
                 lookup_form=form,
             )
@@ -269,15 +271,7 @@ def account():
 
 def _purge_text(contact) -> str:
     window = console.lifecycle.purge_time(contact, g.support_account)
-    if window is None:
-        return ""
-    start, end = window
-    return _(
-        "between %(start)s and %(end)s (the account's night, %(timezone)s)",
-        start=format_datetime(start, "short"),
-        end=format_datetime(end, "short"),
-        timezone=g.support_account.timezone,
-    )
+    return purge_window_text(window, g.support_account.timezone) if window else ""
 
 
 @bp.route("/accounts/<slug>/deleted")

@@ -169,5 +169,21 @@ def test_purge_time_on_the_card_is_the_first_window_after_deletion(ctx, make_acc
     before = _deleted_contact(account, "a@example.com", _utc(2026, 6, 1, 23, 30))  # 01:30 Warsaw
     inside = _deleted_contact(account, "b@example.com", _utc(2026, 6, 2, 0, 30))  # 02:30 Warsaw
     a, b = db.session.get(Contact, before), db.session.get(Contact, inside)
-    assert service.purge_time(a, account) == (_utc(2026, 6, 2, 0), _utc(2026, 6, 2, 2))
-    assert service.purge_time(b, account) == (_utc(2026, 6, 3, 0), _utc(2026, 6, 3, 2))
+    now = _utc(2026, 6, 2, 0, 45)
+    assert service.purge_time(a, account, now) == (_utc(2026, 6, 2, 0), _utc(2026, 6, 2, 2))
+    assert service.purge_time(b, account, now) == (_utc(2026, 6, 3, 0), _utc(2026, 6, 3, 2))
+
+
+def test_a_window_already_past_is_not_shown_as_the_next(ctx, make_account):
+    """The purge did not run in the first night (a worker was down): the card names the
+    next night, not one that is over."""
+    account = db.session.get(Account, make_account("acme", timezone="Europe/Warsaw"))
+    cid = _deleted_contact(account, "a@example.com", _utc(2026, 6, 1, 23, 30))  # 01:30 Warsaw
+    contact = db.session.get(Contact, cid)
+    first = (_utc(2026, 6, 2, 0), _utc(2026, 6, 2, 2))
+    assert service.purge_time(contact, account, now=_utc(2026, 6, 1, 23, 45)) == first
+    assert service.purge_time(contact, account, now=_utc(2026, 6, 2, 1)) == first  # inside
+    assert service.purge_time(contact, account, now=_utc(2026, 6, 2, 9)) == (
+        _utc(2026, 6, 3, 0),
+        _utc(2026, 6, 3, 2),
+    )

@@ -52,12 +52,14 @@ def test_a_contact_is_found_in_every_account_with_status_and_purge_time(
     beta_row = rows.split('data-slug="beta"')[1].split("</tr>")[0]
     assert "Active" in acme_row
     assert "To be deleted" in beta_row
-    # times in the staff user's timezone (none set: UTC); the deletion at 9:30 UTC, and
-    # the first purge window after it: 02:00–04:00 the next night in Rome (UTC+1)
+    # times in the staff user's timezone (none set: UTC), and said so; the deletion at
+    # 9:30 UTC, and the first purge window after it: 02:00–04:00 the next night in Rome
+    # (UTC+1), as the account lives it and beside it in the reader's zone
+    assert "Times are in your time zone, UTC." in page
     assert "02/03/2026, 09:30" in beta_row  # English, day first
     assert (
-        "between 03/03/2026, 01:00 and 03/03/2026, 03:00 (the account's night, Europe/Rome)"
-        in beta_row.replace("&#39;", "'")
+        "03/03/2026, 02:00 – 04:00 Europe/Rome (03/03/2026, 01:00 – 03:00 your time, UTC)"
+        in beta_row
     )
     assert 'data-slug="quiet"' not in page
     # names are not part of a lookup
