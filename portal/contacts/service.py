@@ -394,7 +394,12 @@ def create_custom_field(
         actor=actor,
         object_type="custom_field",
         object_id=definition.id,
-        details={"key": key, "type": type.value, "source": _source(source)},
+        details={
+            "key": key,
+            "label": definition.label,
+            "type": type.value,
+            "source": _source(source),
+        },
     )
     return definition
 
@@ -1166,8 +1171,9 @@ def _register_audit_texts() -> None:
             "group.deleted": lambda e: _("Group “%(name)s” deleted", name=e.details.get("name")),
             "group.settings_changed": settings_changed,
             "contact.updated": lambda e: _("Contact %(id)s edited", id=e.object_id),
+            # the label the account gave it ("Geburtstag"), the key for older entries
             "custom_field.created": lambda e: _(
-                "Custom field “%(key)s” created", key=e.details.get("key")
+                "Custom field “%(key)s” created", key=e.details.get("label") or e.details.get("key")
             ),
         }
     )

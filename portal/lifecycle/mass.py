@@ -53,20 +53,36 @@ class MassActionRefused(ServiceError):
 # --- lists of addresses --------------------------------------------------------------
 
 
+# Why a line of a list could not be used. The job keeps the code, the page says it in the
+# reader's language (a job that a Dutch colleague ran reads German to a German owner).
+LIST_PROBLEMS = {
+    "line_broken": _l("The line is too long or badly quoted."),
+    "no_address": _l("No email address in this line."),
+    "invalid_address": _l("This is not a valid email address."),
+}
+
+
+def list_problem_text(problem: dict[str, Any]) -> str:
+    """A reported line's reason in the reader's language (older jobs kept the text)."""
+    if problem.get("code") in LIST_PROBLEMS:
+        return str(LIST_PROBLEMS[problem["code"]])
+    return str(problem.get("message", ""))
+
+
 @dataclass
 class EmailList:
     """The usable addresses of a list (normalized, each once, in order) and every line
     that could not be used, with its number and why."""
 
     emails: list[str] = field(default_factory=list)
-    problems: list[dict[str, Any]] = field(default_factory=list)  # {line, text, message}
+    problems: list[dict[str, Any]] = field(default_factory=list)  # {line, text, code}
     problem_count: int = 0
     duplicates: int = 0
 
-    def _problem(self, line: int, text: str, message) -> None:
+    def _problem(self, line: int, text: str, code: str) -> None:
         self.problem_count += 1
         if len(self.problems) < MAX_REPORTED_LINES:
-            self.problems.append({"line": line, "text": text[:200], "message": str(message)})
+            self.problems.append({"line": line, "text": text[:200], "code": code})
 
 
 def parse_email_rows(rows: Iterable[tuple[int, list[str]] | reader.RowProblem]) -> EmailList:
@@ -77,22 +93,22 @@ def parse_email_rows(rows: Iterable[tuple[int, list[str]] | reader.RowProblem]) 
     first = True
     for row in rows:
         if isinstance(row, reader.RowProblem):
-            result._problem(row.line, "", row.message)
+            result._problem(row.line, "", "line_broken")
             first = False
             continue
         line, cells = row
         candidates = [c.strip() for cell in cells for c in _SPLIT.split(cell) if "@" in c]
         if not candidates:
             if not first:
-                result._problem(line, " ".join(cells).strip(), _l("No email address in this line."))
+                result._problem(line, " ".join(cells).strip(), "no_address")
             first = False
             continue
         first = False
         for text in candidates:
             try:
                 email = normalize_email(text)
-            except ServiceError as exc:
-                result._problem(line, text, exc.args[0])
+            except ServiceError:
+                result._problem(line, text, "invalid_address")
                 continue
             if email in seen:
                 result.duplicates += 1

@@ -322,7 +322,9 @@ def manage_by_list():
             if emails.problem_count:
                 first = emails.problems[0]
                 message += " " + _(
-                    "Line %(line)d: %(problem)s", line=first["line"], problem=first["message"]
+                    "Line %(line)d: %(problem)s",
+                    line=first["line"],
+                    problem=mass.list_problem_text(first),
                 )
             form.emails.errors = [message]
     return _render_manage(_filter_form(), form, status=422)
@@ -351,6 +353,7 @@ def show_job(job_id: int):
         can_resume=mass.can_resume(job),
         confirm_form=forms.ConfirmMassForm(formdata=None),
         action_labels=forms.ACTION_LABELS,
+        list_problem_text=mass.list_problem_text,
     )
 
 

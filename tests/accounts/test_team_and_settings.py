@@ -214,3 +214,14 @@ def test_user_switches_between_accounts(app, client, make_account, make_user):
     assert "Alpha" in page and "Beta" in page
     home = client.get("/a/beta/").get_data(as_text=True)
     assert "/a/alpha/" in home, "the account menu links to the other account"
+
+
+def test_recent_changes_name_a_custom_field_by_its_label(app, client, owner):
+    from portal.contacts import service as contacts
+
+    with app.app_context():
+        contacts.create_custom_field(db.session.get(Account, owner), "birthday", "Geburtstag")
+        db.session.commit()
+    page = client.get("/a/acme/settings?lang=en").get_data(as_text=True)
+    assert "Custom field “Geburtstag” created" in page
+    assert "“birthday”" not in page

@@ -46,6 +46,11 @@ def test_a_pasted_list_reports_every_unusable_line_by_number(client, data, app):
     assert "2 lines could not be used" in problems
     assert "Line 3" in problems and "No email address in this line." in problems
     assert "Line 6" in problems and "not a valid email address" in problems
+    # the reasons are kept as codes: a German reader reads them in German
+    german = client.get(f"{response.location}?lang=de").get_data(as_text=True)
+    assert "Keine E-Mail-Adresse in dieser Zeile." in german
+    assert "No email address in this line." not in german
+    client.get("/a/acme/?lang=en")
     assert "1 address appeared twice" in page
     assert "2 contacts will be marked “to be deleted”" in page
     assert set(_statuses(app).values()) == {"active"}  # nothing before the confirmation
