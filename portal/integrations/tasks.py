@@ -113,3 +113,4 @@ def register_cron() -> None:
 
 service.register()
 register()
+export.register()
