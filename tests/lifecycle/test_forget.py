@@ -494,3 +494,27 @@ def test_an_erasure_while_an_export_or_a_check_runs_leaves_no_file_with_the_pers
     imports.check(checked)
     assert (checked.status, checked.error, checked.stored_path) == ("cancelled", "erased", "")
     _person_is_nowhere(*folders)
+
+
+def test_a_queued_mass_action_keeps_the_place_of_an_erased_address_empty(account, person):
+    """The job's checkpoint counts list entries: the erased address leaves an empty
+    place, which the job then skips without counting it "not found"."""
+    from portal.lifecycle import mass
+    from portal.lifecycle.models import LifecycleAction
+
+    other = contacts.create_contact(account, "other@example.com")
+    job = mass.draft_for_emails(
+        account,
+        LifecycleAction.DELETE,
+        mass.parse_pasted(f"other@example.com\n{EMAIL}\nnobody@example.com"),
+        actor=None,
+    )
+    mass.confirm(job)
+    db.session.commit()
+    service.forget_contact(person, actor=None, source="ui")
+    db.session.commit()
+    assert job.selection["emails"] == ["other@example.com", "", "nobody@example.com"]
+    mass.run(job)
+    assert (job.processed, job.changed, job.not_found) == (3, 1, 1)
+    assert db.session.get(Contact, other.id).status == "deleted"
+    _person_is_nowhere()
