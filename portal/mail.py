@@ -97,7 +97,7 @@ def outbox_messages() -> list[EmailMessage]:
 
 
 def redact_outbox(account_id: int, emails: set[str]) -> int:
-    """"Forget me": mails in the outbox folder sent for this account to one of these
+    """ "Forget me": mails in the outbox folder sent for this account to one of these
     (normalized) addresses are removed — a confirmation mail names the person and would
     otherwise stay on disk for good. Mails of other accounts and mails to users (password
     resets, invitations) are left alone. Returns how many were removed. SMTP mail has

@@ -284,7 +284,7 @@ ERASED = "erased"
 
 
 def withdraw_exports(account_id: int) -> int:
-    """"Forget me" in the account: every export file still kept is removed, and its
+    """ "Forget me" in the account: every export file still kept is removed, and its
     page says why. An export is a copy of the people as they were; filtering it on every
     read (like a backup) would still leave the erased person on disk for up to
     EXPORT_HOURS, and rewriting a package in the request of an erasure costs more than

@@ -1,4 +1,4 @@
-""""Forget me" outside the contact's own rows: what other parts of the portal still hold
+""" "Forget me" outside the contact's own rows: what other parts of the portal still hold
 of the person — files, lists waiting for a decision, mails — is removed or redacted in
 the erasure's own transaction (issue 16, point 3).
 
@@ -47,7 +47,11 @@ log = logging.getLogger(__name__)
 erasure_hooks: list[Callable[[int, set[str]], int]] = []
 
 # imports that have a file and no worker reading it
-_WAITING_IMPORTS = (ImportStatus.UPLOADED.value, ImportStatus.READY.value, ImportStatus.FAILED.value)
+_WAITING_IMPORTS = (
+    ImportStatus.UPLOADED.value,
+    ImportStatus.READY.value,
+    ImportStatus.FAILED.value,
+)
 # mass actions whose list waits (a running one is reading its own list)
 _WAITING_JOBS = (
     LifecycleStatus.DRAFT.value,

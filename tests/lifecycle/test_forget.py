@@ -19,11 +19,11 @@ from sqlalchemy import inspect, text
 
 from portal.accounts.models import Account
 from portal.backups import service as backups
+from portal.backups.models import Backup
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group
 from portal.extensions import db
 from portal.imports import service as imports
-from portal.backups.models import Backup
 from portal.imports.models import ImportBeforeImage, ImportRowProblem
 from portal.lifecycle import service, signup
 from portal.lifecycle.models import Suppression
@@ -85,9 +85,9 @@ def _person_is_nowhere(*roots: Path, leave_out: set[Path] = frozenset()) -> None
         assert needle.lower() not in dump, needle
     # JSON columns may hold it escaped
     assert "gr\\u00f6\\u00dfmann" not in dump and "j\\u00fcrgen" not in dump
-    for path, text in dump_of_every_file(*roots, leave_out=leave_out).items():
+    for path, content in dump_of_every_file(*roots, leave_out=leave_out).items():
         for needle in (*NEEDLES, "gr\\u00f6\\u00dfmann", "j\\u00fcrgen"):
-            assert needle.lower() not in text, (needle, path)
+            assert needle.lower() not in content, (needle, path)
 
 
 @pytest.fixture
@@ -439,8 +439,8 @@ def test_pages_after_an_erasure_name_nobody_and_say_why_files_are_gone(
     assert "Forgotten" in summary
     report = client.get(f"/a/acme/imports/{ids['again']}/problems.csv").get_data(as_text=True)
     assert report.splitlines()[1].split(",")[0] == "2" and "Forgotten" in report
-    for text in (summary, report):
-        assert EMAIL not in text and FIRST not in text and "Größmann" not in text
+    for page in (summary, report):
+        assert EMAIL not in page and FIRST not in page and "Größmann" not in page
     withdrawn = client.get(f"/a/acme/imports/{ids['staged']}").get_data(as_text=True)
     assert 'id="import-file-erased"' in withdrawn and EMAIL not in withdrawn
     gone = client.get(f"/a/acme/integrations/exports/{ids['export']}").get_data(as_text=True)
