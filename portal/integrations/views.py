@@ -31,6 +31,7 @@ from portal.integrations import (  # noqa: F401 - support_actions adds a console
     service,
     support_actions,
     sync,
+    targets,
     tasks,
 )
 from portal.integrations.models import EventStatus, ExportRun, OutgoingEvent, SyncRun
@@ -69,6 +70,7 @@ def overview():
         can_configure=can(Role.ADMIN),
         can_export=can(Role.EDITOR),
         action_form=EmptyForm(),
+        delivery_error=targets.error_text,
     )
 
 

@@ -42,6 +42,8 @@ def web(database_url, redis_url, tmp_path):
             "REDIS_URL": redis_url,
             "SECRET_KEY": "test-secret-key",
             "BACKUP_DIR": str(tmp_path / "backups"),
+            # the drills' receivers and closed ports are on 127.0.0.1 (issue 16, point 7)
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS": True,
         }
     )
     yield app
@@ -57,6 +59,7 @@ def workers(database_url, redis_url, tmp_path):
 
     def start(*, burst: bool = True, redis: str | None = None, **kwargs) -> Worker:
         kwargs.setdefault("BACKUP_DIR", str(tmp_path / "backups"))
+        kwargs.setdefault("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")  # receivers on 127.0.0.1
         worker = start_worker(database_url, redis or redis_url, burst=burst, **kwargs)
         started.append(worker)
         return worker
