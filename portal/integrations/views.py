@@ -188,7 +188,7 @@ def start_export():
         group = get_owned_or_404(Group, form.group.data)  # "abc", 2**64: a 404, not a 500
     run = export.start(g.account, fmt=form.format.data, group=group, actor=current_user)
     db.session.commit()
-    tasks.run_export.enqueue(run.id, job_id=f"export-{run.id}")
+    tasks.enqueue_export(run)
     return redirect(url_for("integrations.show_export", export_id=run.id))
 
 
