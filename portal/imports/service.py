@@ -111,6 +111,7 @@ def create_import(
     try:
         info = reader.inspect(stored, filename)
         header, samples = reader.preview(stored, info, rows=SAMPLE_ROWS)
+        header = reader.fit_columns(header, samples)
     except reader.FileProblem as problem:
         stored.unlink(missing_ok=True)
         raise ImportError_(str(problem.args[0])) from problem
