@@ -26,7 +26,7 @@ from portal.extensions import db  # noqa: E402
 PASSWORD = "correct-horse-battery"
 
 # What `make check` leaves out (marked "slow"): worker processes, browsers, drills,
-# schemathesis, bandit and pip-audit. `make test` runs them all.
+# schemathesis, bandit and pip-audit, the `make run` launcher. `make test` runs them all.
 SLOW_TESTS = (
     "tests/e2e/",
     "tests/drills/",
@@ -34,6 +34,7 @@ SLOW_TESTS = (
     "test_mass_worker.py",
     "tests/api/test_openapi.py",
     "tests/security/test_static_analysis.py",
+    "tests/test_launcher.py",
 )
 
 
