@@ -94,9 +94,11 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(integrations_bp)
     app.register_blueprint(signup_bp)
 
+    from portal.support.account_views import bp as support_log_bp
     from portal.support.views import bp as support_bp
 
     app.register_blueprint(support_bp)  # /support/, staff only
+    app.register_blueprint(support_log_bp)  # the account's own log of staff access
 
 
 def _register_hooks(app: Flask) -> None:

@@ -162,6 +162,9 @@ def build_config(overrides: dict | None = None) -> dict:
         # An uploaded file of an import that never finishes is removed after this many
         # days (a finished import's file at once); see docs/decisions/lifecycle.md.
         "UPLOAD_KEEP_DAYS": _int("UPLOAD_KEEP_DAYS", 7),
+        # Webhooks to the linked provider go to public internet addresses only; an
+        # on-premise installation may allow its own network (portal/integrations/targets.py).
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": _bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False),
         # Support console: how long a staff user's access to an opened account lasts.
         "STAFF_ACCESS_MINUTES": _int("STAFF_ACCESS_MINUTES", 60),
     }

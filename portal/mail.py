@@ -31,8 +31,23 @@ def external_url(endpoint: str, **values: object) -> str:
     return adapter.build(endpoint, values, force_external=True)
 
 
-def send_mail(to: str, subject: str, template: str, locale: str = "en", **context) -> EmailMessage:
-    """Render templates/mail/<template>.txt (and .html if present) in `locale` and send."""
+ACCOUNT_HEADER = "X-Portal-Account"
+
+
+def send_mail(
+    to: str,
+    subject: str,
+    template: str,
+    locale: str = "en",
+    *,
+    about_account: int | None = None,
+    **context,
+) -> EmailMessage:
+    """Render templates/mail/<template>.txt (and .html if present) in `locale` and send.
+
+    `about_account`: the account a mail to one of its contacts is sent for (a sign-up
+    confirmation). It goes into a header, so that "forget me" in that account can find
+    the mail in the outbox folder and remove it (redact_outbox)."""
     with force_locale(formatting_locale(locale)):
         body = render_template(f"mail/{template}.txt", **context)
         # one line whatever it names: a header with a line break is refused (and would
@@ -43,6 +58,8 @@ def send_mail(to: str, subject: str, template: str, locale: str = "en", **contex
     message["To"] = to
     message["Subject"] = subject_text
     message["Message-ID"] = make_msgid(domain="portal.local")
+    if about_account is not None:
+        message[ACCOUNT_HEADER] = str(int(about_account))
     message.set_content(body)
     message["Content-Language"] = locale  # after set_content, which resets Content-*
     _deliver(message)
@@ -78,3 +95,37 @@ def outbox_messages() -> list[EmailMessage]:
         return []
     parser = BytesParser(policy=policy.default)
     return [parser.parsebytes(p.read_bytes()) for p in sorted(outbox.glob("*.eml"))]
+
+
+def redact_outbox(account_id: int, emails: set[str]) -> int:
+    """ "Forget me": mails in the outbox folder sent for this account to one of these
+    (normalized) addresses are removed — a confirmation mail names the person and would
+    otherwise stay on disk for good. Mails of other accounts and mails to users (password
+    resets, invitations) are left alone. Returns how many were removed. SMTP mail has
+    left the portal; only the outbox folder is the portal's to clean."""
+    from email import policy
+    from email.parser import BytesHeaderParser
+
+    from portal.accounts.service import ServiceError, normalize_email
+
+    outbox = Path(current_app.config["OUTBOX_DIR"])
+    if not emails or not outbox.exists():
+        return 0
+    parser = BytesHeaderParser(policy=policy.default)
+    removed = 0
+    for path in outbox.glob("*.eml"):
+        try:
+            with path.open("rb") as fh:
+                headers = parser.parse(fh)
+        except OSError:
+            continue
+        if headers.get(ACCOUNT_HEADER, "").strip() != str(account_id):
+            continue
+        try:
+            to = normalize_email(headers.get("To", "").addresses[0].addr_spec)
+        except (IndexError, AttributeError, ServiceError):
+            continue
+        if to in emails:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -5,6 +5,7 @@ tables emptied after every test."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import shutil
@@ -25,7 +26,7 @@ from portal.extensions import db  # noqa: E402
 PASSWORD = "correct-horse-battery"
 
 # What `make check` leaves out (marked "slow"): worker processes, browsers, drills,
-# schemathesis, bandit and pip-audit. `make test` runs them all.
+# schemathesis, bandit and pip-audit, the `make run` launcher. `make test` runs them all.
 SLOW_TESTS = (
     "tests/e2e/",
     "tests/drills/",
@@ -33,6 +34,7 @@ SLOW_TESTS = (
     "test_mass_worker.py",
     "tests/api/test_openapi.py",
     "tests/security/test_static_analysis.py",
+    "tests/test_launcher.py",
 )
 
 
@@ -110,6 +112,32 @@ def _clean_state(request, app):
         for f in outbox.glob("*.eml"):
             f.unlink()
     app.config["WTF_CSRF_ENABLED"] = False
+
+
+@contextlib.contextmanager
+def allowing_private_targets(app):
+    """Webhooks may go to this machine (127.0.0.1), as an on-premise installation allows
+    with WEBHOOK_ALLOW_PRIVATE_TARGETS; the portal refuses it by default (issue 16,
+    point 7). For the app in this process and the workers it starts (environment)."""
+    before = app.config.get("WEBHOOK_ALLOW_PRIVATE_TARGETS")
+    env_before = os.environ.get("WEBHOOK_ALLOW_PRIVATE_TARGETS")
+    app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = True
+    os.environ["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"
+    try:
+        yield
+    finally:
+        app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = before
+        if env_before is None:
+            os.environ.pop("WEBHOOK_ALLOW_PRIVATE_TARGETS", None)
+        else:
+            os.environ["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = env_before
+
+
+@pytest.fixture
+def private_targets(app):
+    """Tests whose receiver listens on 127.0.0.1 switch private targets on explicitly."""
+    with allowing_private_targets(app):
+        yield
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from portal.backups import service
-from portal.backups.models import ImportUndo
+from portal.backups.models import ImportUndo, UndoStatus
 from portal.extensions import db, rq
+from portal.jobs import failures
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,21 @@ def enqueue_undo(undo: ImportUndo) -> None:
     """The row is committed first; the job id comes from it, so a double click cannot
     start the same undo twice."""
     db.session.commit()
-    undo_import.enqueue(undo.id, job_id=undo.rq_job_id)
+    undo_import.enqueue(undo.id, job_id=undo.rq_job_id, on_failure=failures.FAILURE_CALLBACK)
+
+
+def _fail(undo_id: int, reason: str) -> bool:
+    """The worker of the undo is gone (portal.jobs.failures): failed at once, so the
+    import page offers the undo again."""
+    undo = db.session.get(ImportUndo, undo_id)
+    if undo is None or undo.status not in (UndoStatus.QUEUED.value, UndoStatus.RUNNING.value):
+        return False
+    undo.status = UndoStatus.FAILED.value
+    undo.error = reason
+    return True
+
+
+failures.register(undo_import, "undo", _fail)
 
 
 @rq.job(queue="low")

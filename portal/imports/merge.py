@@ -123,6 +123,7 @@ class Merger:
         self.sql = DIALECT[self.dialect]
         self.mode = job.mode
         self.has_group = job.group_id is not None
+        self.dropped_warnings = 0  # warnings of forgotten rows removed by write()
         now = clock.now().astimezone(UTC)
         self.now = (
             now.strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -557,6 +558,11 @@ class Merger:
             )
 
     def _record_skips(self, p: dict) -> None:
+        """One failed-rows line per skipped row: its line, the reason and the cells that
+        say who it is — except for a forgotten address, whose line keeps only its number
+        and the reason. The person asked to be erased; a refused re-import must not
+        write them back into the report (shown on the summary, downloaded as CSV and
+        kept as long as the import)."""
         arr, obj = self.sql["json_array"], self.sql["json_object"]
         self._run(
             f"""INSERT INTO import_row_problems (import_id, line, kind, code, params, cells)
@@ -565,8 +571,17 @@ class Merger:
                       SELECT MIN(r2.line) FROM import_rows r2
                       WHERE r2.import_id = :id AND r2.email = import_chunk.email))
                   ELSE {self.sql["empty_json"]} END,
-                  {arr}(email, COALESCE(first_name, ''), COALESCE(last_name, ''))
+                  CASE WHEN outcome = 'skip_forgotten' THEN {arr}()
+                  ELSE {arr}(email, COALESCE(first_name, ''), COALESCE(last_name, '')) END
                 FROM import_chunk WHERE outcome LIKE 'skip!_%' ESCAPE '!'""",  # nosec B608  # constants and dialect fragments only
+            p,
+        )
+        # the cells of a forgotten person's row that could not be read say something
+        # about them too (a birthday, a phone number): those warnings go
+        self.dropped_warnings += self._run(
+            """DELETE FROM import_row_problems
+               WHERE import_id = :id AND kind = 'warning' AND line IN (
+                   SELECT line FROM import_chunk WHERE outcome = 'skip_forgotten')""",
             p,
         )
 
@@ -763,6 +778,8 @@ class ChunkMerger:
         merger.tell_listeners()
         merger.drop_chunk()
         part = summarize(counts, invalid=0)
+        job.warnings -= merger.dropped_warnings
+        merger.dropped_warnings = 0
         job.consent_counts = _add_counts(dict(job.consent_counts or {}), consent)
         for name in ("created", "updated", "unchanged", "reactivated", "restored", "skipped"):
             setattr(job, name, getattr(job, name) + part[name])

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from charset_normalizer import from_bytes
+from flask_babel import format_decimal, lazy_ngettext
 from flask_babel import lazy_gettext as _l
 
 from portal.safe_csv import TRIGGERS as FORMULA_TRIGGERS
@@ -86,7 +87,7 @@ def inspect(path: Path, filename: str = "") -> FileInfo:
     if filename.lower().endswith((".xls", ".xlsx", ".xlsm", ".ods")):
         raise FileProblem(_l("This spreadsheet cannot be read. Save it as .xlsx or .csv."))
     encoding = detect_encoding(head, complete=size <= SAMPLE_BYTES)
-    if size > SAMPLE_BYTES and head.isascii():
+    if size > SAMPLE_BYTES and head.isascii() and not encoding.startswith("utf-16"):
         encoding = _encoding_further_down(path) or encoding
     text = _decode_sample(head, encoding)
     return FileInfo(kind="csv", encoding=encoding, delimiter=detect_delimiter(text))
@@ -114,12 +115,15 @@ def _encoding_further_down(path: Path) -> str | None:
 
 
 def detect_encoding(head: bytes, complete: bool = False) -> str:
-    """BOMs first (Excel writes UTF-16 with one), then strict UTF-8, then a guess."""
+    """BOMs first (Excel writes UTF-16 with one), then UTF-16 without one, then strict
+    UTF-8, then a guess."""
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     if b"\x00" in head:
+        if utf16 := _utf16_without_bom(head):
+            return utf16
         raise FileProblem(
             _l("This looks like a binary file, not a list. Upload a CSV or XLSX file.")
         )
@@ -136,6 +140,29 @@ def detect_encoding(head: bytes, complete: bool = False) -> str:
     # "Anaďs"). The candidate that reads most like the portal's languages wins; ties keep
     # charset_normalizer's ranking.
     return min(results, key=lambda match: _implausibility(str(match))).encoding
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """UTF-16 that some tools write without a byte order mark (issue 16, point 10): a
+    list is mostly ASCII, so every other byte is a zero — the odd ones in little-endian,
+    the even ones in big-endian. The guess must then decode the sample cleanly."""
+    sample = head[: 64 * 1024]
+    sample = sample[: len(sample) // 2 * 2]
+    if len(sample) < 8:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    zeros_even, zeros_odd = even.count(0) / len(even), odd.count(0) / len(odd)
+    if zeros_odd > 0.3 and zeros_even < 0.05:
+        candidate = "utf-16-le"
+    elif zeros_even > 0.3 and zeros_odd < 0.05:
+        candidate = "utf-16-be"
+    else:
+        return None
+    try:
+        text = codecs.getincrementaldecoder(candidate)("strict").decode(sample, final=False)
+    except UnicodeDecodeError:
+        return None
+    return candidate if "\x00" not in text else None
 
 
 # Letters outside ASCII of the portal's languages and their neighbours (de, it, nl, pl, fr).
@@ -306,11 +333,22 @@ def _iter_xlsx(path: Path, progress: Progress) -> Iterator[tuple[int, list[str]]
 
 
 def preview(path: Path, info: FileInfo, rows: int = 5) -> tuple[list[str], list[list[str]]]:
-    """Header and the first rows, for the mapping page."""
+    """Header and the first rows, for the mapping page. A header line that cannot be
+    read (a single line of 10 MB) is refused: the next line would silently become the
+    column names, and a file of one such line looked "empty"."""
     header: list[str] | None = None
     body: list[list[str]] = []
     for item in iter_rows(path, info):
         if isinstance(item, RowProblem):
+            if header is None:
+                raise FileProblem(
+                    _l(
+                        "Line %(line)d of the file is too long or badly quoted, so the column "
+                        "names cannot be read. A list has one person per line, with the column "
+                        "names in the first line.",
+                        line=item.line,
+                    )
+                )
             continue
         _, cells = item
         if header is None:
@@ -322,3 +360,35 @@ def preview(path: Path, info: FileInfo, rows: int = 5) -> tuple[list[str], list[
     if header is None:
         raise FileProblem(_l("The file is empty."))
     return header, body
+
+
+MAX_COLUMNS = 500
+
+
+def fit_columns(header: list[str], rows: list[list[str]]) -> list[str]:
+    """At most MAX_COLUMNS columns: a file of 10,000 columns made a mapping page of
+    12.8 MB, and no list needs that many. Columns that are empty in the header and in
+    every sample row at the right end are no columns (spreadsheets that were formatted
+    far to the right): they are dropped first, and only a file that still has too many
+    is refused, with a message that says how many."""
+    if len(header) <= MAX_COLUMNS:
+        return header
+    width = 0
+    for cells in (header, *rows):
+        for position in range(len(cells) - 1, width - 1, -1):
+            if cells[position].strip():
+                width = position + 1
+                break
+    if width > MAX_COLUMNS:
+        raise FileProblem(
+            lazy_ngettext(
+                "The file has %(columns)s column; an import reads at most %(max)s. Remove "
+                "the columns you do not need and upload it again.",
+                "The file has %(columns)s columns; an import reads at most %(max)s. Remove "
+                "the columns you do not need and upload it again.",
+                width,
+                columns=format_decimal(width),
+                max=MAX_COLUMNS,
+            )
+        )
+    return header[:width]

@@ -111,6 +111,7 @@ def create_import(
     try:
         info = reader.inspect(stored, filename)
         header, samples = reader.preview(stored, info, rows=SAMPLE_ROWS)
+        header = reader.fit_columns(header, samples)
     except reader.FileProblem as problem:
         stored.unlink(missing_ok=True)
         raise ImportError_(str(problem.args[0])) from problem
@@ -346,6 +347,7 @@ def _stage(job: ImportJob, lease: Lease) -> None:
 def check(job: ImportJob) -> dict[str, Any]:
     """Dry run: stage the file and classify every row without writing contacts."""
     job.status = ImportStatus.CHECKING.value
+    began = clock.now()
     lease = Lease.take(job)
     with _failures_recorded(job, lease):
         if not job.staging_done:
@@ -355,8 +357,43 @@ def check(job: ImportJob) -> dict[str, Any]:
         lease.begin()
         job.dry_run = result
         job.status = ImportStatus.READY.value
+        if _file_names_someone_erased_since(job, began):
+            # "forget me" ran while the file was checked: lifecycle.traces leaves a file
+            # alone while a worker reads it, so the check withdraws it itself
+            withdraw_upload(job, ERASED)
         lease.commit()
     return result
+
+
+def _file_names_someone_erased_since(job: ImportJob, began: datetime) -> bool:
+    """Does the file hold an address forgotten in the account since `began`? Read only
+    when there is such an erasure (rarely): every cell with an @ is hashed."""
+    from portal.lifecycle import suppression
+    from portal.lifecycle.models import Suppression
+
+    erased = set(
+        db.session.scalars(
+            db.select(Suppression.email_hash).where(
+                Suppression.account_id == job.account_id, Suppression.created_at >= began
+            )
+        )
+    )
+    if not erased or not job.stored_path or not Path(job.stored_path).exists():
+        return False
+    hash_of = suppression.hasher()
+    info = reader.FileInfo(kind=job.file_kind, encoding=job.encoding, delimiter=job.delimiter)
+    for row in reader.iter_rows(Path(job.stored_path), info):
+        if isinstance(row, reader.RowProblem):
+            continue
+        for cell in row[1]:
+            if "@" not in cell:
+                continue
+            try:
+                if hash_of(values.normalize_email(cell)) in erased:
+                    return True
+            except values.ValueProblem:
+                continue
+    return False
 
 
 def run(job: ImportJob, *, actor=None) -> None:
@@ -380,6 +417,7 @@ def run(job: ImportJob, *, actor=None) -> None:
         lease.begin()
         job.status = ImportStatus.FINISHED.value
         job.finished_at = clock.now()
+        forget_check_examples(job)
         audit.record(
             "import.finished",
             account=_account(job),
@@ -422,6 +460,14 @@ def _failures_recorded(job: ImportJob, lease: Lease) -> Iterator[None]:
         raise
 
 
+def forget_check_examples(job: ImportJob) -> None:
+    """The check step lists people by address (whose consent the import would keep,
+    re-activate or leave signed off); once the import has run or was thrown away, the
+    list has served and is dropped — it must not outlive the decision it was for."""
+    if (job.dry_run or {}).get("consent_examples"):
+        job.dry_run = {k: v for k, v in job.dry_run.items() if k != "consent_examples"}
+
+
 def drop_staging(job: ImportJob) -> None:
     """Housekeeping after a finished import (its own job: the customer is not kept
     waiting for 100,000s of staging rows to be deleted): the staged rows and the
@@ -444,6 +490,21 @@ def _discard_staging(job: ImportJob) -> bool:
 
 FILE_EXPIRED = "file_expired"  # ImportJob.error of an import whose file was swept
 DISCARDED = "discarded"  # ImportJob.error of an import its owner discarded before it ran
+# ImportJob.error of an import whose file named someone erased ("forget me") after the upload
+ERASED = "erased"
+
+
+def withdraw_upload(job: ImportJob, reason: str) -> bool:
+    """An import that has not finished gives up its file: the file and the staged rows
+    go, the check step's findings too, and the import is cancelled with `reason` (its
+    page says why). Used by the sweep of old uploads and by "forget me" when the file
+    names the person (staged before the erasure, it would otherwise keep them and show
+    them in the preview). True when a file was removed."""
+    removed = _discard_staging(job)
+    job.status = ImportStatus.CANCELLED.value
+    job.error = reason
+    job.dry_run = {}
+    return removed
 
 
 def discard(job: ImportJob, *, actor, ip: str | None = None) -> None:
@@ -489,10 +550,10 @@ def sweep_uploads(now: datetime | None = None) -> int:
     ).all()
     removed = 0
     for job in stale:
-        removed += _discard_staging(job)
-        if job.status != ImportStatus.FINISHED:
-            job.status = ImportStatus.CANCELLED.value
-            job.error = FILE_EXPIRED
+        if job.status == ImportStatus.FINISHED:
+            removed += _discard_staging(job)
+        else:
+            removed += withdraw_upload(job, FILE_EXPIRED)
         db.session.commit()
     referenced = set(
         db.session.scalars(db.select(ImportJob.stored_path).where(ImportJob.stored_path != ""))

@@ -14,7 +14,8 @@ from portal import clock
 from portal.extensions import db, rq
 from portal.imports import service
 from portal.imports.lease import LeaseLost
-from portal.imports.models import ImportJob, ImportStatus
+from portal.imports.models import ACTIVE_STATUSES, ImportJob, ImportStatus
+from portal.jobs import failures
 
 log = logging.getLogger(__name__)
 WAIT_SECONDS = 5
@@ -82,6 +83,7 @@ def run_import(import_id: int) -> None:
             WAIT_SECONDS,
             import_id,
             job_id=f"import-{import_id}-wait-{int(clock.now().timestamp())}",
+            on_failure=failures.FAILURE_CALLBACK,
         )
         return
     job.status = ImportStatus.RUNNING.value
@@ -108,11 +110,34 @@ def enqueue_check(job: ImportJob) -> None:
     job.status = ImportStatus.CHECKING.value
     job.touched_at = clock.now()
     db.session.commit()
-    check_import.enqueue(job.id, job_id=f"import-{job.id}-check-{clock.now().timestamp():.0f}")
+    check_import.enqueue(
+        job.id,
+        job_id=f"import-{job.id}-check-{clock.now().timestamp():.0f}",
+        on_failure=failures.FAILURE_CALLBACK,
+    )
 
 
 def enqueue_run(job: ImportJob) -> None:
     job.status = ImportStatus.QUEUED.value
     job.touched_at = clock.now()
     db.session.commit()
-    run_import.enqueue(job.id, job_id=f"import-{job.id}-run-{job.staged_line}-{job.merged_line}")
+    run_import.enqueue(
+        job.id,
+        job_id=f"import-{job.id}-run-{job.staged_line}-{job.merged_line}",
+        on_failure=failures.FAILURE_CALLBACK,
+    )
+
+
+def _fail(import_id: int, reason: str) -> bool:
+    """The worker of the import's job is gone (portal.jobs.failures): the import is
+    failed, so its page offers "Continue" at once."""
+    job = db.session.get(ImportJob, import_id)
+    if job is None or job.status not in {s.value for s in ACTIVE_STATUSES}:
+        return False
+    job.status = ImportStatus.FAILED.value
+    job.error = reason
+    return True
+
+
+failures.register(check_import, "import", _fail)
+failures.register(run_import, "import", _fail)

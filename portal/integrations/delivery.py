@@ -32,7 +32,7 @@ from portal import clock
 from portal.accounts.models import Account
 from portal.contacts.models import Contact, Group, Subscription, Tag, contact_tags
 from portal.extensions import db
-from portal.integrations import profiles
+from portal.integrations import profiles, targets
 from portal.integrations.models import (
     EventStatus,
     LinkStatus,
@@ -219,14 +219,26 @@ def _next_batch(link: ProviderLink) -> list[OutgoingEvent]:
     )
 
 
-def _post(link: ProviderLink, body: bytes, batch: list[OutgoingEvent], now: datetime):
+def _post(
+    http: requests.Session,
+    link: ProviderLink,
+    body: bytes,
+    batch: list[OutgoingEvent],
+    now: datetime,
+):
+    """One POST through the guarded session (targets.py): public addresses only,
+    checked at the connection; a redirect is an answer, never followed."""
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": USER_AGENT,
         "X-Portal-Signature": sign(link.secret, body, int(now.timestamp())),
         "X-Portal-Event-Ids": f"{batch[0].id}-{batch[-1].id}",
     }
-    return requests.post(link.url, data=body, headers=headers, timeout=TIMEOUT_SECONDS)
+    response = http.post(
+        link.url, data=body, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False
+    )
+    response.close()
+    return response
 
 
 def deliver(link_id: int, *, now: datetime | None = None, max_batches: int = 1000) -> Outcome:
@@ -236,6 +248,7 @@ def deliver(link_id: int, *, now: datetime | None = None, max_batches: int = 100
     now = now or clock.now()
     if not _take_lease(link_id, now):
         return outcome
+    http = targets.session()
     try:
         for _ in range(max_batches):
             link = db.session.get(ProviderLink, link_id)
@@ -250,25 +263,35 @@ def deliver(link_id: int, *, now: datetime | None = None, max_batches: int = 100
                 break
             # a batch carries only events that share the head's retry state
             batch = [e for e in batch if e.attempts == head.attempts] or [head]
-            if not _send(link, batch, now, outcome):
+            if not _send(http, link, batch, now, outcome):
                 break
             db.session.refresh(link)
     finally:
+        http.close()
         _release_lease(link_id)
     return outcome
 
 
-def _send(link: ProviderLink, batch: list[OutgoingEvent], now: datetime, outcome: Outcome) -> bool:
+def _send(
+    http: requests.Session,
+    link: ProviderLink,
+    batch: list[OutgoingEvent],
+    now: datetime,
+    outcome: Outcome,
+) -> bool:
     body = build_body(link, batch)
     status, error = None, ""
     try:
-        response = _post(link, body, batch, now)
+        response = _post(http, link, body, batch, now)
         status = response.status_code
         ok = 200 <= status < 300
         if not ok:
-            error = f"HTTP {status}"
-    except requests.RequestException as exc:
-        ok, error = False, f"{type(exc).__name__}: {exc}"[:500]
+            error = targets.REDIRECT if 300 <= status < 400 else f"HTTP {status}"
+    except (requests.RequestException, targets.TargetRefused) as exc:
+        # the log says what kind of failure, never the connection's own text (hosts,
+        # ports, "connection refused": what a scan of the network would want to know)
+        ok, error = False, targets.failure_code(exc)
+        log.info("delivery to link %s: %s", link.id, exc)
     for event in batch:
         event.last_status = status
         event.attempts += 1

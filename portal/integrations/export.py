@@ -44,6 +44,7 @@ from portal.imports import mapping as m
 from portal.imports import service as imports
 from portal.imports.models import ImportJob
 from portal.integrations.models import ExportRun, RunStatus
+from portal.lifecycle.models import Suppression
 from portal.safe_csv import safe_row
 
 if TYPE_CHECKING:
@@ -99,8 +100,10 @@ def _batches(query) -> Iterator[list]:
         )
         if not rows:
             return
-        yield rows
+        # read before the caller commits: a contact erased or purged meanwhile cannot
+        # be refreshed afterwards, and the export would stop on it
         after = rows[-1][0].id
+        yield rows
 
 
 def _tags_of(ids: list[int]) -> dict[int, list[str]]:
@@ -211,30 +214,102 @@ def _safe_filename(name: str, used: set[str]) -> str:
     return candidate
 
 
+WRITE_ATTEMPTS = 3  # an export written while people are erased is written again
+
+
 def run(export: ExportRun) -> None:
-    """Write the file (from the start when run again) and make it downloadable."""
-    export.status = RunStatus.RUNNING.value
-    export.processed = 0
-    db.session.commit()
+    """Write the file (from the start when run again) and make it downloadable.
+
+    The contacts are read batch after batch, each committed: someone erased ("forget
+    me") while the file is written may already be in it. Erasure removes the exports it
+    finds (withdraw_exports); this one, when an erasure in the account happened since it
+    began, is written again (a few times at most, then it stays withdrawn). The check
+    comes after the file is committed, so an erasure that did not see the file yet is
+    seen by the check."""
+    for _attempt in range(WRITE_ATTEMPTS):
+        export.status = RunStatus.RUNNING.value
+        export.processed = 0
+        export.error = ""
+        db.session.commit()
+        began = clock.now()
+        path = _write(export)
+        export.path = str(path)
+        export.size = path.stat().st_size
+        export.status = RunStatus.FINISHED.value
+        export.finished_at = clock.now()
+        export.expires_at = export.finished_at + timedelta(hours=EXPORT_HOURS)
+        db.session.commit()
+        if not _erased_since(export.account_id, began):
+            return
+        path.unlink(missing_ok=True)
+        export.path = ""
+        export.error = ERASED
+        db.session.commit()
+
+
+def _write(export: ExportRun) -> Path:
     folder = export_dir() / str(export.account_id)
     folder.mkdir(parents=True, exist_ok=True)
     keys = _field_keys(export.account_id)
     suffix = "jsonl" if export.format == "jsonl" else ("zip" if export.all_contacts else "csv")
     path = folder / f"{uuid.uuid4().hex}.{suffix}"
-    if export.format == "jsonl":
-        with path.open("w", encoding="utf-8", newline="") as out:
-            _json_lines(out, export)
-    elif not export.all_contacts:
-        with path.open("w", encoding="utf-8", newline="") as out:
-            _write_group_csv(out, export, export.group_id, keys)
-    else:
-        _write_package(path, export, keys)
-    export.path = str(path)
-    export.size = path.stat().st_size
-    export.status = RunStatus.FINISHED.value
-    export.finished_at = clock.now()
-    export.expires_at = export.finished_at + timedelta(hours=EXPORT_HOURS)
-    db.session.commit()
+    try:
+        if export.format == "jsonl":
+            with path.open("w", encoding="utf-8", newline="") as out:
+                _json_lines(out, export)
+        elif not export.all_contacts:
+            with path.open("w", encoding="utf-8", newline="") as out:
+                _write_group_csv(out, export, export.group_id, keys)
+        else:
+            _write_package(path, export, keys)
+    except BaseException:
+        path.unlink(missing_ok=True)  # half a file of people's data helps nobody
+        raise
+    return path
+
+
+def _erased_since(account_id: int, began) -> bool:
+    return (
+        db.session.scalar(
+            select(Suppression.id)
+            .where(Suppression.account_id == account_id, Suppression.created_at >= began)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+# ExportRun.error of an export whose file was removed because contacts were erased after it
+ERASED = "erased"
+
+
+def withdraw_exports(account_id: int) -> int:
+    """ "Forget me" in the account: every export file still kept is removed, and its
+    page says why. An export is a copy of the people as they were; filtering it on every
+    read (like a backup) would still leave the erased person on disk for up to
+    EXPORT_HOURS, and rewriting a package in the request of an erasure costs more than
+    asking the customer to export again. Returns the number of files removed."""
+    removed = 0
+    for export in db.session.scalars(
+        select(ExportRun).where(ExportRun.account_id == account_id, ExportRun.path != "")
+    ):
+        Path(export.path).unlink(missing_ok=True)
+        export.path = ""
+        export.error = ERASED
+        removed += 1
+    return removed
+
+
+def register() -> None:
+    """Erasure ("forget me") in an account withdraws its exports (lifecycle.traces)."""
+    from portal.lifecycle import traces
+
+    if _withdraw_on_erasure not in traces.erasure_hooks:
+        traces.erasure_hooks.append(_withdraw_on_erasure)
+
+
+def _withdraw_on_erasure(account_id: int, emails: set[str]) -> int:
+    return withdraw_exports(account_id)
 
 
 def _write_package(path: Path, export: ExportRun, keys: list[str]) -> None:

@@ -20,7 +20,7 @@ from portal.accounts.models import Account
 from portal.accounts.service import ServiceError
 from portal.contacts.models import Tag
 from portal.extensions import db
-from portal.integrations import profiles
+from portal.integrations import profiles, targets
 from portal.integrations.models import (
     EventStatus,
     LinkStatus,
@@ -60,10 +60,25 @@ def past_links(account: Account) -> list[ProviderLink]:
 
 
 def _clean_url(url: str) -> str:
+    """A full http(s) address whose host is on the public internet (targets.py; the
+    delivery checks it again at every connection)."""
     url = (url or "").strip()
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2000:
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
         raise ServiceError(_l("Please enter the full address of the endpoint (https://…)."))
+    try:
+        targets.check_url(url)
+    except targets.TargetRefused as exc:
+        if exc.code == targets.UNRESOLVED:
+            raise ServiceError(
+                _l("The address of the endpoint could not be found. Please check it.")
+            ) from exc
+        raise ServiceError(
+            _l(
+                "The endpoint must be on the public internet: addresses of this network "
+                "(localhost, private or link-local addresses) are not allowed."
+            )
+        ) from exc
     return url
 
 
@@ -115,7 +130,7 @@ def reset_link(
     waiting = db.session.execute(
         OutgoingEvent.__table__.update()
         .where(OutgoingEvent.link_id == link.id, OutgoingEvent.status == EventStatus.PENDING.value)
-        .values(status=EventStatus.FAILED.value, last_error="link reset")
+        .values(status=EventStatus.FAILED.value, last_error=targets.LINK_RESET)
     ).rowcount
     audit.record(
         "integration.reset",

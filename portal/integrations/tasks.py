@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from portal.extensions import db, rq
 from portal.integrations import delivery, export, service, sync
 from portal.integrations.models import ExportRun, RunStatus, SyncRun
+from portal.jobs import failures
 
 log = logging.getLogger(__name__)
 DEBOUNCE_SECONDS = 2
@@ -76,7 +77,32 @@ def sweep_exports() -> int:
 
 def enqueue_sync(run: SyncRun) -> None:
     db.session.commit()
-    run_sync.enqueue(run.id, job_id=f"sync-{run.id}-{run.checkpoint or 0}")
+    run_sync.enqueue(
+        run.id, job_id=f"sync-{run.id}-{run.checkpoint or 0}", on_failure=failures.FAILURE_CALLBACK
+    )
+
+
+def enqueue_export(run: ExportRun) -> None:
+    db.session.commit()
+    run_export.enqueue(run.id, job_id=f"export-{run.id}", on_failure=failures.FAILURE_CALLBACK)
+
+
+def _failer(model):
+    def fail(row_id: int, reason: str) -> bool:
+        """The worker of the run is gone (portal.jobs.failures): failed at once, so the
+        page offers "Continue" (a sync) or "try again" (an export)."""
+        row = db.session.get(model, row_id)
+        if row is None or row.status not in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
+            return False
+        row.status = RunStatus.FAILED.value
+        row.error = reason
+        return True
+
+    return fail
+
+
+failures.register(run_sync, "sync", _failer(SyncRun))
+failures.register(run_export, "export", _failer(ExportRun))
 
 
 def schedule_delivery(link_id: int) -> None:
@@ -113,3 +139,4 @@ def register_cron() -> None:
 
 service.register()
 register()
+export.register()

@@ -31,6 +31,7 @@ from portal.integrations import (  # noqa: F401 - support_actions adds a console
     service,
     support_actions,
     sync,
+    targets,
     tasks,
 )
 from portal.integrations.models import EventStatus, ExportRun, OutgoingEvent, SyncRun
@@ -69,6 +70,7 @@ def overview():
         can_configure=can(Role.ADMIN),
         can_export=can(Role.EDITOR),
         action_form=EmptyForm(),
+        delivery_error=targets.error_text,
     )
 
 
@@ -186,7 +188,7 @@ def start_export():
         group = get_owned_or_404(Group, form.group.data)  # "abc", 2**64: a 404, not a 500
     run = export.start(g.account, fmt=form.format.data, group=group, actor=current_user)
     db.session.commit()
-    tasks.run_export.enqueue(run.id, job_id=f"export-{run.id}")
+    tasks.enqueue_export(run)
     return redirect(url_for("integrations.show_export", export_id=run.id))
 
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from flask import Flask
 
-from portal.extensions import rq
-
 QUEUES = ["high", "default", "low"]
 
 
 def init_app(app: Flask) -> None:
+    from portal.extensions import rq
+
     url = app.config["REDIS_URL"]
     if not url:
         from portal.jobs.embedded import ensure_redis_url

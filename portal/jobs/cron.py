@@ -19,6 +19,7 @@ def register_all() -> None:
     from portal.lifecycle import tasks as lifecycle_tasks
 
     tasks.heartbeat.cron_register(60, "cron")
+    tasks.reap_abandoned.cron_register(60)
     tasks.cleanup_expired.cron_register("17 3 * * *")
     backup_tasks.remove_expired_backups.cron_register("43 3 * * *")
     import_tasks.sweep_uploads.cron_register("29 4 * * *")

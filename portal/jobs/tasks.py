@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from portal.extensions import rq
-from portal.jobs import service
+from portal.jobs import failures, service
 
 
 @rq.job
@@ -16,3 +16,10 @@ def heartbeat(name: str = "cron") -> int:
 def cleanup_expired() -> int:
     """Removes invitations that can no longer be accepted."""
     return service.cleanup_expired()
+
+
+@rq.job(queue="high")
+def reap_abandoned() -> int:
+    """Every minute: jobs of workers that are gone fail their rows (portal.jobs.failures);
+    a worker that starts does the same, this covers the time until one does."""
+    return failures.reap_abandoned(rq.get_queue("high").connection)

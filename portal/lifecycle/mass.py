@@ -372,7 +372,9 @@ def run(job: LifecycleJob) -> None:
         start = job.checkpoint or 0
         for offset in range(start, len(emails), BATCH):
             chunk = emails[offset : offset + BATCH]
-            changed, missing = _apply_to_emails(job, account, chunk)
+            # an empty place: an address erased ("forget me") while the job waited
+            live = [e for e in chunk if e]
+            changed, missing = _apply_to_emails(job, account, live) if live else (0, 0)
             job.not_found += missing
             _checkpointed(job, len(chunk), changed, offset + len(chunk))
     else:

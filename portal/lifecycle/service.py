@@ -37,7 +37,7 @@ from portal.contacts.models import Activity, Contact, ContactStatus, Subscriptio
 from portal.contacts.service import ContactForgotten
 from portal.extensions import db
 from portal.imports.models import ImportJob, ImportRow, ImportRowProblem
-from portal.lifecycle import suppression
+from portal.lifecycle import suppression, traces
 from portal.lifecycle.models import SignupRequest, Suppression
 from portal.support import service as audit
 from portal.support.models import AuditEvent
@@ -329,6 +329,8 @@ class ErasureReceipt:
     staged_rows: int = 0  # rows of an import still in staging
     signup_requests: int = 0  # unconfirmed sign-ups through a form
     newly_suppressed: int = 0
+    files: int = 0  # export files, uploaded lists and outbox mails removed (traces.py)
+    lists: int = 0  # mass-management lists and import check steps redacted (traces.py)
 
     def add(self, other: ErasureReceipt) -> None:
         for f in fields(self):
@@ -459,6 +461,7 @@ def forget_emails(
     if not wanted:
         return receipt
     receipt.newly_suppressed = _suppress(account, wanted)
+    receipt.files, receipt.lists = traces.redact(account, set(wanted), _addresses_in)
     ids = sorted(ids_for_emails(account, wanted).values())
     # listeners drop what they hold of these contacts and tell the linked provider
     events.emit(account.id, events.CONTACT_FORGOTTEN, ids, source=source)

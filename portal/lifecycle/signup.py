@@ -127,6 +127,7 @@ def request_signup(
         _l("Please confirm your sign-up"),
         "signup_confirm",
         locale=locale,
+        about_account=account.id,
         account=account,
         group=group,
         days=days,

@@ -7,6 +7,7 @@ import logging
 
 from portal import clock
 from portal.extensions import db, rq
+from portal.jobs import failures
 from portal.lifecycle import mass, service, signup
 from portal.lifecycle.models import LifecycleJob, LifecycleStatus
 
@@ -34,7 +35,26 @@ def enqueue(job: LifecycleJob) -> None:
     if job.status == LifecycleStatus.FAILED.value:
         job.status = LifecycleStatus.QUEUED.value
     db.session.commit()
-    run_mass_action.enqueue(job.id, job_id=f"{job.rq_job_id}-{job.checkpoint or 0}")
+    run_mass_action.enqueue(
+        job.id,
+        job_id=f"{job.rq_job_id}-{job.checkpoint or 0}",
+        on_failure=failures.FAILURE_CALLBACK,
+    )
+
+
+def _fail(job_id: int, reason: str) -> bool:
+    """The worker of the mass action is gone (portal.jobs.failures): failed at once,
+    so the page offers "Continue"."""
+    job = db.session.get(LifecycleJob, job_id)
+    if job is None or not job.is_active:
+        return False
+    job.status = LifecycleStatus.FAILED.value
+    job.error = reason
+    job.touched_at = clock.now()
+    return True
+
+
+failures.register(run_mass_action, "lifecycle_job", _fail)
 
 
 @rq.job(queue="default")

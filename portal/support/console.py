@@ -16,6 +16,7 @@ forgotten person, and the audit log never keeps the address (only contact ids)."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -448,7 +449,8 @@ def audit_log(
 
 
 def staff_activity(account: Account, limit: int = 30) -> list[AuditEvent]:
-    """What support staff did in the account, newest first: the owners' view."""
+    """What support staff did in the account, newest first: the excerpt on the settings
+    page (the whole log: staff_log)."""
     return list(
         db.session.scalars(
             select(AuditEvent)
@@ -457,6 +459,69 @@ def staff_activity(account: Account, limit: int = 30) -> list[AuditEvent]:
             .limit(limit)
         )
     )
+
+
+STAFF_LOG_PAGE_SIZE = 50
+
+
+def _staff_events(account: Account, *, staff: str | None, action: str | None):
+    query = select(AuditEvent).where(
+        AuditEvent.account_id == account.id, AuditEvent.actor_type == "staff"
+    )
+    if staff:
+        query = query.where(AuditEvent.actor_label == staff)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    return query
+
+
+def staff_log(
+    account: Account,
+    *,
+    staff: str | None = None,
+    action: str | None = None,
+    before: int | None = None,
+    limit: int | None = STAFF_LOG_PAGE_SIZE,
+) -> list[AuditEvent]:
+    """Everything support staff did in the account, newest first, keyset-paged on the id
+    (issue 16, point 6: the excerpt of 30 let 31 page views push a contact look-up out of
+    sight). `staff` is a staff member's address as recorded, `action` an audit action;
+    `limit=None` gives every entry (the CSV download)."""
+    query = _staff_events(account, staff=staff, action=action)
+    if before is not None:
+        query = query.where(AuditEvent.id < before)
+    query = query.order_by(AuditEvent.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return list(db.session.scalars(query))
+
+
+def iter_staff_log(
+    account: Account, *, staff: str | None = None, action: str | None = None, batch: int = 1000
+) -> Iterator[AuditEvent]:
+    """The whole filtered log, newest first, read in batches (for the CSV download)."""
+    before = None
+    while True:
+        events = staff_log(account, staff=staff, action=action, before=before, limit=batch)
+        yield from events
+        if len(events) < batch:
+            return
+        before = events[-1].id
+
+
+def staff_log_choices(account: Account) -> tuple[list[str], list[str]]:
+    """The staff members and actions that occur in the account's staff log, for the
+    filters (sorted)."""
+    base = select(AuditEvent).where(
+        AuditEvent.account_id == account.id, AuditEvent.actor_type == "staff"
+    )
+    members = db.session.scalars(
+        base.with_only_columns(AuditEvent.actor_label).distinct().order_by(AuditEvent.actor_label)
+    )
+    actions = db.session.scalars(
+        base.with_only_columns(AuditEvent.action).distinct().order_by(AuditEvent.action)
+    )
+    return [m for m in members if m], list(actions)
 
 
 # --- audit texts ------------------------------------------------------------------------

@@ -7,6 +7,7 @@ two accounts with the same input share: addresses, group and tag names."""
 from __future__ import annotations
 
 import socket
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +23,7 @@ from portal.extensions import db, rq
 from portal.integrations import service as integrations
 from portal.integrations import tasks as integration_tasks
 from portal.integrations.models import OutgoingEvent
-from tests.workers import Worker, start_worker
+from tests.workers import Worker, start_worker, wait_for
 
 # every drill builds its accounts at this instant, so two builds are identical; what
 # the drilled work itself stamps is later (see account_state)
@@ -42,6 +43,8 @@ def web(database_url, redis_url, tmp_path):
             "REDIS_URL": redis_url,
             "SECRET_KEY": "test-secret-key",
             "BACKUP_DIR": str(tmp_path / "backups"),
+            # the drills' receivers and closed ports are on 127.0.0.1 (issue 16, point 7)
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS": True,
         }
     )
     yield app
@@ -57,6 +60,7 @@ def workers(database_url, redis_url, tmp_path):
 
     def start(*, burst: bool = True, redis: str | None = None, **kwargs) -> Worker:
         kwargs.setdefault("BACKUP_DIR", str(tmp_path / "backups"))
+        kwargs.setdefault("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")  # receivers on 127.0.0.1
         worker = start_worker(database_url, redis or redis_url, burst=burst, **kwargs)
         started.append(worker)
         return worker
@@ -111,6 +115,25 @@ def age(row) -> None:
     offers "continue" (what a user waits for after a worker died)."""
     row.touched_at = (row.touched_at or datetime.now(UTC)) - QUIET
     db.session.commit()
+
+
+FAILED_WITHIN = 30  # seconds from the kill until the row says "failed" (issue 16, point 8)
+
+
+def failed_on_the_next_worker(workers, model, row_id: int, killed_at: float):
+    """The next worker to start (as the product starts one after a crash) finds the dead
+    worker's job and fails its row — within FAILED_WITHIN seconds of the kill, not after
+    ten quiet minutes. Returns the row."""
+    worker = workers(burst=True)
+    row = wait_for(
+        lambda: (r := fresh(model, row_id)).status == "failed" and r,
+        timeout=FAILED_WITHIN,
+        message=f"{model.__tablename__} {row_id} must be failed when its worker is gone",
+    )
+    assert time.monotonic() - killed_at < FAILED_WITHIN, "failed, but too late"
+    assert row.error.startswith("worker_lost"), row.error
+    worker.finish(timeout=60)
+    return fresh(model, row_id)
 
 
 def _stamp(value: datetime | None):

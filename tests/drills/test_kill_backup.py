@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from portal.extensions import db
 from portal.imports import service as imports
 from portal.imports import tasks
 from portal.imports.models import ImportJob, ImportStatus
-from tests.drills.conftest import account_state, age, fresh, new_account
+from tests.drills.conftest import account_state, failed_on_the_next_worker, fresh, new_account
 from tests.imports.conftest import write_csv
 from tests.workers import wait_for
 
@@ -84,6 +85,7 @@ def test_backup_killed_mid_write_is_made_again_and_the_import_finishes(web, work
         interval=0.005,
     )
     worker.kill()
+    killed_at = time.monotonic()
 
     with web.app_context():
         job = fresh(ImportJob, job_id)
@@ -94,9 +96,10 @@ def test_backup_killed_mid_write_is_made_again_and_the_import_finishes(web, work
         assert len(orphans) == 1 and orphans[0].endswith(".partial")
         assert account_state(drill) == before, "nothing changed without a backup"
 
-        assert not imports.can_resume(job)
-        age(job)
-        assert imports.can_resume(job)  # "continue" on the import's page
+        assert not imports.can_resume(job), "nobody has noticed yet"
+        # the next worker fails the import at once: "continue" on the import's page
+        job = failed_on_the_next_worker(workers, ImportJob, job_id, killed_at)
+        assert imports.can_resume(job)
         tasks.enqueue_run(job)
     out = workers().finish(timeout=120)
 

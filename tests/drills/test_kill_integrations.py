@@ -5,6 +5,7 @@ row per contact) and in the middle of its delivery to a real HTTP receiver on lo
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 from portal import events
@@ -12,8 +13,8 @@ from portal.extensions import db
 from portal.integrations import delivery, sync, tasks
 from portal.integrations.models import EventStatus, OutgoingEvent, ProviderLink, SyncRun
 from tests.drills.conftest import (
-    age,
     emails_by_id,
+    failed_on_the_next_worker,
     fresh,
     hold_deliveries,
     link_provider,
@@ -59,14 +60,18 @@ def test_full_sync_killed_mid_way_queues_every_contact_once(web, workers):
             worker=worker,
         )
         worker.kill()
+        killed_at = time.monotonic()
         run = fresh(SyncRun, run_id)
         assert run.status == "running" and 0 < run.processed < total, worker.output()[-3000:]
         # what was committed is whole batches, each with the checkpoint
         assert sum(outbox_per_contact(drill, events.CONTACT_SYNCED).values()) == run.processed
+        processed = run.processed
+        assert not sync.can_resume(run), "nobody has noticed yet"
 
-        assert not sync.can_resume(run)
-        age(run)
-        assert sync.can_resume(run)  # "continue" on the integrations page
+        # the next worker fails the sync at once: "continue" on the integrations page
+        run = failed_on_the_next_worker(workers, SyncRun, run_id, killed_at)
+        assert run.processed == processed
+        assert sync.can_resume(run)
         tasks.enqueue_sync(run)
     out = workers().finish(timeout=120)
 

@@ -3,6 +3,7 @@ nightly purge; a new worker finishes the work; the end state is the clean run's.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,8 +19,8 @@ from portal.lifecycle.models import LifecycleAction, LifecycleJob, LifecycleStat
 from portal.support.models import AuditEvent
 from tests.drills.conftest import (
     account_state,
-    age,
     emails_by_id,
+    failed_on_the_next_worker,
     fresh,
     link_provider,
     new_account,
@@ -75,14 +76,15 @@ def test_mass_deletion_killed_mid_way_ends_like_a_clean_run(web, workers):
             worker=worker,
         )
         worker.kill()
+        killed_at = time.monotonic()
         job = fresh(LifecycleJob, job_id)
         assert job.status == LifecycleStatus.RUNNING.value, worker.output()[-3000:]
         assert job.processed < total, "the worker must die in the middle of the work"
         assert job.processed >= at_kill.processed
+        assert not mass.can_resume(job), "nobody has noticed yet"
 
-        # ten quiet minutes later the page offers to continue
-        assert not mass.can_resume(job)
-        age(job)
+        # the next worker fails the job at once, and the page offers to continue
+        job = failed_on_the_next_worker(workers, LifecycleJob, job_id, killed_at)
         assert mass.can_resume(job)
         tasks.enqueue(job)
     out = workers().finish(timeout=120)

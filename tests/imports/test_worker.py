@@ -109,15 +109,21 @@ def test_killed_worker_resumes_without_doubling(web, tmp_path, database_url, red
             break
         time.sleep(0.02)
     worker.process.wait(timeout=30)
+    killed_at = time.monotonic()
     assert 0 < staged_at_kill < 20001, "the worker must die in the middle of the import"
     job = _status(web, job_id)
     assert job.status == ImportStatus.RUNNING and not job.staging_done
+    with web.app_context():
+        assert not service.can_resume(db.session.get(ImportJob, job_id)), "it looks alive"
 
+    # the next worker to start finds the dead one's job and fails the import at once
+    start_worker(database_url, redis_url).finish(timeout=60)
+    job = _status(web, job_id)
+    assert job.status == ImportStatus.FAILED and job.error.startswith("worker_lost")
+    assert time.monotonic() - killed_at < 30
     with web.app_context():
         job = db.session.get(ImportJob, job_id)
-        job.touched_at = None  # as if ten quiet minutes had passed: the page offers "continue"
-        db.session.commit()
-        assert service.can_resume(job)
+        assert service.can_resume(job)  # "Continue", without ten quiet minutes
         tasks.enqueue_run(job)
     out = start_worker(
         database_url, redis_url, IMPORT_BATCH_ROWS="200", IMPORT_CHUNK_ROWS="2000"

@@ -65,7 +65,7 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(private_targets):
     r = Receiver()
     yield r
     r.close()

@@ -108,7 +108,9 @@ def _synced(receiver) -> list[int]:
     return [e["contact"]["id"] for e in receiver.accepted_events() if e["type"] == "contact.synced"]
 
 
-def test_every_contact_once_per_switch_and_only_support_resets_the_link(account, make_user):
+def test_every_contact_once_per_switch_and_only_support_resets_the_link(
+    account, make_user, private_targets
+):
     live = _population(account)
     first, second = Receiver(), Receiver()
     try:
@@ -160,10 +162,9 @@ def test_a_sync_killed_half_way_resumes_without_queuing_anyone_twice(
             raise KeyboardInterrupt("kill -9")
         real_commit()
 
-    monkeypatch.setattr(db.session, "commit", dies_after_two_batches)
-    with pytest.raises(KeyboardInterrupt):
+    with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
+        patched.setattr(db.session, "commit", dies_after_two_batches)
         sync.run(run, batch=30)
-    monkeypatch.undo()
     db.session.rollback()
     run = db.session.get(SyncRun, run.id)
     assert run.processed == 60 and run.status == "running"

@@ -4,7 +4,8 @@ column (address, names, tags, custom fields, import header and data cells); then
 CSV a user can download is fetched - the failed-rows report (comma and semicolon), the
 backup (portal and API, with and without forgotten addresses filtered out, which are two
 code paths, and on PostgreSQL the database writes the lines itself), the export of a group
-(CSV) and of everything (ZIP of CSVs) - and every cell is checked.
+(CSV) and of everything (ZIP of CSVs), the account's log of support access - and every
+cell is checked.
 
 A new csv.writer or text/csv in portal/ fails test_every_csv_writer_is_known until it is
 added here."""
@@ -29,6 +30,7 @@ from portal.imports import service as imports
 from portal.integrations import export
 from portal.lifecycle import service as lifecycle
 from portal.safe_csv import TRIGGERS
+from portal.support.models import AuditEvent
 from tests.conftest import PASSWORD, login
 from tests.security.conftest import clean_database, new_client
 
@@ -42,6 +44,7 @@ KNOWN_CSV_WRITERS = {
     "portal/backups/views.py": 1,  # download response
     "portal/integrations/export.py": 1,  # group CSV, also inside the ZIP
     "portal/api/views_imports.py": 3,  # JSON rows -> import file (guarded), backup download
+    "portal/support/account_views.py": 2,  # the account's log of support access
 }
 
 
@@ -105,6 +108,16 @@ def _build(app) -> dict:
         csv_export = export.start(account, fmt="csv", group=group, actor=owner)
         zip_export = export.start(account, fmt="csv", group=None, actor=owner)
         _, key = api_keys.create_key(account, name="Shop", scope="read", actor=owner)
+        for value in FORMULAS:  # staff labels and reasons are text others typed
+            db.session.add(
+                AuditEvent(
+                    account_id=account.id,
+                    actor_type="staff",
+                    actor_label=value,
+                    action="support.access_opened",
+                    details={"reason": value, "until": "x"},
+                )
+            )
         db.session.commit()
         export.run(csv_export)
         export.run(zip_export)
@@ -193,6 +206,15 @@ def test_exports_are_guarded_csv_and_every_file_of_the_zip(built):
         assert len(names) >= 2  # the group's file and no-group.csv
         cells = [c for n in names for c in _cells(package.read(n).decode("utf-8"))]
     assert_guarded(cells)
+
+
+def test_the_log_of_support_access_is_guarded(built):
+    _ids, owner = built
+    response = owner.get("/a/formula/settings/support.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    cells = _cells(response.get_data(as_text=True))
+    assert len(cells) >= 4 * len(FORMULAS)
+    assert_guarded(cells, raw=True)
 
 
 def test_the_backup_download_without_forgotten_addresses_is_guarded(built, app):

@@ -280,10 +280,11 @@ def test_downloads_of_a_whole_group_need_an_editor():
     """A backup or an export carries the personal data of a whole group (see
     docs/decisions/backups-snapshot-and-storage.md): viewers never get one, also if a
     decorator (from which the table above is read) were lost. The failed-rows report of
-    an import holds the original cells of its rows: the same role (issue 16, point 11)."""
+    an import holds the original cells of its rows: the same role (issue 16, point 11);
+    and so does the download of the log of support access (issue 16, point 6)."""
     by_endpoint = {r.endpoint: r for r in TENANT}
     downloads = ("backups.download_backup", "integrations.download_export")
-    for endpoint in (*downloads, "imports.download_problems"):
+    for endpoint in (*downloads, "imports.download_problems", "support_log.download_staff_log"):
         assert by_endpoint[endpoint].required_role().at_least(Role.EDITOR), endpoint
 
 
