@@ -440,7 +440,9 @@ def test_owner_deletes_a_contact_and_restores_it(
         start, _end = lifecycle.purge_time(contact, db.session.get(Account, owner))
     notice = page.locator("#purge-notice")
     expect(notice).to_contain_text("no longer counts as active")
-    expect(notice).to_contain_text(f"removed for good between {_short(start, 'en')} and")
+    expect(notice).to_contain_text(
+        f"removed for good in the account's night: {_short(start, 'en')} – 04:00 Europe/Berlin."
+    )
     expect(notice).to_contain_text("Until then it can be restored.")
     page.locator("nav .breadcrumb a").first.click()
     row = page.locator(f'#contacts tr[data-contact-id="{contact_id}"]')
