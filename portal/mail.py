@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import smtplib
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formataddr, make_msgid, parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -41,6 +41,7 @@ def send_mail(
     locale: str = "en",
     *,
     about_account: int | None = None,
+    sender_name: str | None = None,
     **context,
 ) -> EmailMessage:
     """Render templates/mail/<template>.txt (and .html if present) in `locale` and send.
@@ -54,7 +55,10 @@ def send_mail(
         # be a header injection); an account name is checked, this is the last guard
         subject_text = " ".join(str(subject).split())
     message = EmailMessage()
-    message["From"] = current_app.config["MAIL_SENDER"]
+    sender = current_app.config["MAIL_SENDER"]
+    if sender_name:  # the person sees who writes: the customer's name, not the portal's
+        sender = formataddr((" ".join(str(sender_name).split()), parseaddr(sender)[1]))
+    message["From"] = sender
     message["To"] = to
     message["Subject"] = subject_text
     message["Message-ID"] = make_msgid(domain="portal.local")

@@ -123,3 +123,5 @@ class SignupRequest(db.Model):
     ip: Mapped[str | None] = mapped_column(String(45))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # set by the click: the row stays until it expires, so a second click is answered
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

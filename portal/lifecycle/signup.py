@@ -124,16 +124,25 @@ def request_signup(
     account = db.session.get(Account, group.account_id)
     send_mail(
         email,
-        _l("Please confirm your sign-up"),
+        _l("Please confirm your sign-up to “%(group)s”", group=group.name),
         "signup_confirm",
         locale=locale,
         about_account=account.id,
         account=account,
+        sender_name=account.name,
         group=group,
         days=days,
         link=external_url("signup.confirm", form_token=group.signup_token, token=token),
     )
     return request
+
+
+class SignupAlreadyConfirmed(Exception):
+    """The link was opened before and the sign-up stands: nothing to do."""
+
+    def __init__(self, group: Group) -> None:
+        super().__init__(group.name)
+        self.group = group
 
 
 @dataclass
@@ -156,6 +165,8 @@ def confirm_signup(form_token: str, token: str, *, ip: str | None) -> Confirmati
             _l("This confirmation link is not valid (any more). Please sign up again.")
         )
     now = clock.now()
+    if request.confirmed_at is not None:  # a second click: say so, change nothing
+        raise SignupAlreadyConfirmed(group)
     if request.expires_at < now:
         db.session.delete(request)
         db.session.flush()
@@ -186,7 +197,10 @@ def confirm_signup(form_token: str, token: str, *, ip: str | None) -> Confirmati
         if names:
             contacts.update_contact(contact, actor=None, source="form", ip=ip, **names)
     _activate(contact, group, request, now=now, ip=ip)
-    db.session.delete(request)
+    # kept until it expires, so that a second click says "already confirmed"; the names
+    # are no longer needed (the address stays for "forget me", which removes the row)
+    request.confirmed_at = now
+    request.first_name = request.last_name = ""
     audit.record(
         "signup.confirmed",
         account=account,

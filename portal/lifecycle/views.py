@@ -527,6 +527,11 @@ def confirm(form_token: str, token: str):
 
     try:
         result = contacts.run_again_on_lost_race(confirm_and_commit, attempts=CONFIRM_ATTEMPTS)
+    except signup.SignupAlreadyConfirmed as done:
+        db.session.rollback()
+        return render_template(
+            "lifecycle/confirmed.html", error=None, group=done.group, already=True
+        )
     except ServiceError as exc:
         db.session.commit()  # an expired request is removed
         return render_template("lifecycle/confirmed.html", error=str(exc), group=None), 410

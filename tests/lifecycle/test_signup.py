@@ -54,7 +54,9 @@ def test_the_form_speaks_the_visitors_language_and_only_the_link_adds_the_person
         assert db.session.scalar(db.select(Contact)) is None  # not before the click
         message = outbox_messages()[-1]
         assert message["To"] == "zoe@example.com" and message["Content-Language"] == "de"
-        assert message["Subject"] == "Bitte bestätigen Sie Ihre Anmeldung"
+        # the group in the subject, the customer's name as the sender (issue 17, point 10)
+        assert message["Subject"] == "Bitte bestätigen Sie Ihre Anmeldung zu „Newsletter“"
+        assert message["From"].startswith("Acme <") and "@" in message["From"]
 
     with time_machine.travel(datetime.now(UTC) + timedelta(hours=2)):
         confirmed = anonymous.get(_confirm_link(app))
@@ -70,9 +72,15 @@ def test_the_form_speaks_the_visitors_language_and_only_the_link_adds_the_person
         assert sub.active and sub.source == "form" and sub.group_id == group
         assert sub.confirmed_at - sub.activated_at >= timedelta(hours=1, minutes=59)
         assert sub.signup_ip == sub.confirm_ip == "127.0.0.1"
-        assert db.session.scalar(db.select(SignupRequest)) is None  # the request is used up
-    # the link works once
-    assert anonymous.get(_confirm_link(app)).status_code == 410
+        request = db.session.scalar(db.select(SignupRequest))
+        assert request.confirmed_at is not None  # used up; kept to answer a second click
+        assert (request.first_name, request.last_name) == ("", "")
+    # a second click says so and changes nothing
+    again = anonymous.get(_confirm_link(app))
+    assert again.status_code == 200
+    assert "Your sign-up is already confirmed." in again.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Subscription.id))) == 1
 
 
 def test_an_expired_link_adds_nobody(app, data):
@@ -117,7 +125,7 @@ def test_a_contact_made_meanwhile_is_subscribed_not_refused(app, data, look_up_m
         assert contact.first_name == "Zoë"  # the form's name fills the gap
         sub = db.session.scalar(db.select(Subscription))
         assert sub.contact_id == cid and sub.group_id == group and sub.active
-        assert db.session.scalar(db.select(SignupRequest)) is None
+        assert db.session.scalar(db.select(SignupRequest)).confirmed_at is not None
 
 
 def test_bots_forged_posts_and_stale_pages_are_turned_away(app, data):
