@@ -44,6 +44,13 @@ SOURCE_LABELS = {
     "job": _l("system"),
 }
 
+PHASE_LABELS = {
+    "check": _l("Checking the file"),
+    "queued": _l("Waiting for a worker"),
+    "backup": _l("Backup of the group before the import"),
+    "import": _l("Importing"),
+}
+
 TARGET_LABELS = {
     m.IGNORE: _l("— ignore —"),
     m.EMAIL: _l("Email"),

@@ -317,6 +317,10 @@ def progress(job: ImportJob) -> dict[str, Any]:
         "id": job.id,
         "status": job.status,
         "percent": percent(job),
+        "phase": phase(job),
+        "rows_done": job.merged_line if phase(job) == "import" else job.staged_line,
+        "rows_total": job.staged_line if job.staging_done else None,
+        "eta_seconds": eta_seconds(job),
         "counters": job.counters(),
         "skipped_reasons": job.skipped_reasons or {},
         "dry_run": job.dry_run or {},
@@ -325,7 +329,28 @@ def progress(job: ImportJob) -> dict[str, Any]:
     }
 
 
+def phase(job: ImportJob) -> str:
+    """Which part of the work the bar shows: the check, waiting, the backup the portal
+    makes first, the import itself."""
+    if job.status == ImportStatus.CHECKING:
+        return "check"
+    if job.status in (ImportStatus.QUEUED, ImportStatus.WAITING):
+        return "queued"
+    if (
+        job.status == ImportStatus.RUNNING
+        and job.merged_line == 0
+        and job.source == "ui"
+        and not job.backup_id
+        and job.staging_done
+    ):
+        return "backup"
+    return "import"
+
+
 def percent(job: ImportJob) -> int:
+    """One bar per page that only moves forward. After a check (portal imports) the
+    file is read already, so the import's bar is the share of lines merged, from 0; an
+    import without a check (the API) reads and merges in one go."""
     if job.status in (ImportStatus.FINISHED, ImportStatus.READY):
         return 100
     staged = min(job.staged_bytes / job.file_size, 1.0) if job.file_size else 0.0
@@ -334,7 +359,22 @@ def percent(job: ImportJob) -> int:
     if job.status == ImportStatus.CHECKING:
         return int(staged * 100)
     merged = min(job.merged_line / job.staged_line, 1.0) if job.staged_line else 0.0
+    if job.dry_run:
+        return int(merged * 100)
     return int(staged * 60 + merged * 40)
+
+
+def eta_seconds(job: ImportJob) -> int | None:
+    """The time left at the pace of the import so far; None before there is a pace."""
+    if job.status != ImportStatus.RUNNING or not job.started_at or not job.merged_line:
+        return None
+    if not job.staging_done or job.merged_line >= job.staged_line:
+        return None
+    spent = (clock.now() - job.started_at).total_seconds()
+    if spent <= 0:
+        return None
+    rate = job.merged_line / spent
+    return int((job.staged_line - job.merged_line) / rate)
 
 
 # --- the work itself (called by the RQ tasks, and directly by tests) -------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 from flask import (
@@ -18,6 +19,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import format_decimal, format_timedelta
 from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
@@ -120,6 +122,7 @@ def show_import(import_id: int):
         "progress": service.progress(job),
         "message": message,
         "problem_text": check.problem_text,
+        "detail_text": detail_text,
         "skip_label": skip_label,
         "recognised": check.recognised_as(job),
         "target_labels": dict(_target_choices()),
@@ -277,7 +280,25 @@ def resume_import(import_id: int):
 def import_status(import_id: int):
     job = get_owned_or_404(ImportJob, import_id)
     status_text = forms.label(forms.STATUS_LABELS, job.status)
-    return jsonify({**service.progress(job), "status_text": status_text})
+    progress = service.progress(job)
+    return jsonify({**progress, "status_text": status_text, "detail_text": detail_text(progress)})
+
+
+def detail_text(progress: dict) -> str:
+    """The phase, rows done of all, and the time left, in the reader's language."""
+    text = forms.label(forms.PHASE_LABELS, progress["phase"])
+    if progress["phase"] in ("check", "import") and progress["rows_total"]:
+        text += " · " + _(
+            "%(done)s of %(total)s lines",
+            done=format_decimal(progress["rows_done"]),
+            total=format_decimal(progress["rows_total"]),
+        )
+    if progress["eta_seconds"]:
+        text += " · " + _(
+            "about %(time)s left",
+            time=format_timedelta(timedelta(seconds=progress["eta_seconds"]), threshold=1.1),
+        )
+    return text
 
 
 @bp.route("/imports/<int:import_id>/problems.csv")

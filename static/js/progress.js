@@ -11,6 +11,7 @@
   var percent = box.querySelector("[data-progress-percent]");
   var processed = box.querySelector("[data-progress-processed]");
   var statusText = box.querySelector("[data-progress-status]");
+  var detail = box.querySelector("[data-progress-detail]");
   var live = (box.dataset.liveStatuses || "").split(" ").filter(Boolean);
   var format = new Intl.NumberFormat(document.documentElement.lang || undefined);
   function stays(status) {
@@ -23,6 +24,7 @@
         if (bar) { bar.value = data.percent; }
         if (percent) { percent.textContent = data.percent; }
         if (processed && data.processed !== undefined) { processed.textContent = format.format(data.processed); }
+        if (detail && data.detail_text) { detail.textContent = data.detail_text; }
         if (data.status !== box.dataset.status) {
           if (!stays(data.status)) { window.location.assign(box.dataset.pageUrl); return; }
           box.dataset.status = data.status;
