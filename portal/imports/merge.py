@@ -229,7 +229,7 @@ class Merger:
             # Without statistics PostgreSQL guesses a handful of rows for any filter on
             # the chunk and may scan it once per subscription of the group (95 s for one
             # statement at 50,000 rows); ANALYZE of a temporary table is a few ms.
-            db.session.execute(text("ANALYZE import_chunk (outcome, contact_id)"))
+            db.session.execute(text("ANALYZE import_chunk (outcome, contact_id, consent)"))
 
     def _known_outcome(self) -> str:
         """The outcome of a staged line `s` whose address is a contact `c` (with its
