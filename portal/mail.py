@@ -42,13 +42,16 @@ def send_mail(
     *,
     about_account: int | None = None,
     sender_name: str | None = None,
+    sender_address: str | None = None,
     **context,
 ) -> EmailMessage:
     """Render templates/mail/<template>.txt (and .html if present) in `locale` and send.
 
     `about_account`: the account a mail to one of its contacts is sent for (a sign-up
     confirmation). It goes into a header, so that "forget me" in that account can find
-    the mail in the outbox folder and remove it (redact_outbox)."""
+    the mail in the outbox folder and remove it (redact_outbox).
+    `sender_address`: the account's own, confirmed address (accounts/sender.py); the
+    portal's address then goes into Sender:, the mailbox that actually sends."""
     with force_locale(formatting_locale(locale)):
         body = render_template(f"mail/{template}.txt", **context)
         # one line whatever it names: a header with a line break is refused (and would
@@ -56,9 +59,15 @@ def send_mail(
         subject_text = " ".join(str(subject).split())
     message = EmailMessage()
     sender = current_app.config["MAIL_SENDER"]
+    portal_address = parseaddr(sender)[1]
     if sender_name:  # the person sees who writes: the customer's name, not the portal's
-        sender = formataddr((" ".join(str(sender_name).split()), parseaddr(sender)[1]))
+        name = " ".join(str(sender_name).split())
+        sender = formataddr((name, sender_address or portal_address))
+    elif sender_address:
+        sender = sender_address
     message["From"] = sender
+    if sender_address and sender_address != portal_address:
+        message["Sender"] = portal_address
     message["To"] = to
     message["Subject"] = subject_text
     message["Message-ID"] = make_msgid(domain="portal.local")

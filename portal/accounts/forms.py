@@ -83,6 +83,10 @@ class GeneralSettingsForm(FlaskForm):
     automatic_backups = BooleanField(_l("Automatic backups"))
 
 
+class SenderAddressForm(FlaskForm):
+    email = EmailField(_l("Sender address"), validators=[DataRequired(), Length(max=320)])
+
+
 class ProfileForm(FlaskForm):
     name = StringField(_l("Your name"), validators=[Length(max=200)])
     locale = SelectField(_l("Language"), choices=lambda: language_choices(blank=True))

@@ -41,6 +41,13 @@ class Account(db.Model):
     default_locale: Mapped[str] = mapped_column(String(5), default="en")
     automatic_backups: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    # The address the account's mails to its contacts come from (the sign-up
+    # confirmation), used only once a mail to it was answered: anybody could type
+    # somebody else's address (docs/decisions/sender-address.md).
+    sender_email: Mapped[str | None] = mapped_column(String(320))
+    sender_email_pending: Mapped[str | None] = mapped_column(String(320))
+    sender_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    sender_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="account", cascade="all, delete-orphan"

@@ -20,7 +20,8 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from portal.accounts import forms, service
+from portal import i18n
+from portal.accounts import forms, sender, service
 from portal.accounts.models import Role, User
 from portal.extensions import db, limiter
 from portal.support import service as audit
@@ -140,6 +141,29 @@ def reset_password(token: str):
             flash(_("Your password has been changed. Please sign in."), "success")
             return redirect(url_for("accounts.login"))
     return render_template("accounts/reset_password.html", form=form)
+
+
+@bp.route("/sender/confirm/<token>", methods=["GET", "POST"])
+def confirm_sender(token: str):
+    """Opened from the mail by whoever reads that mailbox (not necessarily a user): a
+    page with a button, since mail scanners open links by themselves."""
+    account = sender.account_for_sender_token(token)
+    if account is None:
+        return render_template("accounts/confirm_sender.html", account=None), 404
+    form = forms.EmptyForm()
+    if form.validate_on_submit():
+        address = sender.confirm_sender_address(account, ip=request.remote_addr)
+        db.session.commit()
+        return render_template(
+            "accounts/confirm_sender.html", account=account, confirmed=address, form=form
+        )
+    return render_template(
+        "accounts/confirm_sender.html",
+        account=account,
+        address=account.sender_email_pending,
+        confirmed=None,
+        form=form,
+    )
 
 
 @bp.route("/invite/<token>", methods=["GET", "POST"])
@@ -294,13 +318,61 @@ def settings():
                 if changed:
                     flash(_("The settings have been saved."), "success")
                 return redirect(url_for("account.settings"))
-    page = render_template(
+    return _settings_page(form, forms.SenderAddressForm(), editable), (422 if refused else 200)
+
+
+def _settings_page(form, sender_form, editable: bool) -> str:
+    return render_template(
         "accounts/settings.html",
         form=form,
+        sender_form=sender_form,
+        default_sender=sender.default_sender_address(),
         editable=editable,
         recent=audit.recent_for_account(g.account, limit=10),
     )
-    return page, (422 if refused else 200)
+
+
+@account_bp.route("/settings/sender", methods=["POST"])
+@require_role(Role.ADMIN)
+def sender_address():
+    """A new sender address is only used once the mail to it was answered; until then the
+    current one (or the portal's) keeps sending."""
+    sender_form = forms.SenderAddressForm()
+    if sender_form.validate_on_submit():
+        try:
+            address = sender.request_sender_address(
+                g.account,
+                sender_form.email.data,
+                actor=current_user,
+                locale=i18n.current_language(),
+                ip=request.remote_addr,
+            )
+        except service.ServiceError as exc:
+            db.session.rollback()
+            sender_form.email.errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash(
+                _(
+                    "A confirmation link has been sent to %(email)s. The address is used "
+                    "once the link has been opened.",
+                    email=address,
+                ),
+                "info",
+            )
+            return redirect(url_for("account.settings") + "#sender")
+    form = forms.GeneralSettingsForm(obj=g.account)
+    return _settings_page(form, sender_form, True), 422
+
+
+@account_bp.route("/settings/sender/remove", methods=["POST"])
+@require_role(Role.ADMIN)
+def remove_sender_address():
+    if forms.EmptyForm().validate_on_submit():
+        sender.remove_sender_address(g.account, actor=current_user, ip=request.remote_addr)
+        db.session.commit()
+        flash(_("Mails to contacts come from the portal's address again."), "info")
+    return redirect(url_for("account.settings") + "#sender")
 
 
 @account_bp.route("/settings/team", methods=["GET", "POST"])

@@ -130,6 +130,7 @@ def request_signup(
         about_account=account.id,
         account=account,
         sender_name=account.name,
+        sender_address=account.sender_email,
         group=group,
         days=days,
         link=external_url("signup.confirm", form_token=group.signup_token, token=token),

@@ -69,6 +69,14 @@ DESCRIPTIONS: dict[str, Callable[[AuditEvent], str]] = {
     "member.removed": lambda e: _(
         "%(email)s removed from the team", email=e.details.get("email", "")
     ),
+    "account.sender_requested": lambda e: _(
+        "Confirmation mail sent to the new sender address %(email)s",
+        email=e.details.get("email", ""),
+    ),
+    "account.sender_confirmed": lambda e: _(
+        "Sender address %(email)s confirmed", email=e.details.get("new", "")
+    ),
+    "account.sender_removed": lambda e: _("Own sender address removed"),
 }
 
 

@@ -32,6 +32,8 @@ PUBLIC = {
     "accounts.logout": "ends the caller's own session",
     "accounts.forgot_password": "answers the same whether the address exists or not",
     "accounts.reset_password": "the signed, expiring link from the mail is the credential",
+    "accounts.confirm_sender": "the random, expiring link mailed to the address is the credential: "
+    "whoever reads that mailbox confirms it, with or without a login",
     "accounts.accept_invitation": "the random invitation link from the mail is the credential",
     "signup.form": "a group's public sign-up form: its random form token is its address "
     "(docs/decisions/lifecycle.md); it shows the group's name and nothing else",

@@ -1,7 +1,8 @@
 """Host-header poisoning (issue 16, point 2): every link in a mail comes from BASE_URL.
 
 A request with `Host: evil.example` (or `X-Forwarded-Host: evil.example`, as a proxy
-would pass it on) asks for a password reset, an invitation and a sign-up confirmation;
+would pass it on) asks for a password reset, an invitation, a sign-up confirmation and a
+sender address confirmation;
 each mail must link to BASE_URL and name the forged host nowhere. Before the fix the
 reset mail carried http://evil.example/password/reset/<valid token>."""
 
@@ -105,6 +106,19 @@ def test_sign_up_confirmation_mail_links_to_base_url(app, data, base_url, forger
     response = forged("POST", f"/f/{token}", data={"email": "zoe@example.com", "form_key": key})
     assert response.status_code == 200
     _assert_links_from_base_url(_only_mail(app), rf"/f/{token}/confirm/[\w-]+")
+
+
+@pytest.mark.parametrize("forgery", FORGERIES)
+def test_sender_address_confirmation_mail_links_to_base_url(
+    app, make_account, make_user, base_url, forgery
+):
+    make_user("owner@acme.example", make_account("acme"), Role.OWNER)
+    forged = _forged(app.test_client(), forgery)
+    data = {"email": "owner@acme.example", "password": PASSWORD}
+    assert forged("POST", "/login", data=data).status_code == 302
+    response = forged("POST", "/a/acme/settings/sender", data={"email": "news@acme.example"})
+    assert response.status_code == 302
+    _assert_links_from_base_url(_only_mail(app), r"/sender/confirm/[\w-]+")
 
 
 @pytest.mark.parametrize("forgery", FORGERIES)
