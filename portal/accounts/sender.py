@@ -63,8 +63,11 @@ def request_sender_address(
     db.session.flush()
     send_mail(
         address,
-        _l("Confirm “%(email)s” as the sender address of “%(account)s”", email=address,
-           account=account.name),
+        _l(
+            "Confirm “%(email)s” as the sender address of “%(account)s”",
+            email=address,
+            account=account.name,
+        ),
         "sender_confirm",
         locale=locale,
         account=account,
@@ -79,9 +82,7 @@ def account_for_sender_token(token: str) -> Account | None:
     """The account whose pending address this link confirms, while the link is valid."""
     if not token or len(token) > 100:
         return None
-    account = db.session.scalar(
-        db.select(Account).where(Account.sender_token_hash == _hash(token))
-    )
+    account = db.session.scalar(db.select(Account).where(Account.sender_token_hash == _hash(token)))
     if account is None or account.sender_requested_at is None:
         return None
     if clock.now() - account.sender_requested_at > timedelta(days=CONFIRM_DAYS):

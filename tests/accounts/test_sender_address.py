@@ -101,7 +101,9 @@ def test_only_admins_set_it_and_a_bad_address_is_refused(app, client, owner, mak
     make_user("editor@acme.example", owner, Role.EDITOR)
     editor = app.test_client()
     login(editor, "editor@acme.example")
-    assert editor.post("/a/acme/settings/sender", data={"email": "x@acme.example"}).status_code == 403
+    assert (
+        editor.post("/a/acme/settings/sender", data={"email": "x@acme.example"}).status_code == 403
+    )
     assert editor.post("/a/acme/settings/sender/remove").status_code == 403
     assert 'id="sender-form"' not in editor.get("/a/acme/settings").get_data(as_text=True)
     with app.app_context():
