@@ -225,3 +225,9 @@ def test_recent_changes_name_a_custom_field_by_its_label(app, client, owner):
     page = client.get("/a/acme/settings?lang=en").get_data(as_text=True)
     assert "Custom field “Geburtstag” created" in page
     assert "“birthday”" not in page
+
+
+def test_a_persons_name_column_says_so_in_polish(client, owner):
+    """'Name' of a person is "Imię i nazwisko", not "Nazwa" (the name of a thing)."""
+    page = client.get("/a/acme/settings/team?lang=pl").get_data(as_text=True)
+    assert "<th>Imię i nazwisko</th>" in page and "<th>Nazwa</th>" not in page
