@@ -3,12 +3,13 @@ owner opens the backups page in en, de, it, nl and pl and downloads the backup o
 "Newsletter". Each file starts with the BOM and a header in the page's language,
 separated as that language's Excel expects (";" for de, it, nl, pl; "," for en), the
 custom field by its label; its times are local with the offset; its name is in local
-time without spaces. Screenshots: the backups page per language
-(test-artifacts/screenshots/)."""
+time without spaces. Screenshots: the backups page per language and the downloaded file
+shown as a table split at the language's delimiter (test-artifacts/screenshots/)."""
 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 from datetime import UTC, datetime
@@ -70,3 +71,18 @@ def test_owner_downloads_a_backup_for_excel_in_each_language(
         assert lukasz[4] == h.YES_NO_WORDS[language][1]
         assert lukasz[6] == "2026-12-05 07:09:00+01:00"  # Berlin time with the offset
         assert lukasz[7] == h.REASON_WORDS[language]["complained"]
+        # the file as a table, split as that language's Excel splits it
+        _show_as_table(page.context.new_page(), rows, screenshot, f"-{language}-file")
+
+
+def _show_as_table(page, rows: list[list[str]], screenshot, suffix: str) -> None:
+    cells = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
+    )
+    page.set_content(
+        "<style>td{border:1px solid #999;padding:2px 6px;font:13px sans-serif}"
+        "tr:first-child td{font-weight:bold;background:#eee}</style>"
+        f"<table style='border-collapse:collapse'>{cells}</table>"
+    )
+    screenshot(page, suffix)
+    page.close()
