@@ -12,11 +12,12 @@ import json
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from flask import Response, g, jsonify, request, stream_with_context, url_for
 from flask_babel import lazy_gettext as _l
 
+from portal import excel_csv
 from portal.api import schemas as s
 from portal.api.core import ApiError, Param, actor, client_ip, operation, parse_query
 from portal.api.serialize import iso, owned_or_404
@@ -288,14 +289,10 @@ def download_backup(backup_id: int):
         raise ApiError(409, exc.args[0], code="unreadable") from exc
     backups.record_download(backup, actor=actor(), ip=client_ip())
     db.session.commit()
-    name = backups.download_filename(backup)
-    readable = f"backup-{backup.group_name}-{backup.created_at.strftime('%Y-%m-%d-%H%M')}.csv"
+    zone = ZoneInfo(g.account.timezone)  # an API key has no reader: the account's zone
+    name, readable = backups.download_filenames(backup, zone)
     return Response(
         stream_with_context(stream),
-        mimetype="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": (
-                f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(readable, safe='')}"
-            ),
-        },
+        content_type=excel_csv.CONTENT_TYPE,
+        headers={"Content-Disposition": excel_csv.content_disposition(name, readable)},
     )

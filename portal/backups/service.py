@@ -54,7 +54,7 @@ from sqlalchemy import (
     text,
 )
 
-from portal import clock, events
+from portal import clock, events, excel_csv
 from portal.accounts.service import ServiceError
 from portal.backups.models import (
     Backup,
@@ -74,7 +74,6 @@ from portal.contacts.models import (
     Subscription,
     Tag,
     contact_tags,
-    fold,
     search_columns,
 )
 from portal.database import UTCDateTime
@@ -89,6 +88,7 @@ from portal.support import service as audit
 
 if TYPE_CHECKING:
     from portal.accounts.models import Account, User
+    from portal.excel_csv import ExcelCsv
 
 log = logging.getLogger(__name__)
 
@@ -515,12 +515,19 @@ def _rows(
         raise BackupUnreadable(DAMAGED) from exc
 
 
-def download_stream(backup: Backup, storage: BackupStorage | None = None) -> Iterator[bytes]:
-    """The backup as the CSV users download (import format, UTF-8 with BOM). The file is
-    verified before the first byte; forgotten addresses are left out."""
+def download_stream(
+    backup: Backup, storage: BackupStorage | None = None, excel: ExcelCsv | None = None
+) -> Iterator[bytes]:
+    """The backup as the CSV users download (UTF-8 with BOM). The file is verified
+    before the first byte; forgotten addresses are left out. With `excel` (the backups
+    page) the file is the one for Excel in the reader's language (portal/excel_csv.py);
+    without it (the API) it is the stored machine format. The stored file never changes:
+    restore and undo read it."""
     storage = storage or get_storage()
     verify(backup, storage)
     skip = _suppressed(backup.account_id)
+    if excel is not None:
+        return excel.encode(_rows(storage, backup.storage_key, skip))
     if skip is None:
         return _plain_bytes(storage, backup.storage_key)
     return _filtered_bytes(storage, backup.storage_key, skip)
@@ -559,12 +566,17 @@ def write_csv(backup: Backup, path: Path, storage: BackupStorage | None = None) 
     return rows
 
 
-def download_filename(backup: Backup) -> str:
-    """backup-<group>-<YYYY-MM-DD-HHMM>.csv, ASCII only (the header's fallback name)."""
-    stem = fold(backup.group_name)
-    stem = "".join(ch if ch.isalnum() else "-" for ch in stem).strip("-")
-    stem = "-".join(part for part in stem.split("-") if part)[:60] or "group"
-    return f"backup-{stem}-{backup.created_at.strftime('%Y-%m-%d-%H%M')}.csv"
+def download_filenames(backup: Backup, zone: ZoneInfo | None = None) -> tuple[str, str]:
+    """(ASCII, readable) names in the zone's local time, without spaces:
+    backup-<group>-<YYYY-MM-DD-HHMM>.csv (the time the backup was made)."""
+    return excel_csv.file_names(
+        "backup", backup.group_name, backup.created_at, zone or ZoneInfo("UTC"), "csv"
+    )
+
+
+def download_filename(backup: Backup, zone: ZoneInfo | None = None) -> str:
+    """The ASCII name (the header's fallback name)."""
+    return download_filenames(backup, zone)[0]
 
 
 def record_download(backup: Backup, *, actor: User | None, ip: str | None = None) -> None:

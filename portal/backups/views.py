@@ -7,8 +7,6 @@ global (every POST)."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from flask import (
     Response,
     flash,
@@ -22,7 +20,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal import clock, i18n
+from portal import clock, excel_csv, i18n
 from portal.accounts.models import Role
 from portal.backups import service, tasks
 from portal.backups.models import Backup, UndoStatus
@@ -69,21 +67,18 @@ def download_backup(backup_id: int):
     if backup is None:
         return redirect(url_for("backups.list_backups"))
     try:
-        stream = service.download_stream(backup)
+        stream = service.download_stream(backup, excel=excel_csv.for_reader(g.account.id))
     except service.BackupUnreadable as exc:
         flash(str(exc), "danger")
         return redirect(url_for("backups.list_backups"))
     service.record_download(backup, actor=current_user, ip=request.remote_addr)
     db.session.commit()
-    name = service.download_filename(backup)
-    readable = f"backup-{backup.group_name}-{backup.created_at.strftime('%Y-%m-%d-%H%M')}.csv"
+    name, readable = service.download_filenames(backup, i18n.current_timezone())
     return Response(
         stream_with_context(stream),
-        mimetype="text/csv; charset=utf-8",
+        content_type=excel_csv.CONTENT_TYPE,
         headers={
-            "Content-Disposition": (
-                f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(readable, safe='')}"
-            ),
+            "Content-Disposition": excel_csv.content_disposition(name, readable),
             "Cache-Control": "no-store",
         },
     )

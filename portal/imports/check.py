@@ -151,12 +151,13 @@ def _dated_sentence(counts: dict) -> str:
     return text
 
 
+# what only the portal's own files say (profiles.PORTAL_REASONS): counted, never offered
+_COUNTED_ONLY = {"imported": OPTOUT_LABELS["imported"]}
+
+
 def _words_sentence(counts: dict) -> str:
-    parts = [
-        f"{MEANING_LABELS[meaning]}: {counts[meaning]}"
-        for meaning in MEANING_LABELS
-        if counts.get(meaning)
-    ]
+    labels = {**MEANING_LABELS, **_COUNTED_ONLY}
+    parts = [f"{labels[meaning]}: {counts[meaning]}" for meaning in labels if counts.get(meaning)]
     return " · ".join(parts) if parts else str(_l("All cells are empty."))
 
 

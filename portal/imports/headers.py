@@ -138,7 +138,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     OPTOUT_REASON: (
         "opt-out reason", "optout reason", "unsubscribe reason", "unsub reason",
-        "unsub_reason", "reason", "dnc reason",
+        "unsub_reason", "reason", "dnc reason", "sign-off reason", "signoff reason",
         "abmeldegrund", "grund der abmeldung", "grund",
         "motivo disiscrizione", "motivo", "motivo della disiscrizione",
         "afmeldreden", "reden afmelding", "reden",
@@ -149,3 +149,48 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 # Words that name a person's whole name in one list and the last name in another
 # ("Vorname; Name"): the last name when a first-name column is beside them.
 FULL_OR_LAST = ("name", "naam")
+
+# --- the portal's own files, localized for Excel ------------------------------------------
+# The backups and CSV exports people download name their columns in the reader's language
+# (portal/excel_csv.py). These words are part of the file format: the import recognises
+# each tuple as the portal's own file (mapping.portal_language) and maps it without a
+# question, so they live here, fixed, and not in the catalogs, where a changed msgstr
+# would silently stop files already downloaded from mapping back. Same order as
+# mapping.PORTAL_HEADER: email, first name, last name, tags, active, sign-up date,
+# sign-off date, sign-off reason. Every word is also a synonym above.
+PORTAL_HEADERS: dict[str, tuple[str, ...]] = {
+    "en": ("Email", "First name", "Last name", "Tags", "Active", "Sign-up date",
+           "Sign-off date", "Sign-off reason"),
+    "de": ("E-Mail", "Vorname", "Nachname", "Tags", "Aktiv", "Anmeldedatum", "Abmeldedatum",
+           "Abmeldegrund"),
+    "it": ("Email", "Nome", "Cognome", "Tag", "Attivo", "Data di iscrizione",
+           "Data di disiscrizione", "Motivo della disiscrizione"),
+    "nl": ("E-mailadres", "Voornaam", "Achternaam", "Tags", "Actief", "Aanmelddatum",
+           "Afmelddatum", "Reden afmelding"),
+    "pl": ("Adres e-mail", "Imię", "Nazwisko", "Tagi", "Aktywny", "Data zapisu", "Data wypisu",
+           "Powód wypisu"),
+}  # fmt: skip
+# the words of the "active" column (all of them are in values.YES / values.NO)
+YES_NO_WORDS: dict[str, tuple[str, str]] = {
+    "en": ("yes", "no"), "de": ("ja", "nein"), "it": ("sì", "no"), "nl": ("ja", "nee"),
+    "pl": ("tak", "nie"),
+}  # fmt: skip
+# the sign-off reasons (contacts.models.OptoutReason) in the reason column; the import
+# reads every one back as exactly this reason (profiles.PORTAL_REASONS)
+REASON_WORDS: dict[str, dict[str, str]] = {
+    "en": {"unsubscribed": "unsubscribed", "bounced": "bounced", "complained": "complained",
+           "manual": "manual", "blocked": "blocked", "unconfirmed": "unconfirmed",
+           "imported": "imported"},
+    "de": {"unsubscribed": "abgemeldet", "bounced": "unzustellbar", "complained": "Beschwerde",
+           "manual": "manuell", "blocked": "gesperrt", "unconfirmed": "unbestätigt",
+           "imported": "importiert"},
+    "it": {"unsubscribed": "disiscritto", "bounced": "rimbalzato", "complained": "reclamo",
+           "manual": "manuale", "blocked": "bloccato", "unconfirmed": "non confermato",
+           "imported": "importato"},
+    "nl": {"unsubscribed": "afgemeld", "bounced": "onbestelbaar", "complained": "klacht",
+           "manual": "handmatig", "blocked": "geblokkeerd", "unconfirmed": "onbevestigd",
+           "imported": "geïmporteerd"},
+    "pl": {"unsubscribed": "wypisany", "bounced": "odbity", "complained": "skarga",
+           "manual": "ręcznie", "blocked": "zablokowany", "unconfirmed": "niepotwierdzony",
+           "imported": "zaimportowany"},
+}  # fmt: skip

@@ -21,6 +21,7 @@ from portal.imports.headers import (
     LAST_NAME_PREFIX,
     OPTED_OUT,
     OPTOUT_REASON,
+    PORTAL_HEADERS,
     SIGNOFF_AT,
     SIGNUP_AT,
     STATUS,
@@ -105,6 +106,12 @@ def auto_map(
     for key, label in custom_fields.items():
         for name in (key, label, f"{CUSTOM_PREFIX}{key}"):
             custom_lookup.setdefault(normalize_header(name), f"{CUSTOM_PREFIX}{key}")
+    if portal_language(header):
+        # the portal's own file for Excel: its columns are fixed, the rest are custom
+        # fields by their label (or key); nothing is guessed from words or values
+        rest = header[len(PORTAL_HEADER) :]
+        rest = [custom_lookup.get(normalize_header(column), IGNORE) for column in rest]
+        return unique_targets([*(_PORTAL_TARGETS[n] for n in PORTAL_HEADER), *rest])
     targets = []
     for i, column in enumerate(header):
         norm = normalize_header(column)
@@ -158,6 +165,22 @@ def is_portal_format(header: list[str]) -> bool:
     return tuple(names[: len(PORTAL_HEADER)]) == PORTAL_HEADER and all(
         n.startswith(CUSTOM_PREFIX) or n in PORTAL_HEADER for n in names
     )
+
+
+_LOCALIZED_HEADERS = {
+    language: tuple(normalize_header(word) for word in words)
+    for language, words in PORTAL_HEADERS.items()
+}
+
+
+def portal_language(header: list[str]) -> str | None:
+    """The language of the portal's own file as downloaded for Excel (headers.
+    PORTAL_HEADERS): "de", "en", …; "" for the machine format (PORTAL_HEADER, as backups
+    are stored and the API sends them); None for any other file."""
+    if is_portal_format(header):
+        return ""
+    names = tuple(normalize_header(h) for h in header[: len(PORTAL_HEADER)])
+    return next((lang for lang, words in _LOCALIZED_HEADERS.items() if names == words), None)
 
 
 _TAG_SEPARATORS = re.compile(r"[,;|]")

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from flask_babel import lazy_gettext as _l
 
 from portal.imports import headers as h
-from portal.imports.mapping import IGNORE, is_portal_format, normalize_header, unique_targets
+from portal.imports.mapping import (
+    IGNORE,
+    PORTAL_HEADER,
+    normalize_header,
+    portal_language,
+    unique_targets,
+)
 from portal.imports.rows import ANY_WORD, IF_OFF
 from portal.imports.values import ACTIVE_MEANING, NO_STATEMENT, word_key
 
@@ -233,6 +239,13 @@ PROFILES: tuple[Profile, ...] = (
 )
 
 PORTAL = Profile("portal", "Recipient portal", _l("backup or export"))
+# The reason column of the portal's own files, in every language it writes (headers.
+# REASON_WORDS): each word is read back as exactly that reason - "imported" too, which
+# no other list uses.
+PORTAL_REASONS = {
+    word_key(word): reason for words in h.REASON_WORDS.values() for reason, word in words.items()
+}
+_PORTAL_REASON_AT = str(PORTAL_HEADER.index(h.OPTOUT_REASON))
 
 
 @dataclass
@@ -249,8 +262,8 @@ class Recognised:
 
 def recognise(header: list[str], suggested: list[str]) -> Recognised:
     """Apply the profile the header matches (if any) to the suggested mapping."""
-    if is_portal_format(header):
-        return Recognised(PORTAL, suggested, {}, {}, "")
+    if portal_language(header) is not None:
+        return Recognised(PORTAL, suggested, {_PORTAL_REASON_AT: dict(PORTAL_REASONS)}, {}, "")
     names = [normalize_header(column) for column in header]
     profile = next((p for p in PROFILES if p.matches(set(names))), None)
     if profile is None:

@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
+from portal import excel_csv, i18n
 from portal.accounts.models import Role
 from portal.contacts import service as contacts
 from portal.contacts.models import Group
@@ -308,13 +309,17 @@ def download_problems(import_id: int):
     job = get_owned_or_404(ImportJob, import_id)
     out = io.StringIO()
     out.write("\ufeff")
-    writer = csv.writer(out, delimiter=";" if job.delimiter == ";" else ",")
+    # the delimiter of the uploaded file (these are its rows), else the reader's language's
+    delimiter = job.delimiter if job.delimiter in (",", ";") else None
+    writer = csv.writer(
+        out, delimiter=delimiter or excel_csv.delimiter_for(i18n.current_language())
+    )
     writer.writerow(safe_row([_("Line"), _("Reason"), *job.header]))
     for problem in service.problems(job):
         writer.writerow(safe_row([str(problem.line), check.problem_text(problem), *problem.cells]))
     name = f"import-{job.id}-failed-rows.csv"
     return Response(
         out.getvalue(),
-        mimetype="text/csv; charset=utf-8",
+        content_type=excel_csv.CONTENT_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

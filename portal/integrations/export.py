@@ -1,14 +1,16 @@
 """Lossless exports for a provider switch (seed article: export contacts *with* their
 tags, lists and groups before switching).
 
-- **CSV** in exactly the import format (the backups' format: `email, first_name,
+- **CSV** stored in exactly the import format (the backups' format: `email, first_name,
   last_name, tags, active, signup_at, signoff_at, optout_reason, field:<key>…`, UTF-8
-  with BOM, formula-guarded). One group: one CSV. All contacts: a ZIP with one CSV per
-  group (the contact's master data and tags in every file, the sign-up and sign-off data
-  of that group), `no-group.csv` for contacts in no group, and `manifest.json` naming the
-  group of each file exactly. The importer maps every file without questions, and
-  `import_package()` imports such a ZIP into another account group by group, so export
-  → import reproduces contacts, custom fields, tags, groups and their consent data.
+  with BOM, formula-guarded); downloaded for Excel in the reader's language
+  (excel_stream, portal/excel_csv.py), which the import maps back as well. One group:
+  one CSV. All contacts: a ZIP with one CSV per group (the contact's master data and
+  tags in every file, the sign-up and sign-off data of that group), `no-group.csv` for
+  contacts in no group, and `manifest.json` naming the group of each file exactly.
+  The importer maps every file without questions, and `import_package()` imports such
+  a ZIP into another account group by group, so export → import reproduces contacts,
+  custom fields, tags, groups and their consent data.
 - **JSON Lines**: one object per contact with all groups nested.
 - Contacts "to be deleted" and forgotten ones are never exported. Large exports are a
   job with progress; the file can be downloaded for EXPORT_HOURS, then it is removed.
@@ -28,12 +30,13 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from portal import clock
+from portal import clock, excel_csv
 from portal.accounts.models import Account
 from portal.accounts.service import ServiceError
 from portal.backups.service import _field_text, _iso, _tag_order, header_for
@@ -355,11 +358,90 @@ def download(export: ExportRun, now=None) -> Path | None:
     return path if path.exists() else None
 
 
-def download_name(export: ExportRun, account: Account) -> str:
-    stamp = export.created_at.strftime("%Y-%m-%d")
-    what = re.sub(r"[^\w\-]+", "-", export.group_name or "all").strip("-") or "group"
-    ext = Path(export.path).suffix
-    return f"{account.slug}-{what}-{stamp}{ext}"
+def download_names(
+    export: ExportRun, account: Account, zone: ZoneInfo | None = None
+) -> tuple[str, str]:
+    """(ASCII, readable) names in the zone's local time, without spaces:
+    <account>-<group or "all">-<YYYY-MM-DD-HHMM>.<csv|zip|jsonl>."""
+    ext = Path(export.path).suffix.lstrip(".") or export.format
+    return excel_csv.file_names(
+        account.slug, export.group_name or "all", export.created_at, zone or ZoneInfo("UTC"), ext
+    )
+
+
+def download_name(export: ExportRun, account: Account, zone: ZoneInfo | None = None) -> str:
+    return download_names(export, account, zone)[0]
+
+
+# --- the file people download ----------------------------------------------------------------
+# The stored CSV and ZIP stay in the machine format (the format import_package and the
+# API know, written once by the job whoever reads it). A person downloading one gets it
+# for Excel in their language, translated on the way out like a backup (excel_csv).
+
+
+def excel_stream(export: ExportRun, path: Path, language: str, zone: ZoneInfo) -> Iterator[bytes]:
+    """The stored CSV or ZIP for Excel in the language: every CSV translated
+    (excel_csv), the ZIP's manifest naming the custom fields as the files do."""
+    fields = {k: (f.label, f.type) for k, f in imports.custom_fields(export.account_id).items()}
+    if not export.all_contacts:
+        return _excel_csv(path, excel_csv.ExcelCsv(language, zone, fields))
+    return _excel_package(path, language, zone, fields)
+
+
+def _excel_csv(path: Path, excel: excel_csv.ExcelCsv) -> Iterator[bytes]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        yield from excel.encode(csv.reader(fh))
+
+
+class _Sink(io.RawIOBase):
+    """Where the streamed ZIP is written; the bytes are taken out as they come."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts.clear()
+        return data
+
+
+def _excel_package(
+    path: Path, language: str, zone: ZoneInfo, fields: dict[str, tuple[str, str]]
+) -> Iterator[bytes]:
+    """The ZIP rewritten member by member while it is sent (never whole in memory)."""
+    sink = _Sink()
+    with zipfile.ZipFile(path) as stored:
+        manifest = json.loads(stored.read("manifest.json"))
+        for definition in manifest.get("fields") or []:
+            # the label the files' headers use, for import_package's new fields
+            current = fields.get(definition.get("key"))
+            if current is not None:
+                definition["label"] = current[0]
+            else:
+                fields[definition.get("key")] = (definition.get("label"), definition.get("type"))
+        excel = excel_csv.ExcelCsv(language, zone, fields)
+        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as out:
+            for info in stored.infolist():
+                if info.filename == "manifest.json":
+                    continue
+                big = info.file_size > 1 << 30
+                with (
+                    stored.open(info) as raw,
+                    io.TextIOWrapper(raw, "utf-8-sig", newline="") as fh,
+                    out.open(info.filename, "w", force_zip64=big) as target,
+                ):
+                    for chunk in excel.encode(csv.reader(fh)):
+                        target.write(chunk)
+                        yield sink.take()
+            out.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
+    yield sink.take()
 
 
 def recent(account: Account, limit: int = 10) -> list[ExportRun]:

@@ -10,12 +10,25 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from flask import abort, flash, g, jsonify, redirect, render_template, request, send_file, url_for
+from flask import (
+    Response,
+    abort,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
+from portal import excel_csv, i18n
 from portal.accounts.forms import EmptyForm
 from portal.accounts.models import Role
 from portal.accounts.service import ServiceError
@@ -228,7 +241,19 @@ def download_export(export_id: int):
         ip=request.remote_addr,
     )
     db.session.commit()
-    return send_file(path, as_attachment=True, download_name=export.download_name(run, g.account))
+    zone = i18n.current_timezone()
+    name, readable = export.download_names(run, g.account, zone)
+    if run.format != "csv":  # JSON Lines stays the machine format
+        return send_file(path, as_attachment=True, download_name=readable)
+    stream = export.excel_stream(run, path, i18n.current_language(), zone)
+    return Response(
+        stream_with_context(stream),
+        content_type="application/zip" if run.all_contacts else excel_csv.CONTENT_TYPE,
+        headers={
+            "Content-Disposition": excel_csv.content_disposition(name, readable),
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @bp.route("/integrations/import-package", methods=["POST"])

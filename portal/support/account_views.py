@@ -14,6 +14,7 @@ from flask import Response, g, render_template, request, stream_with_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from portal import excel_csv, i18n
 from portal.accounts.models import Role
 from portal.safe_csv import safe_row
 from portal.support import console
@@ -73,7 +74,7 @@ def download_staff_log():
     name = f"{g.account.slug}-support-access.csv"
     return Response(
         stream_with_context(_csv_lines(console.iter_staff_log(g.account, **filters))),
-        mimetype="text/csv; charset=utf-8",
+        content_type=excel_csv.CONTENT_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
@@ -82,7 +83,9 @@ def _csv_lines(events: Iterator[AuditEvent]) -> Iterator[str]:
     """Time (UTC, ISO 8601), staff member, action, what happened in the reader's
     language; every cell formula-guarded (a staff reason is free text)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(
+        out, delimiter=excel_csv.delimiter_for(i18n.current_language()), lineterminator="\r\n"
+    )
     out.write("\ufeff")
     writer.writerow(safe_row([_("Time (UTC)"), _("Support staff"), _("Action"), _("What")]))
     for n, event in enumerate(events, start=1):

@@ -149,7 +149,7 @@ def test_downloads_are_audited(client, account, backups):
     response = client.get(f"/a/acme/backups/{backups[2].id}/download")
     assert response.status_code == 200
     assert (
-        'filename="backup-newsletter-2025-06-03-1830.csv"'
+        'filename="backup-newsletter-2025-06-03-2030.csv"'  # Berlin time
         in response.headers["Content-Disposition"]
     )
     event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "backup.downloaded"))

@@ -373,7 +373,7 @@ def test_owner_downloads_the_backup_the_import_made(
     content = target.read_bytes()
     assert content.startswith(b"\xef\xbb\xbf"), "Excel needs the BOM to read UTF-8"
     rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
-    assert rows[0][:4] == ["email", "first_name", "last_name", "tags"]
+    assert rows[0][:4] == ["Email", "First name", "Last name", "Tags"]  # in English
     people = {row[0]: (row[1], row[2], row[4]) for row in rows[1:]}
     # the state before the import: Anna's old name, nobody the import added
     assert people == {

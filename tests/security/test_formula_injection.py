@@ -38,13 +38,13 @@ ROOT = Path(__file__).resolve().parents[2]
 FORMULAS = ["=1+2", "+SUM(A1:A2)", "-2+3", "@SUM(A1)", "\t=1+2", "\r=1+2", '=HYPERLINK("x")']
 # where the portal writes CSV (grep for csv.writer and text/csv); each is fetched below
 KNOWN_CSV_WRITERS = {
-    "portal/imports/views.py": 2,  # failed-rows report (writer + response)
+    "portal/imports/views.py": 1,  # failed-rows report
     # snapshot (Python; PostgreSQL head line), filtered download, restore file
     "portal/backups/service.py": 4,
-    "portal/backups/views.py": 1,  # download response
+    "portal/excel_csv.py": 2,  # backups and exports for Excel (writer + content type)
     "portal/integrations/export.py": 1,  # group CSV, also inside the ZIP
-    "portal/api/views_imports.py": 3,  # JSON rows -> import file (guarded), backup download
-    "portal/support/account_views.py": 2,  # the account's log of support access
+    "portal/api/views_imports.py": 2,  # JSON rows -> import file (guarded), OpenAPI media
+    "portal/support/account_views.py": 1,  # the account's log of support access
 }
 
 
