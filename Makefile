@@ -12,7 +12,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+AXE := tests/e2e/axe/node_modules/.installed
+
+## axe-core for the accessibility walk (tests/e2e/test_accessibility.py), pinned by
+## tests/e2e/axe/package-lock.json; the browser tests fail without it.
+$(AXE): tests/e2e/axe/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/e2e/axe --no-audit --no-fund --silent \
+		&& touch $(AXE); else echo "npm not found: install nodejs and npm for the accessibility tests"; fi
+
+install: $(STAMP) $(AXE)
 
 compile-translations: $(STAMP)
 	@if ls translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then \
@@ -31,7 +39,7 @@ translations: $(STAMP)
 run: $(STAMP) compile-translations
 	$(PY) -m portal.launcher
 
-test: $(STAMP) compile-translations
+test: $(STAMP) $(AXE) compile-translations
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## The fast tier for the inner loop: no worker processes, browsers, drills, schemathesis

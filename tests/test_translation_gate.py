@@ -1,6 +1,7 @@
 """The translation gate: every message in code and templates is translated in de, it,
 nl and pl — present, not empty, not fuzzy, with the same placeholders — and the
-catalogs are current with the sources."""
+catalogs are current with the sources. Its second half, tests/test_translation_gate_pages.py,
+renders every page and mail in every language and refuses unformatted placeholders."""
 
 from __future__ import annotations
 
