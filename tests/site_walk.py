@@ -64,6 +64,7 @@ def build_scene(app, tmp_path: Path, contacts: int = 40) -> Scene:
     """Seed the demo data (DESIGN.md's logins) and put something in every state."""
     from flask_babel import force_locale
 
+    from portal.accounts import sender
     from portal.accounts import service as accounts
     from portal.accounts.models import Account, Membership, Role
     from portal.api import service as api_keys
@@ -151,6 +152,8 @@ def build_scene(app, tmp_path: Path, contacts: int = 40) -> Scene:
         done = mass.parse_pasted("walk03@example.org\n")
         mass.confirm(mass.draft_for_emails(account, LifecycleAction.DELETE, done, actor=owner))
         console.open_access(staff, account, "Ticket #4711")
+        # an own sender address waiting for its confirmation (settings, public page)
+        sender.request_sender_address(account, "absender@example.org", actor=owner, locale="de")
         db.session.commit()
 
         links = [
@@ -158,7 +161,8 @@ def build_scene(app, tmp_path: Path, contacts: int = 40) -> Scene:
             for message in outbox_messages()
             for url in re.findall(r"https?://\S+", message.get_body(("plain",)).get_content())
         ]
-        confirm = next(link for link in links if "/confirm/" in link)
+        confirm = next(link for link in links if link.startswith("/f/") and "/confirm/" in link)
+        sender_confirm = next(link for link in links if link.startswith("/sender/confirm/"))
         invitation = next(link for link in links if link.startswith("/invite/"))
 
         home = f"/a/{SLUG}"
@@ -196,6 +200,7 @@ def build_scene(app, tmp_path: Path, contacts: int = 40) -> Scene:
             invitation,
             f"/f/{form_token}",
             confirm,
+            sender_confirm,
         ]
     return scene
 

@@ -246,6 +246,7 @@ MAIL_SAMPLES = {
         "role": "editor",
         "days": 7,
     },
+    "mail/sender_confirm.txt": {"account": {"name": "Demo GmbH"}, "address": "a@example.org"},
     "mail/signup_confirm.txt": {
         "group": {"name": "Newsletter"},
         "account": {"name": "Demo GmbH"},
