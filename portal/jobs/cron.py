@@ -1,7 +1,6 @@
-"""The cron table for `flask --app app rq cron` (RQ's own scheduler).
-
-Later areas add their entries here: the nightly purge (hourly, account-local
-02:00-04:00), the backup retention cleanup and the sync retries."""
+"""The cron table for `flask --app app rq cron` (RQ's own scheduler): the whole table in
+one place. The areas' own entries (the hourly purge that keeps each account's 02:00-04:00,
+the provider sync retries) come from their register_cron()."""
 
 from __future__ import annotations
 
