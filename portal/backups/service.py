@@ -721,7 +721,10 @@ def undo_blocker(job: ImportJob) -> str | None:
         return _("This import has already been undone.")
     if job.status != ImportStatus.FINISHED:
         return _("Only a finished import can be undone.")
-    if live_backup(job.account_id, job.backup_id) is None:
+    if job.group_was_empty:
+        if job.created_at + timedelta(days=RETENTION_DAYS) <= clock.now():
+            return _("Imports can be undone for %(num)d days.", num=RETENTION_DAYS)
+    elif live_backup(job.account_id, job.backup_id) is None:
         return _("There is no backup of the group from before this import (any more).")
     if job.group_id is None or db.session.get(Group, job.group_id) is None:
         return _(
@@ -775,7 +778,12 @@ UNDO_ROWS = Table(
     **_TEMP,
 )
 UNDO_TAGS = Table(
-    "backup_undo_tags", _scratch, Column("line", Integer), Column("name", String(100)), **_TEMP
+    "backup_undo_tags",
+    _scratch,
+    Column("line", Integer),
+    Column("name", String(100)),
+    Index("ix_backup_undo_tags_line", "line", "name"),
+    **_TEMP,
 )
 UNDO_LINKS = Table(
     "backup_undo_links",
@@ -787,7 +795,19 @@ UNDO_LINKS = Table(
 UNDO_REMOVED = Table(
     "backup_undo_removed", _scratch, Column("contact_id", BigInteger, primary_key=True), **_TEMP
 )
-SCRATCH_TABLES = (UNDO_ROWS, UNDO_TAGS, UNDO_LINKS, UNDO_REMOVED)
+# the dry run's verdict per backup line (line set) or per contact of the group that the
+# backup does not hold (line empty): see recovery.py
+PLAN = Table(
+    "backup_plan",
+    _scratch,
+    Column("line", Integer),
+    Column("contact_id", BigInteger),
+    Column("kind", String(16)),
+    Index("ix_backup_plan_kind", "kind", "contact_id"),
+    Index("ix_backup_plan_line", "line"),
+    **_TEMP,
+)
+SCRATCH_TABLES = (UNDO_ROWS, UNDO_TAGS, UNDO_LINKS, UNDO_REMOVED, PLAN)
 
 DIALECT = {
     "postgresql": {
@@ -893,14 +913,28 @@ class _RowReader:
         return row, names
 
 
-def _load_scratch(backup: Backup, storage: BackupStorage) -> int:
-    """Fill the scratch tables from the verified backup; returns the number of rows."""
+def create_scratch() -> None:
+    """The scratch tables, empty (private to the connection, gone with its transaction
+    on PostgreSQL; dropped by drop_scratch on SQLite)."""
     connection = db.session.connection()
-    dialect = connection.dialect.name
     for table in SCRATCH_TABLES:
-        if dialect == "sqlite":
+        if connection.dialect.name == "sqlite":
             connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{table.name}")
         table.create(connection)
+
+
+def drop_scratch() -> None:
+    if db.session.get_bind().dialect.name == "sqlite":
+        for table in SCRATCH_TABLES:
+            db.session.execute(text(f"DROP TABLE IF EXISTS temp.{table.name}"))
+
+
+def _load_scratch(backup: Backup, storage: BackupStorage) -> int:
+    """Fill the scratch tables from the verified backup; returns the number of rows
+    (without the forgotten addresses, which are left out)."""
+    create_scratch()
+    connection = db.session.connection()
+    dialect = connection.dialect.name
     definitions = {f.key: f for f in contacts.custom_fields(_account(backup.account_id))}
     rows_iter = _rows(storage, backup.storage_key, _suppressed(backup.account_id))
     reader = _RowReader(next(rows_iter), definitions)
@@ -932,27 +966,23 @@ def _load_scratch(backup: Backup, storage: BackupStorage) -> int:
     return count
 
 
-def _apply_undo(job: ImportJob, backup: Backup, undo: ImportUndo) -> None:
-    """The set-based undo on the scratch tables, in the caller's transaction."""
+def _apply_undo(job: ImportJob, backup: Backup | None, undo: ImportUndo, plan) -> None:
+    """The set-based undo on the scratch tables (loaded and classified by
+    recovery.plan_undo: the contacts matched, the counts taken), in the caller's
+    transaction. Without a backup the group was empty before the import."""
+    from portal.backups import recovery
+
     sql = DIALECT[db.session.get_bind().dialect.name]
     differ = sql["differ"]
     p = {
         "acc": job.account_id,
         "gid": job.group_id,
-        "bid": backup.id,
+        "bid": backup.id if backup is not None else -1,
         "now": clock.now(),
-        "since": backup.created_at,
+        "since": recovery.undo_since(job, backup),
         "finished": job.finished_at or clock.now(),
     }
-    # which contact each line of the backup is (forgotten and purged ones: none)
-    _execute(
-        """UPDATE backup_undo_rows SET contact_id = c.id FROM contacts c
-           WHERE c.account_id = :acc AND c.email = backup_undo_rows.email""",
-        **p,
-    )
-    undo.restored = db.session.scalar(
-        text("SELECT COUNT(*) FROM backup_undo_rows WHERE contact_id IS NOT NULL")
-    )
+    undo.restored = plan.count("set_back")  # only the contacts that change
     # names and custom fields exactly as in the backup
     _execute(
         f"""UPDATE contacts SET first_name = u.first_name, last_name = u.last_name,
@@ -1131,7 +1161,11 @@ def run_undo(undo: ImportUndo, storage: BackupStorage | None = None) -> None:
         if job.undone_at is not None:
             raise UndoRefused(_l("This import has already been undone."))
         backup = live_backup(job.account_id, job.backup_id)
-        if backup is None or job.group_id is None or db.session.get(Group, job.group_id) is None:
+        if (
+            (backup is None and not job.group_was_empty)
+            or job.group_id is None
+            or db.session.get(Group, job.group_id) is None
+        ):
             raise UndoRefused(
                 _l("The backup or the group of this import no longer exists; nothing was changed.")
             )
@@ -1139,12 +1173,11 @@ def run_undo(undo: ImportUndo, storage: BackupStorage | None = None) -> None:
             raise UndoRefused(
                 _l("Another import into this group is running. Please wait until it has finished.")
             )
-        verify(backup, storage)
-        _load_scratch(backup, storage)
-        _apply_undo(job, backup, undo)
-        if db.engine.dialect.name == "sqlite":
-            for table in SCRATCH_TABLES:
-                db.session.execute(text(f"DROP TABLE IF EXISTS temp.{table.name}"))
+        from portal.backups import recovery
+
+        plan = recovery.plan_undo(job, backup, storage)
+        _apply_undo(job, backup, undo, plan)
+        drop_scratch()
         db.session.expire_all()
         job = db.session.get(ImportJob, undo.import_id)
         now = clock.now()
@@ -1159,7 +1192,7 @@ def run_undo(undo: ImportUndo, storage: BackupStorage | None = None) -> None:
             object_id=job.id,
             details={
                 "group": job.group_name,
-                "backup_id": backup.id,
+                "backup_id": backup.id if backup is not None else None,
                 "restored": undo.restored,
                 "removed": undo.removed,
                 "deleted": undo.deleted,
@@ -1218,6 +1251,13 @@ def remove_expired(now: datetime | None = None, storage: BackupStorage | None = 
             delete_backup(backup, storage)
         db.session.commit()
         removed += len(batch)
+    # imports into an empty group have no backup: their before images (the undo's
+    # records) go after the same 30 days
+    stale = select(ImportJob.id).where(
+        ImportJob.group_was_empty, ImportJob.created_at <= now - timedelta(days=RETENTION_DAYS)
+    )
+    db.session.execute(delete(ImportBeforeImage).where(ImportBeforeImage.import_id.in_(stale)))
+    db.session.commit()
     known = set(db.session.scalars(select(Backup.storage_key)))
     for entry in list(storage.entries()):
         if entry.key not in known and entry.modified_at < now - ORPHAN_AGE:
@@ -1231,12 +1271,28 @@ def remove_expired(now: datetime | None = None, storage: BackupStorage | None = 
 # --- hooks: automatic backups ------------------------------------------------------------
 
 
+def _group_is_empty(group: Group) -> bool:
+    return (
+        db.session.scalar(
+            select(Subscription.id)
+            .where(Subscription.group_id == group.id, Subscription.account_id == group.account_id)
+            .limit(1)
+        )
+        is None
+    )
+
+
 def _before_import(job: ImportJob) -> None:
-    """A portal import into a group whose switches are on: snapshot first."""
-    if job.source != "ui" or job.group_id is None:
+    """A portal import into a group whose switches are on: snapshot first - except of an
+    empty group (a backup of nothing, issue 17): the import is marked instead, keeps
+    before images as if it had a backup, and its undo empties the group again."""
+    if job.source != "ui" or job.group_id is None or job.group_was_empty:
         return
     group = db.session.get(Group, job.group_id)
     if group is None or not automatic_backups_on(_account(job.account_id), group):
+        return
+    if _group_is_empty(group):
+        job.group_was_empty = True
         return
     backup = snapshot(group, reason=BackupReason.IMPORT, actor=job.created_by, import_job=job)
     job.backup_id = backup.id
