@@ -723,7 +723,11 @@ def undo_blocker(job: ImportJob) -> str | None:
         return _("Only a finished import can be undone.")
     if job.group_was_empty:
         if job.created_at + timedelta(days=RETENTION_DAYS) <= clock.now():
-            return _("Imports can be undone for %(num)d days.", num=RETENTION_DAYS)
+            return ngettext(
+                "Imports can be undone for %(num)d day.",
+                "Imports can be undone for %(num)d days.",
+                RETENTION_DAYS,
+            )
     elif live_backup(job.account_id, job.backup_id) is None:
         return _("There is no backup of the group from before this import (any more).")
     if job.group_id is None or db.session.get(Group, job.group_id) is None:
