@@ -1021,18 +1021,17 @@ def _copy_scratch(connection, lines) -> int:
         tempfile.SpooledTemporaryFile(max_size=16 << 20, mode="w+", newline="") as spool,
         raw.cursor() as cursor,
     ):
-        tag_writer = csv.writer(spool)
         columns = ", ".join(_ROW_COLUMNS)
         with cursor.copy(f"COPY backup_undo_rows ({columns}) FROM STDIN") as copy:  # nosec B608  # the scratch table's own column names
             for line, row, names in lines:
                 copy.write_row([_naive_utc(row[name]) for name in _ROW_COLUMNS])
-                for name in names:
-                    tag_writer.writerow([line, name])
+                for name in names:  # one JSON array per tag: any name survives
+                    spool.write(json.dumps([line, name]) + "\n")
                 count += 1
         spool.seek(0)
         with cursor.copy("COPY backup_undo_tags (line, name) FROM STDIN") as copy:
-            for line, name in csv.reader(spool):
-                copy.write_row([int(line), name])
+            for entry in spool:
+                copy.write_row(json.loads(entry))
     # temporary tables get no statistics otherwise
     connection.exec_driver_sql("ANALYZE backup_undo_rows")
     connection.exec_driver_sql("ANALYZE backup_undo_tags")
