@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
@@ -105,3 +106,39 @@ class ImportUndo(db.Model):
     @property
     def rq_job_id(self) -> str:
         return f"undo-{self.id}"
+
+
+class RestoreMode(enum.StrEnum):
+    EXACT = "exact"  # the group becomes the backup: later members leave it
+    ADD_MISSING = "add_missing"  # set back and add back; later members stay
+
+
+class BackupRestore(db.Model):
+    """One restore of a backup, as confirmed on its confirmation page: committed before
+    it is enqueued; `expected` holds the counts the page showed, `counts` what was done
+    (they differ only when the group changed between the page and the confirmation,
+    then `changed_meanwhile` is set and the backups page says so)."""
+
+    __tablename__ = "backup_restores"
+    __table_args__ = (Index("ix_backup_restores_backup", "backup_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    backup_id: Mapped[int | None] = mapped_column(ForeignKey("backups.id", ondelete="SET NULL"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
+    group_name: Mapped[str] = mapped_column(String(200), default="")
+    mode: Mapped[str] = mapped_column(String(16), default=RestoreMode.EXACT.value)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default=UndoStatus.QUEUED.value)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expected: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    changed_meanwhile: Mapped[bool] = mapped_column(default=False)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+    created_by = relationship("User")
+
+    @property
+    def rq_job_id(self) -> str:
+        return f"restore-{self.id}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from portal.backups import service
-from portal.backups.models import ImportUndo, UndoStatus
+from portal.backups import recovery, service
+from portal.backups.models import BackupRestore, ImportUndo, UndoStatus
 from portal.extensions import db, rq
 from portal.jobs import failures
 
@@ -40,6 +40,38 @@ def _fail(undo_id: int, reason: str) -> bool:
 
 
 failures.register(undo_import, "undo", _fail)
+
+
+@rq.job(queue="default")
+def restore_backup(restore_id: int) -> None:
+    restore = db.session.get(BackupRestore, restore_id)
+    if restore is None:
+        log.warning("restore %s is gone", restore_id)
+        return
+    recovery.run_restore(restore)
+
+
+def enqueue_restore(restore: BackupRestore) -> None:
+    """Committed first; the job id comes from the row (a double click starts one)."""
+    db.session.commit()
+    restore_backup.enqueue(
+        restore.id, job_id=restore.rq_job_id, on_failure=failures.FAILURE_CALLBACK
+    )
+
+
+def _fail_restore(restore_id: int, reason: str) -> bool:
+    restore = db.session.get(BackupRestore, restore_id)
+    if restore is None or restore.status not in (
+        UndoStatus.QUEUED.value,
+        UndoStatus.RUNNING.value,
+    ):
+        return False
+    restore.status = UndoStatus.FAILED.value
+    restore.error = reason
+    return True
+
+
+failures.register(restore_backup, "restore", _fail_restore)
 
 
 @rq.job(queue="low")

@@ -18,20 +18,24 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal import clock, excel_csv, i18n
 from portal.accounts.models import Role
-from portal.backups import service, tasks
-from portal.backups.models import Backup, UndoStatus
+from portal.backups import recovery, service, tasks
+from portal.backups.models import Backup, RestoreMode, UndoStatus
 from portal.contacts import service as contacts
 from portal.extensions import db
-from portal.imports import service as imports
-from portal.imports import tasks as import_tasks
 from portal.imports.models import ImportJob
 from portal.tenancy import can, get_owned_or_404, require_role, tenant_blueprint
 
 bp = tenant_blueprint("backups", __name__)
+
+RESTORE_MODE_LABELS = {
+    RestoreMode.EXACT.value: _l("set back to the backup"),
+    RestoreMode.ADD_MISSING.value: _l("only what was missing added back"),
+}
 
 
 def _live_or_redirect(backup_id: int):
@@ -57,6 +61,17 @@ def list_backups():
         human_size=service.human_size,
         can_use=can(Role.EDITOR),
         retention_days=service.RETENTION_DAYS,
+        restores=recovery.latest_restores(g.account.id),
+        restore_modes=RESTORE_MODE_LABELS,
+        imports_of={
+            job.id: job
+            for job in db.session.scalars(
+                db.select(ImportJob).where(
+                    ImportJob.account_id == g.account.id,
+                    ImportJob.id.in_([b.import_id for b in backups if b.import_id]),
+                )
+            )
+        },
     )
 
 
@@ -84,35 +99,85 @@ def download_backup(backup_id: int):
     )
 
 
-@bp.route("/backups/<int:backup_id>/restore", methods=["POST"])
+def _preview_or_message(make_preview):
+    """The dry run, or None with a flashed message when the backup cannot be read."""
+    try:
+        return make_preview()
+    except service.BackupUnreadable as exc:
+        flash(str(exc), "danger")
+        return None
+
+
+@bp.route("/backups/<int:backup_id>/restore", methods=["GET", "POST"])
 @require_role(Role.EDITOR)
 def restore_backup(backup_id: int):
+    """GET: the confirmation page, filled by a dry run (nothing is written). POST: the
+    chosen mode is restored on a worker; it plans again and records what it did."""
     backup = _live_or_redirect(backup_id)
     if backup is None:
         return redirect(url_for("backups.list_backups"))
-    try:
-        job = service.restore(backup, actor=current_user, ip=request.remote_addr)
-    except (service.BackupUnreadable, contacts.ServiceError, imports.ImportError_) as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
+    if request.method == "POST":
+        return _confirm_restore(backup)
+    running = recovery.restore_running(backup)
+    preview = None if running else _preview_or_message(lambda: recovery.restore_preview(backup))
+    if preview is None and not running:
         return redirect(url_for("backups.list_backups"))
-    import_tasks.enqueue_run(job)  # commits the import row first
-    flash(
-        _(
-            "The backup of “%(name)s” is being restored into the group “%(group)s”. "
-            "Unsubscribed contacts stay unsubscribed.",
-            name=backup.group_name,
-            group=job.group_name,
-        ),
-        "info",
+    target = recovery.find_target(backup)
+    return render_template(
+        "backups/confirm_restore.html",
+        backup=backup,
+        preview=preview,
+        running=running,
+        target=target,
+        modes=RestoreMode,
+        reason_labels=service.REASON_LABELS,
     )
-    return redirect(url_for("imports.show_import", import_id=job.id))
 
 
-@bp.route("/backups/undo/<int:import_id>", methods=["POST"])
+def _confirm_restore(backup: Backup):
+    mode = request.form.get("mode", "")
+    expected = {}
+    for key in recovery.Preview({}).outcome(RestoreMode.EXACT):
+        value = request.form.get(f"expected_{mode}_{key}", "")
+        if value.isdigit():
+            expected[key] = int(value)
+    try:
+        restore = recovery.request_restore(backup, mode=mode, expected=expected, actor=current_user)
+    except recovery.RestoreRefused as exc:
+        db.session.rollback()
+        flash(str(exc), "warning")
+        return redirect(url_for("backups.restore_backup", backup_id=backup.id))
+    tasks.enqueue_restore(restore)
+    db.session.refresh(restore)
+    if restore.status == UndoStatus.FINISHED:
+        flash(_("The backup has been restored."), "success")
+    elif restore.status == UndoStatus.FAILED:
+        flash(restore.error or _("The restore failed. Nothing was changed."), "danger")
+    else:
+        flash(_("The backup is being restored. Reload this page in a moment."), "info")
+    return redirect(url_for("backups.list_backups", _anchor=f"backup-{backup.id}"))
+
+
+@bp.route("/backups/undo/<int:import_id>", methods=["GET", "POST"])
 @require_role(Role.EDITOR)
 def undo_import(import_id: int):
+    """GET: the confirmation page with the undo's dry run. POST: the undo."""
     job = get_owned_or_404(ImportJob, import_id)
+    back = request.args.get("back") == "history"
+    if request.method == "GET":
+        blocker = service.undo_blocker(job)
+        preview = None
+        if blocker is None:
+            preview = _preview_or_message(lambda: recovery.undo_preview(job))
+            if preview is None:
+                return redirect(url_for("imports.show_import", import_id=job.id))
+        return render_template(
+            "backups/confirm_undo.html",
+            job=job,
+            blocker=blocker,
+            preview=preview,
+            backup=service.live_backup(job.account_id, job.backup_id),
+        )
     try:
         undo = service.request_undo(job, actor=current_user, ip=request.remote_addr)
     except service.UndoRefused as exc:
@@ -127,12 +192,18 @@ def undo_import(import_id: int):
         flash(service.undo_message(undo), "danger")
     else:
         flash(_("The import is being undone. Reload this page in a moment."), "info")
+    if back:
+        return redirect(url_for("imports.list_imports"))
     return redirect(url_for("imports.show_import", import_id=job.id))
 
 
 @bp.app_context_processor
 def _undo_helpers():
     """For the import summary (templates/imports/summary.html includes backups/_undo.html)."""
+
+    def undoable(job: ImportJob) -> bool:
+        """The history and the backups page offer "Undo this import" (editors)."""
+        return job.source == "ui" and service.undo_blocker(job) is None
 
     def import_undo(job: ImportJob) -> dict:
         undo = service.latest_undo(job)
@@ -143,4 +214,4 @@ def _undo_helpers():
             "message": service.undo_message(undo) if undo is not None else "",
         }
 
-    return {"import_undo": import_undo}
+    return {"import_undo": import_undo, "undoable": undoable}

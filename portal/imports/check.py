@@ -216,10 +216,12 @@ def warning_text(problem: ImportRowProblem) -> str:
     )
 
 
-def problem_text(problem: ImportRowProblem) -> str:
+def problem_text(problem: ImportRowProblem, source: str = "ui") -> str:
+    """The reason in the reader's language; `source` is the import's (a restore's texts
+    never name an option that only the import page has)."""
     if problem.kind == "warning":
         return warning_text(problem)
-    return message(problem.code, problem.params)
+    return message(problem.code, problem.params, source)
 
 
 def recognised_as(job: ImportJob) -> profiles.Profile | None:

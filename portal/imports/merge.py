@@ -328,7 +328,7 @@ class Merger:
         were classified again (see _reclassify_taken), so the counts changed."""
         p = self._params()
         reclassified = self._insert_contacts(p, new_contacts)
-        if self.job.backup_id is not None:
+        if self.job.backup_id is not None or self.job.group_was_empty:
             self._keep_before_images(p)
         self._update_contacts(p)
         if self.has_group:

@@ -110,6 +110,9 @@ class ImportJob(db.Model):
     error: Mapped[str] = mapped_column(Text, default="")
 
     backup_id: Mapped[int | None] = mapped_column(Integer)
+    # a portal import into a group that was empty: no backup (nothing to save), its
+    # undo takes the group back to empty from the import's own records (see backups)
+    group_was_empty: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     touched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last sign of life

@@ -36,12 +36,26 @@ SKIP_LABELS = {
 }
 
 
-def skip_label(code: str) -> str:
+# A restore of a backup has no "Restore deleted contacts" option: its texts never name it.
+RESTORE_MESSAGES = {
+    "deleted": _l(
+        "The contact is to be deleted and was left as it is; restore it from the deleted "
+        "contacts first if you want it back."
+    ),
+}
+RESTORE_SKIP_LABELS = {"deleted": _l("To be deleted — left as it is")}
+
+
+def skip_label(code: str, source: str = "ui") -> str:
+    if source == "restore" and code in RESTORE_SKIP_LABELS:
+        return str(RESTORE_SKIP_LABELS[code])
     return str(SKIP_LABELS.get(code, code))
 
 
-def message(code: str, params: dict | None = None) -> str:
+def message(code: str, params: dict | None = None, source: str = "ui") -> str:
     template = MESSAGES.get(code)
+    if source == "restore" and code in RESTORE_MESSAGES:
+        template = RESTORE_MESSAGES[code]
     if template is None:
         return code
     text = str(template)

@@ -341,6 +341,7 @@ def phase(job: ImportJob) -> str:
         and job.merged_line == 0
         and job.source == "ui"
         and not job.backup_id
+        and not job.group_was_empty
         and job.staging_done
     ):
         return "backup"

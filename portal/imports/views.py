@@ -316,7 +316,9 @@ def download_problems(import_id: int):
     )
     writer.writerow(safe_row([_("Line"), _("Reason"), *job.header]))
     for problem in service.problems(job):
-        writer.writerow(safe_row([str(problem.line), check.problem_text(problem), *problem.cells]))
+        writer.writerow(
+            safe_row([str(problem.line), check.problem_text(problem, job.source), *problem.cells])
+        )
     name = f"import-{job.id}-failed-rows.csv"
     return Response(
         out.getvalue(),

@@ -62,7 +62,7 @@ def test_backups_page_sorted_by_group_then_newest_with_details(client, account, 
     assert "in 28 days" in page and "in 30 days" in page
     assert "Before the group was deleted" in page and "Before an import" in page
     assert f'href="/a/acme/backups/{backups[0].id}/download"' in page
-    assert f'action="/a/acme/backups/{backups[0].id}/restore"' in page
+    assert f'href="/a/acme/backups/{backups[0].id}/restore"' in page  # the confirmation page
     assert re.search(r'class="text-end backup-size">\d+(\.\d)? KB<|\d+ bytes<', page)
 
 
@@ -89,10 +89,12 @@ def test_viewers_see_the_list_but_cannot_download_or_restore(client, account, ba
     page = client.get("/a/acme/backups").get_data(as_text=True)
     assert "Newsletter" in page and "/download" not in page and 'id="viewer-note"' in page
     assert client.get(f"/a/acme/backups/{backups[0].id}/download").status_code == 403
+    assert client.get(f"/a/acme/backups/{backups[0].id}/restore").status_code == 403
     assert client.post(f"/a/acme/backups/{backups[0].id}/restore").status_code == 403
+    assert "/restore" not in page
 
 
-@pytest.mark.parametrize("action", ["get-download", "post-restore"])
+@pytest.mark.parametrize("action", ["get-download", "post-restore", "get-restore"])
 def test_another_tenants_backup_is_404(client, account, backups, action):
     other = accounts.create_account("Other", "other")
     _member(other, "o@other.example", Role.OWNER)
@@ -100,6 +102,8 @@ def test_another_tenants_backup_is_404(client, account, backups, action):
     backup_id = backups[0].id
     if action == "get-download":
         response = client.get(f"/a/other/backups/{backup_id}/download")
+    elif action == "get-restore":
+        response = client.get(f"/a/other/backups/{backup_id}/restore")
     else:
         response = client.post(f"/a/other/backups/{backup_id}/restore")
     assert response.status_code == 404
@@ -122,9 +126,13 @@ def test_a_damaged_backup_is_refused_with_a_clear_message(client, account, backu
     page = response.get_data(as_text=True)
     assert response.mimetype == "text/html"
     assert "The backup file is damaged" in page and "Nothing has been" in page
-    page = client.post(f"/a/acme/backups/{backup.id}/restore", follow_redirects=True).get_data(
+    page = client.get(f"/a/acme/backups/{backup.id}/restore", follow_redirects=True).get_data(
         as_text=True
     )
+    assert "The backup file is damaged" in page and 'id="restore-plan"' not in page
+    page = client.post(
+        f"/a/acme/backups/{backup.id}/restore", data={"mode": "exact"}, follow_redirects=True
+    ).get_data(as_text=True)
     assert "The backup file is damaged" in page
     assert db.session.scalar(db.select(ImportJob)) is None  # nothing restored
 
@@ -134,7 +142,7 @@ def test_a_missing_backup_file_is_refused(client, account, backups):
     login(client, "ed@acme.example")
     backup = backups[2]
     (get_storage().root / backup.storage_key).unlink()
-    page = client.post(f"/a/acme/backups/{backup.id}/restore", follow_redirects=True).get_data(
+    page = client.get(f"/a/acme/backups/{backup.id}/restore", follow_redirects=True).get_data(
         as_text=True
     )
     assert "could not be found" in page

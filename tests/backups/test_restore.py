@@ -13,7 +13,7 @@ from portal import clock
 from portal.accounts import service as accounts
 from portal.accounts.models import Account, Role
 from portal.backups import service
-from portal.backups.models import Backup
+from portal.backups.models import Backup, BackupRestore
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Subscription
 from portal.extensions import db
@@ -101,14 +101,20 @@ def test_one_click_restore_recreates_a_deleted_group_and_keeps_sign_offs(app, cl
     db.session.commit()
 
     user = _sign_in(client, account)
-    response = client.post(f"/a/acme/backups/{backup.id}/restore")
+    page = client.get(f"/a/acme/backups/{backup.id}/restore").get_data(as_text=True)
+    assert "creates it again" in page  # the group is gone
+    assert 'data-count="added">29<' in page and 'data-count="forgotten">1<' in page
+    assert forgotten not in page  # a forgotten address is counted, never shown
+    response = client.post(
+        f"/a/acme/backups/{backup.id}/restore", data={"mode": "exact", "expected_exact_added": "29"}
+    )
     assert response.status_code == 302
-    job = db.session.scalar(db.select(ImportJob).where(ImportJob.source == "restore"))
-    assert response.headers["Location"].endswith(f"/a/acme/imports/{job.id}")
-    assert job.mode == "update_add" and job.import_consent and not job.restore_deleted
-    assert job.created_by_id == user.id and job.backup_id is None
-    page = client.get(response.headers["Location"], follow_redirects=True).get_data(as_text=True)
-    assert "Import finished" in page
+    assert response.headers["Location"].endswith(f"/a/acme/backups#backup-{backup.id}")
+    restore = db.session.scalar(db.select(BackupRestore))
+    assert restore.status == "finished" and restore.created_by_id == user.id
+    assert restore.counts["added"] == 29 and not restore.changed_meanwhile
+    page = client.get("/a/acme/backups").get_data(as_text=True)
+    assert "Restored on" in page and "added back: 29" in page
     restored = db.session.scalar(db.select(Group).where(Group.name == "Kunden"))
     assert restored is not None
     after = group_state(restored.id)
@@ -166,8 +172,12 @@ def test_expired_backups_are_neither_listed_nor_restored(app, client, account, g
     db.session.commit()
     assert service.list_backups(db.session.get(Account, account.id)) == []
     _sign_in(client, account)
-    page = client.post(f"/a/acme/backups/{backup.id}/restore", follow_redirects=True).get_data(
-        as_text=True
-    )
-    assert "expired" in page
+    for response in (
+        client.get(f"/a/acme/backups/{backup.id}/restore", follow_redirects=True),
+        client.post(
+            f"/a/acme/backups/{backup.id}/restore", data={"mode": "exact"}, follow_redirects=True
+        ),
+    ):
+        assert "expired" in response.get_data(as_text=True)
     assert db.session.scalar(db.select(ImportJob)) is None
+    assert db.session.scalar(db.select(BackupRestore)) is None

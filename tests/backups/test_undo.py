@@ -187,12 +187,17 @@ def test_undo_from_the_import_summary(app, client, account, group, scene, run_im
     login(client, "vi@acme.example")
     page = client.get(f"/a/acme/imports/{job.id}").get_data(as_text=True)
     assert 'id="undo-panel"' in page and 'id="undo-button"' not in page
+    assert client.get(f"/a/acme/backups/undo/{job.id}").status_code == 403
     assert client.post(f"/a/acme/backups/undo/{job.id}").status_code == 403
     client.post("/logout")
 
     login(client, "ed@acme.example")
     page = client.get(f"/a/acme/imports/{job.id}").get_data(as_text=True)
-    assert 'id="undo-button"' in page
+    assert f'href="/a/acme/backups/undo/{job.id}" id="undo-button"' in page
+    page = client.get(f"/a/acme/backups/undo/{job.id}").get_data(as_text=True)
+    assert 'data-count="set_back">4<' in page and 'data-count="removed">4<' in page
+    assert 'data-count="deleted">2<' in page and "neu1@example.de, neu2@example.de" in page
+    assert contact_state(account.id) != before  # the confirmation page changed nothing
     response = client.post(f"/a/acme/backups/undo/{job.id}", follow_redirects=True)
     page = response.get_data(as_text=True)
     assert "The import has been undone." in page and 'id="import-undone"' in page

@@ -1,5 +1,5 @@
-"""The undo on a real `rq worker` process, and a backup made by a portal import that ran
-on one: the RQ glue, app context and storage path as in production."""
+"""The undo and the restore on a real `rq worker` process, and a backup made by a portal
+import that ran on one: the RQ glue, app context and storage path as in production."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from portal import create_app
 from portal.accounts import service as accounts
-from portal.backups import service, tasks
-from portal.backups.models import Backup, ImportUndo
+from portal.backups import recovery, service, tasks
+from portal.backups.models import Backup, BackupRestore, ImportUndo
 from portal.config import ROOT
 from portal.contacts import service as contacts
 from portal.extensions import db
@@ -91,7 +91,10 @@ def test_a_portal_import_through_the_pages_makes_a_backup(app, client, owner):
     with app.app_context():
         from portal.accounts.models import Account
 
-        group = contacts.create_group(db.session.get(Account, owner), "Kunden", actor=None)
+        account = db.session.get(Account, owner)
+        group = contacts.create_group(account, "Kunden", actor=None)
+        member = contacts.create_contact(account, "bestand@example.de")
+        contacts.subscribe(member, group)  # an empty group gets no backup (test_recovery.py)
         db.session.commit()
         group_id = group.id
     data = b"email;Vorname\r\nanna@example.de;Anna\r\n"
@@ -113,4 +116,45 @@ def test_a_portal_import_through_the_pages_makes_a_backup(app, client, owner):
         job = db.session.get(ImportJob, job_id)
         backup = db.session.get(Backup, job.backup_id)
         assert backup.reason == "import" and backup.group_name == "Kunden"
-        assert backup.contact_count == 0 and backup.created_by_id is not None
+        assert backup.contact_count == 1 and backup.created_by_id is not None
+
+
+def test_a_confirmed_restore_on_a_real_worker(web, tmp_path, database_url, redis_url):
+    """What the confirmation page showed is what the worker does, in "exact" mode."""
+    with web.app_context():
+        account = accounts.create_account("Worker", "worker")
+        group = contacts.create_group(account, "Newsletter", actor=None)
+        for i in range(5):
+            contact = contacts.create_contact(account, f"old{i}@example.de", first_name="Alt")
+            contacts.subscribe(contact, group)
+        db.session.commit()
+        backup_id = service.snapshot(group, reason="manual").id
+        db.session.commit()
+        account_id = account.id
+        before = contact_state(account_id)
+        rows = [["email", "first_name"], ["old0@example.de", "Neu"], ["new@example.de", "Neu"]]
+        job = configured_import(account, group, write_csv(tmp_path / "list.csv", rows))
+        job.source = "api"  # no second backup
+        import_tasks.enqueue_run(job)
+    _burst_worker(database_url, redis_url)
+    with web.app_context():
+        backup = db.session.get(Backup, backup_id)
+        preview = recovery.restore_preview(backup)
+        assert (preview.count("set_back"), preview.removed) == (1, 1)
+        restore = recovery.request_restore(
+            backup, mode="exact", expected=preview.outcome("exact"), actor=None
+        )
+        tasks.enqueue_restore(restore)
+        restore_id = restore.id
+        expected = preview.outcome("exact")
+    out = _burst_worker(database_url, redis_url)
+    with web.app_context():
+        db.session.remove()
+        restore = db.session.get(BackupRestore, restore_id)
+        assert restore.status == "finished", out[-3000:]
+        assert restore.counts == expected and not restore.changed_meanwhile
+        after = contact_state(account_id)
+        new = after.pop("new@example.de")
+        assert new["status"] == "deleted" and not new["subs"]  # nobody is erased
+        before.pop("new@example.de", None)
+        assert after == before

@@ -339,7 +339,7 @@ def test_owner_imports_a_csv_and_watches_the_progress_bar(
     expect(history).to_have_count(1)
     expect(history).to_contain_text(path.name)
     expect(history).to_contain_text("Finished")
-    history.locator("a").click()
+    history.locator("td:first-child a").click()  # the date opens the summary
     _summary(page, created="300")
     screenshot(page)
 
@@ -401,10 +401,15 @@ def test_owner_undoes_the_import(
     page.locator("#import-history tbody tr a").first.click()
     expect(page.locator("#undo-panel h2")).to_have_text("Undo this import")
     page.locator("#undo-button").click()
+    # the confirmation page: what the undo would do, before anything happens
+    expect(page.locator("#undo-plan [data-count=set_back]")).to_have_text("1")  # Anna only
+    expect(page.locator("#undo-plan [data-count=removed]")).to_have_text("3")
+    expect(page.locator("#undo-plan [data-count=deleted]")).to_have_text("3")
+    page.locator("#undo-confirm").click()
     expect(page.locator("main .alert-success")).to_have_text("The import has been undone.")
     expect(page.locator("#import-undone")).to_contain_text("This import was undone on")
     expect(page.locator("#import-undone")).to_contain_text(
-        "Contacts set back: 2 · removed from the group: 3 · deleted: 3."
+        "Contacts set back: 1 · removed from the group: 3 · deleted: 3."  # Jürgen was unchanged
     )
 
     page.goto(group_url)
