@@ -103,10 +103,22 @@ def _contacts_listing(f: ContactFilter, endpoint: str, link_filter=None, **view_
     group page keeps the group in its path, not in the query string)."""
     tz = i18n.current_timezone()
     sort = _sort()
-    page = service.page_contacts(
-        g.account, f, after=_int_arg("after"), before=_int_arg("before"), tz=tz, sort=sort
-    )
     count, capped = service.count_contacts(g.account, f, tz=tz)
+    matches = None if capped else count
+    if capped and f.q and sort.key in ("email", "name"):
+        # matches of a search cluster in address and name order ("ucja": all of them
+        # under "l"); up to FEW_MATCHES they are read from the trigram index instead
+        more, too_many = service.count_contacts(g.account, f, cap=service.FEW_MATCHES, tz=tz)
+        matches = None if too_many else more
+    page = service.page_contacts(
+        g.account,
+        f,
+        after=_int_arg("after"),
+        before=_int_arg("before"),
+        tz=tz,
+        sort=sort,
+        matches=matches,
+    )
     first = 1 if page.at_start else _first_row()
     last = first + len(page.contacts) - 1
     if not capped and last > count:  # a stale `start` (rows removed meanwhile)

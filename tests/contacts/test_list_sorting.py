@@ -156,9 +156,7 @@ def test_an_unknown_sort_falls_back_safely(client, mixed, args):
 
 
 def test_column_headers_link_to_their_sort_and_toggle(client, mixed):
-    html = client.get(LIST, query_string={"q": "example", "sort": "email"}).get_data(
-        as_text=True
-    )
+    html = client.get(LIST, query_string={"q": "example", "sort": "email"}).get_data(as_text=True)
     links = _links(html)
     assert _args(links["sort-email"]) == {"q": "example", "sort": "email", "dir": "desc"}
     assert _args(links["sort-name"]) == {"q": "example", "sort": "name", "dir": "asc"}
