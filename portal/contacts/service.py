@@ -1063,8 +1063,20 @@ def search_condition(q: str, *, anywhere: bool = True):
 SORT_KEYS = ("added", "email", "name", "status")
 # A search matching up to this many contacts is read from its trigram indexes and sorted
 # (tens of ms); one matching more is read along the sort order's index, which finds a
-# page quickly because matches are that dense (see _Segment.ordered).
-FEW_MATCHES = 50_000
+# page quickly because matches are that dense (see _Segment.ordered). In address and
+# name order the matches of a search cluster ("nthe": every Günther under "g"), so
+# those orders sort more matches rather than walk.
+FEW_MATCHES = 20_000
+FEW_MATCHES_CLUSTERED = 50_000
+
+
+def few_matches(sort: ContactSort | None) -> int:
+    """Up to how many matches a search is read from its trigram indexes in `sort`."""
+    if sort is not None and sort.key in ("email", "name"):
+        return FEW_MATCHES_CLUSTERED
+    return FEW_MATCHES
+
+
 STATUS_ORDER = ("active", "unsubscribed", "deleted")
 
 
@@ -1136,7 +1148,7 @@ class _Segment:
 
     def ordered(self, forward: bool, few: bool = False) -> list:
         """ORDER BY of this segment. With `few` (the search is known to match at most
-        FEW_MATCHES rows) the keys are wrapped so that no index provides the order: the
+        few_matches() rows) the keys are wrapped so that no index provides the order: the
         planner then collects the matches from the search's trigram indexes and sorts
         them, instead of walking the id or address index and filtering - which it
         prefers because it cannot estimate `LIKE '%...%'`, and which reads 800,000 rows
@@ -1236,7 +1248,7 @@ def page_contacts(
     has it (count_contacts, not capped) - a search with few matches is then read
     through its trigram indexes (see _Segment.ordered)."""
     sort = sort or ContactSort()
-    few = bool(f.q) and f.search != "prefix" and matches is not None and matches <= FEW_MATCHES
+    few = bool(f.q) and matches is not None and matches <= few_matches(sort)
     segments = _segments(account, f, sort, tz)
     cursor = after if after is not None else before
     start = _locate(segments, cursor, sort) if cursor is not None else None

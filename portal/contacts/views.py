@@ -103,13 +103,10 @@ def _contacts_listing(f: ContactFilter, endpoint: str, link_filter=None, **view_
     group page keeps the group in its path, not in the query string)."""
     tz = i18n.current_timezone()
     sort = _sort()
-    count, capped = service.count_contacts(g.account, f, tz=tz)
-    matches = None if capped else count
-    if capped and f.q and sort.key in ("email", "name"):
-        # matches of a search cluster in address and name order ("ucja": all of them
-        # under "l"); up to FEW_MATCHES they are read from the trigram index instead
-        more, too_many = service.count_contacts(g.account, f, cap=service.FEW_MATCHES, tz=tz)
-        matches = None if too_many else more
+    # a search is counted further (exact up to service.few_matches): the count also
+    # decides how the page is read (see service._Segment.ordered)
+    cap = service.few_matches(sort) if f.q else service.COUNT_CAP
+    count, capped = service.count_contacts(g.account, f, cap=cap, tz=tz)
     page = service.page_contacts(
         g.account,
         f,
@@ -117,7 +114,7 @@ def _contacts_listing(f: ContactFilter, endpoint: str, link_filter=None, **view_
         before=_int_arg("before"),
         tz=tz,
         sort=sort,
-        matches=matches,
+        matches=None if capped else count,
     )
     first = 1 if page.at_start else _first_row()
     last = first + len(page.contacts) - 1

@@ -314,3 +314,31 @@ def test_a_page_cursor_that_left_the_list_starts_it_again(app, owner, mixed):
         sort = ContactSort(key="email", descending=False)
         page = service.page_contacts(account, ContactFilter(), after=10**9, sort=sort)
         assert page.at_start and page.contacts[0].email == "anton@example.com"
+
+
+def test_a_search_is_counted_exactly_further_than_the_list(client, many, monkeypatch):
+    """The search's count decides how its page is read, so it counts further."""
+    monkeypatch.setattr(service, "COUNT_CAP", 5)
+    monkeypatch.setattr(service, "FEW_MATCHES", 200)
+    assert "1–50 of more than 5" in html_lib.unescape(client.get(LIST).get_data(as_text=True))
+    html = html_lib.unescape(client.get(LIST + "?q=person").get_data(as_text=True))
+    assert "1–50 of 120" in html
+
+
+@pytest.mark.parametrize("key", ["added", "email", "name", "status"])
+@pytest.mark.parametrize("descending", [False, True])
+def test_few_matches_read_another_way_give_the_same_pages(app, owner, many, key, descending):
+    """With the count known, a search's page is read from the trigram indexes and
+    sorted; the rows and their order are the same as walking the index."""
+    with app.app_context():
+        account = db.session.get(Account, owner)
+        f = ContactFilter(q="son0")  # person000 - person099
+        sort = ContactSort(key=key, descending=descending)
+        walked = service.page_contacts(account, f, sort=sort)
+        counted = service.page_contacts(account, f, sort=sort, matches=100)
+        assert [c.id for c in counted.contacts] == [c.id for c in walked.contacts]
+        after = walked.next_after
+        walked = service.page_contacts(account, f, sort=sort, after=after)
+        counted = service.page_contacts(account, f, sort=sort, after=after, matches=100)
+        assert [c.id for c in counted.contacts] == [c.id for c in walked.contacts]
+        assert len(walked.contacts) == 50
