@@ -17,6 +17,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -287,7 +288,48 @@ def sign_out_everywhere():
 
 @account_bp.route("/")
 def home():
-    return render_template("accounts/home.html", members=service.members(g.account))
+    """The account at a glance (issue 17, point 14): every figure is read through the
+    service of its area, each one links to its page."""
+    return render_template(
+        "accounts/home.html", members=service.members(g.account), **_overview(g.account)
+    )
+
+
+HOME_GROUPS = 10  # the largest groups on the home page; the groups page lists all
+
+
+def _overview(account) -> dict:
+    # the areas import the accounts area, so they are imported here, once per request
+    from portal import clock
+    from portal.backups import service as backups
+    from portal.contacts import service as contacts
+    from portal.contacts.forms import STATUS_LABELS
+    from portal.imports import service as imports
+    from portal.lifecycle import service as lifecycle
+    from portal.lifecycle.views import purge_window_text
+
+    now = clock.now()
+    groups = contacts.groups_of(account)
+    counts = contacts.group_counts(account, [grp.id for grp in groups])
+    largest = sorted(groups, key=lambda grp: (-counts[grp.id].total, grp.name.lower(), grp.id))
+    outlook = lifecycle.next_purge(account, now)
+    return {
+        "now": now,
+        "status_counts": contacts.status_counts(account),
+        "contact_status_labels": STATUS_LABELS,
+        "groups": largest[:HOME_GROUPS],
+        "group_total": len(groups),
+        "group_counts": counts,
+        "imports_unfinished": imports.unfinished(account),
+        "imports_ended": imports.latest_ended(account),
+        "import_percent": imports.percent,
+        "backups": backups.latest_backups(account, now=now),
+        "backup_reasons": backups.REASON_LABELS,
+        "age": lambda moment: format_timedelta(moment - now, add_direction=True),
+        "purge": outlook,
+        "purge_window": purge_window_text((outlook.start, outlook.end), account.timezone),
+        "staff_accesses": audit.open_staff_accesses(account, now),
+    }
 
 
 @account_bp.route("/settings", methods=["GET", "POST"])

@@ -143,6 +143,7 @@ def list_contacts(query: dict[str, Any]):
         signup_from=start,
         signup_to=end,
         q=(query["q"] or "").strip(),
+        search="prefix",  # the documented contract: the start of the address or name
     )
     page = contacts.page_contacts(g.account, f, after=after, size=query["limit"], tz=_tz())
     return jsonify(

@@ -611,6 +611,19 @@ def list_backups(account: Account, now: datetime | None = None) -> list[Backup]:
     )
 
 
+def latest_backups(account: Account, limit: int = 5, now: datetime | None = None) -> list[Backup]:
+    """The account's newest live backups, whatever their group (the home page)."""
+    now = now or clock.now()
+    return list(
+        db.session.scalars(
+            select(Backup)
+            .where(Backup.account_id == account.id, Backup.expires_at > now)
+            .order_by(Backup.created_at.desc(), Backup.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def live_backup(account_id: int, backup_id: int | None) -> Backup | None:
     """The backup if it exists in this account and has not expired."""
     if backup_id is None:

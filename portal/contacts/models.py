@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     JSON,
     BigInteger,
     Boolean,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
@@ -187,6 +189,33 @@ class Tag(db.Model):
         return f"<Tag {self.name!r}>"
 
 
+# PostgreSQL only (migration c7e1f3a9b2d4; `ddl_if` keeps them out of SQLite, whose
+# LIKE scans and whose imports should not pay for indexes they cannot use):
+# - trigram indexes (pg_trgm, GIN) so that the list's search finds a part of the
+#   address or name anywhere ("neu" finds bernd.neu02@...) without reading every row;
+# - plain btree indexes in the database's collation for sorting the list by address
+#   and name (the pattern-ops indexes above serve LIKE 'prefix%' but not ORDER BY).
+PG_ONLY_INDEXES = tuple(
+    index.ddl_if(dialect="postgresql")
+    for index in (
+        Index(
+            "ix_contacts_email_trgm",
+            "email",
+            postgresql_using="gin",
+            postgresql_ops={"email": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_contacts_search_name_trgm",
+            "search_name",
+            postgresql_using="gin",
+            postgresql_ops={"search_name": "gin_trgm_ops"},
+        ),
+        Index("ix_contacts_account_email_sort", "account_id", "email", "id"),
+        Index("ix_contacts_account_name_sort", "account_id", "search_name", "id"),
+    )
+)
+
+
 class Contact(db.Model):
     __tablename__ = "contacts"
     __table_args__ = (
@@ -216,6 +245,7 @@ class Contact(db.Model):
             "search_name_rev",
             postgresql_ops={"search_name_rev": _PATTERN},
         ),
+        *PG_ONLY_INDEXES,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -310,3 +340,12 @@ class Activity(db.Model):
     detail: Mapped[str] = mapped_column(String(500), default="")
 
     group: Mapped[Group | None] = relationship()
+
+
+# create_all (tests) on PostgreSQL needs the extension before the trigram indexes; the
+# migration creates it the same way.
+event.listen(
+    Contact.__table__,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
+)

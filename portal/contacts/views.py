@@ -18,7 +18,7 @@ from portal.accounts.forms import EmptyForm
 from portal.accounts.models import Role
 from portal.contacts import forms, service
 from portal.contacts.models import Contact, Group, Tag
-from portal.contacts.service import ContactFilter
+from portal.contacts.service import ContactFilter, ContactSort
 from portal.extensions import db
 from portal.tenancy import can, get_owned_or_404, id_or_none, require_role, tenant_blueprint
 
@@ -52,29 +52,88 @@ def _int_arg(name: str) -> int | None:
     return id_or_none(Contact, request.args.get(name))
 
 
-def _page_urls(endpoint: str, page, base_args: dict, **view_args) -> dict:
+def _sort() -> ContactSort:
+    return ContactSort.from_args(request.args)
+
+
+def _first_row() -> int:
+    """The position of the page's first row, carried in the page links (`start`): the
+    keyset cursor knows where the page is, not how many rows lie before it."""
+    try:
+        return max(1, min(int(request.args.get("start") or 1), 10**9))
+    except ValueError:
+        return 1
+
+
+def _page_urls(endpoint: str, page, base_args: dict, first: int, **view_args) -> dict:
+    """First / previous / next page links, keeping the filter and the sort."""
     urls = {"first": None, "prev": None, "next": None}
-    if request.args.get("after") or request.args.get("before"):
+    if first > 1:
         urls["first"] = url_for(endpoint, **view_args, **base_args)
     if page.prev_before:
-        urls["prev"] = url_for(endpoint, **view_args, **base_args, before=page.prev_before)
+        urls["prev"] = url_for(
+            endpoint,
+            **view_args,
+            **base_args,
+            before=page.prev_before,
+            start=max(1, first - service.PAGE_SIZE),
+        )
     if page.next_after:
-        urls["next"] = url_for(endpoint, **view_args, **base_args, after=page.next_after)
+        urls["next"] = url_for(
+            endpoint,
+            **view_args,
+            **base_args,
+            after=page.next_after,
+            start=first + len(page.contacts),
+        )
     return urls
 
 
-def _contacts_listing(f: ContactFilter, endpoint: str, **view_args) -> dict:
+def _sort_urls(endpoint: str, sort: ContactSort, filter_args: dict, **view_args) -> dict:
+    """A column header's link: the same filter, sorted by that column (the other way
+    round when it is sorted by it already), from the first page."""
+    return {
+        key: url_for(endpoint, **view_args, **filter_args, **sort.toggled(key).to_args())
+        for key in service.SORT_KEYS
+    }
+
+
+def _contacts_listing(f: ContactFilter, endpoint: str, link_filter=None, **view_args) -> dict:
+    """The table's values. `link_filter` is the filter the page's links carry (the
+    group page keeps the group in its path, not in the query string)."""
     tz = i18n.current_timezone()
+    sort = _sort()
+    # a search is counted further (exact up to service.few_matches): the count also
+    # decides how the page is read (see service._Segment.ordered)
+    cap = service.few_matches(sort) if f.q else service.COUNT_CAP
+    count, capped = service.count_contacts(g.account, f, cap=cap, tz=tz)
     page = service.page_contacts(
-        g.account, f, after=_int_arg("after"), before=_int_arg("before"), tz=tz
+        g.account,
+        f,
+        after=_int_arg("after"),
+        before=_int_arg("before"),
+        tz=tz,
+        sort=sort,
+        matches=None if capped else count,
     )
-    count, capped = service.count_contacts(g.account, f, tz=tz)
+    first = 1 if page.at_start else _first_row()
+    last = first + len(page.contacts) - 1
+    if not capped and last > count:  # a stale `start` (rows removed meanwhile)
+        first, last = max(1, count - len(page.contacts) + 1), count
+    filter_args = (link_filter or f).to_args()
     return {
         "page": page,
         "count": count,
         "capped": capped,
         "filter": f,
-        "page_urls": _page_urls(endpoint, page, f.to_args(), **view_args),
+        "sort": sort,
+        "sort_args": sort.to_args(),
+        "first_row": first,
+        "last_row": last,
+        "page_urls": _page_urls(
+            endpoint, page, {**filter_args, **sort.to_args()}, first, **view_args
+        ),
+        "sort_urls": _sort_urls(endpoint, sort, filter_args, **view_args),
         "bulk_actions": [a for a in BULK_ACTIONS if a.endpoint in _endpoints() and can(a.role)],
         "bulk_form": EmptyForm(),
         "status_labels": forms.STATUS_LABELS,
@@ -263,10 +322,9 @@ def view_group(group_id: int):
         status=status if status in service.STATUS_FILTERS else "",
         q=(request.args.get("q") or "").strip()[:200],
     )
-    listing = _contacts_listing(f, "contacts.view_group", group_id=group.id)
     # the page's own links carry no group= (it is in the path)
-    listing["page_urls"] = _page_urls(
-        "contacts.view_group", listing["page"], f.with_(group_id=None).to_args(), group_id=group.id
+    listing = _contacts_listing(
+        f, "contacts.view_group", link_filter=f.with_(group_id=None), group_id=group.id
     )
     return render_template(
         "contacts/group.html",

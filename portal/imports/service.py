@@ -311,6 +311,49 @@ def history(account, limit: int = 50) -> list[ImportJob]:
     )
 
 
+UNFINISHED = (
+    ImportStatus.UPLOADED,
+    ImportStatus.CHECKING,
+    ImportStatus.READY,
+    ImportStatus.QUEUED,
+    ImportStatus.WAITING,
+    ImportStatus.RUNNING,
+)
+ENDED = (ImportStatus.FINISHED, ImportStatus.FAILED, ImportStatus.CANCELLED)
+
+
+def unfinished(account, limit: int = 10) -> list[ImportJob]:
+    """The account's imports that are not over: running, queued, being checked, or
+    waiting for the customer (the mapping, the confirmation), newest first."""
+    return list(
+        db.session.scalars(
+            db.select(ImportJob)
+            .where(
+                ImportJob.account_id == account.id,
+                ImportJob.status.in_([s.value for s in UNFINISHED]),
+            )
+            .order_by(ImportJob.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def latest_ended(account, limit: int = 5) -> list[ImportJob]:
+    """The account's last imports that ended (finished, failed or cancelled), newest
+    first, with their counters - the "last imports and their results" of the home page."""
+    return list(
+        db.session.scalars(
+            db.select(ImportJob)
+            .where(
+                ImportJob.account_id == account.id,
+                ImportJob.status.in_([s.value for s in ENDED]),
+            )
+            .order_by(ImportJob.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def progress(job: ImportJob) -> dict[str, Any]:
     """What the progress page and its JSON endpoint show."""
     return {

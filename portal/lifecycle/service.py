@@ -226,6 +226,38 @@ def purge_time(
     raise AssertionError("a purge window starts within three days")  # pragma: no cover
 
 
+@dataclass(frozen=True)
+class PurgeOutlook:
+    """What the next nightly purge will remove: `count` contacts "to be deleted", in
+    the window from `start` to `end` (UTC; the current window while it runs)."""
+
+    count: int
+    start: datetime
+    end: datetime
+
+
+def next_purge(account: Account, now: datetime | None = None) -> PurgeOutlook:
+    """The next window that has not ended, and how many of the account's contacts it
+    will remove: those deleted before it begins (purge_account's rule). The pending
+    deletions are few (purged nightly) and found through (account_id, status)."""
+    now = now or clock.now()
+    tz = ZoneInfo(account.timezone)
+    today = now.astimezone(tz).date()
+    start, end = purge_window(today, tz)
+    if end <= now:
+        start, end = purge_window(today + timedelta(days=1), tz)
+    count = db.session.scalar(
+        select(func.count())
+        .select_from(Contact)
+        .where(
+            Contact.account_id == account.id,
+            Contact.status == ContactStatus.DELETED.value,
+            Contact.deleted_at < start,
+        )
+    )
+    return PurgeOutlook(count=count or 0, start=start, end=end)
+
+
 def purge_account(
     account: Account, now: datetime | None = None, *, batch: int = PURGE_BATCH
 ) -> int:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
+from portal import clock
 from portal.extensions import db
-from portal.support.models import AuditEvent
+from portal.support.models import AuditEvent, StaffAccess
 
 
 def _actor_type(actor) -> str:
@@ -55,5 +59,22 @@ def recent_for_account(account, limit: int = 20) -> list[AuditEvent]:
             .where(AuditEvent.account_id == account.id)
             .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
             .limit(limit)
+        )
+    )
+
+
+def open_staff_accesses(account, now: datetime | None = None) -> list[StaffAccess]:
+    """The support staff's accesses to the account that are open right now (not closed,
+    not expired), soonest to end first - what the account's home page shows."""
+    now = now or clock.now()
+    return list(
+        db.session.scalars(
+            select(StaffAccess)
+            .where(
+                StaffAccess.account_id == account.id,
+                StaffAccess.ended_at.is_(None),
+                StaffAccess.expires_at > now,
+            )
+            .order_by(StaffAccess.expires_at, StaffAccess.id)
         )
     )

@@ -210,7 +210,8 @@ def test_invalid_dates_are_reported_and_ignored(client, people):
         ("martinez", {"niccolo@example.it"}),
         ("%", set()),
         ("_", set()),
-        ("example.com", set()),  # prefix search, not substring
+        # from three characters on, any part (issue 17, point 15)
+        ("example.com", {"juergen@example.com", "nobody@example.com", "deleted@example.com"}),
     ],
 )
 def test_free_search_on_email_and_names_by_prefix(client, people, q, expected):

@@ -196,4 +196,6 @@ def query_names() -> tuple[str, ...]:
     with url_app().test_request_context():
         names.update(field.name for field in ContactFilterForm(meta={"csrf": False}))
     names.update(("page", "sort", "cursor", "limit", "embed", "format", "id", "ids"))
+    # the contact list's page cursors, read through contacts.views._int_arg(name)
+    names.update(("after", "before", "start", "dir"))
     return tuple(sorted(names))
