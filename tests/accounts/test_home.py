@@ -51,10 +51,10 @@ def _fill(app, make_data, account_id: int, prefix: str) -> dict:
         # yet at 10:00; the next window starts at 02:00 tomorrow)
         db.session.get(Contact, gone).deleted_at = NOW - timedelta(hours=1)
         db.session.get(Contact, late).deleted_at = NOW - timedelta(days=2)
-        running = ImportJob(
+        running = ImportJob(  # into another group: one into News would hold its undo back
             account_id=account_id,
-            group_id=news,
-            group_name=f"{prefix} News",
+            group_id=shop,
+            group_name=f"{prefix} Shop",
             filename=f"{prefix}-running.csv",
             status="running",
             staged_line=100,
@@ -157,11 +157,12 @@ def test_home_shows_imports_backups_purge_and_support(client, home):
     assert "acme-running.csv" in running.group(1) and "Importing (80%)" in running.group(1)
     row = re.search(rf'<tr data-import-id="{mine["done"]}">(.*?)</tr>', html, re.S).group(1)
     assert re.findall(r'class="text-end import-\w+">(\d+)<', row) == ["12", "3", "2", "1"]
-    assert f'href="/a/acme/imports/{mine["done"]}" id="home-undo-{mine["done"]}"' in row
+    # straight to the confirmation pages, with their dry run (issue 17, points 1 and 2)
+    assert f'href="/a/acme/backups/undo/{mine["done"]}" id="home-undo-{mine["done"]}"' in row
     backup = re.search(rf'<tr data-backup-id="{mine["backup"]}">(.*?)</tr>', html, re.S).group(1)
     assert "0 seconds ago" in backup or "now" in backup
-    assert f'href="/a/acme/imports/{mine["done"]}"' in backup  # undo the import
-    assert 'href="/a/acme/backups"' in backup  # restore
+    assert f'href="/a/acme/backups/undo/{mine["done"]}"' in backup  # undo the import
+    assert f'href="/a/acme/backups/{mine["backup"]}/restore"' in backup
     # the purge: only the contact deleted before tomorrow's 02:00 window... both are
     assert _text(html, "home-purge-count").startswith("2 contacts will be removed")
     assert "06/12/2026, 02:00 – 04:00 Europe/Berlin" in html

@@ -231,3 +231,9 @@ def test_a_persons_name_column_says_so_in_polish(client, owner):
     """'Name' of a person is "Imię i nazwisko", not "Nazwa" (the name of a thing)."""
     page = client.get("/a/acme/settings/team?lang=pl").get_data(as_text=True)
     assert "<th>Imię i nazwisko</th>" in page and "<th>Nazwa</th>" not in page
+
+
+def test_the_contact_lists_name_column_is_a_persons_in_polish(client, data):
+    data.contact("anna@example.com", first_name="Anna")
+    page = client.get("/a/acme/contacts?lang=pl").get_data(as_text=True)
+    assert "Imię i nazwisko" in page and ">Nazwa<" not in page

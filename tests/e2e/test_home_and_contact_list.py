@@ -85,9 +85,9 @@ def test_home_page_and_contact_list(app, account_data, live_server, page, screen
         "12"
     )
     undo = page.locator(f"#home-undo-{account_data['import']}")
-    expect(undo).to_have_attribute("href", f"/a/acme/imports/{account_data['import']}")
+    expect(undo).to_have_attribute("href", f"/a/acme/backups/undo/{account_data['import']}")
     expect(page.locator(f"#home-backup-restore-{account_data['backup']}")).to_have_attribute(
-        "href", "/a/acme/backups"
+        "href", f"/a/acme/backups/{account_data['backup']}/restore"
     )
     expect(page.locator(".staff-access")).to_contain_text("Ticket 4711")
     screenshot(page, f"-home-{lang}")
