@@ -63,6 +63,7 @@ IDS_LEAVE_THE_DATABASE = (
     "import_jobs",
     "import_undos",
     "backups",
+    "backup_restores",
     "lifecycle_jobs",
     "provider_links",
     "tag_mappings",

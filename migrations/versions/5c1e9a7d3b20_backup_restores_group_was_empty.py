@@ -38,7 +38,9 @@ def upgrade():
     sa.ForeignKeyConstraint(['backup_id'], ['backups.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['group_id'], ['groups.id'], ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    # its id goes into queued jobs: never reused (portal/database.py)
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('backup_restores', schema=None) as batch_op:
         batch_op.create_index('ix_backup_restores_backup', ['backup_id'], unique=False)

@@ -113,7 +113,27 @@ PAGES_WITH_FORMS = {
     "support.account",
     "signup.form",
     "accounts.login",
+    "accounts.confirm_sender",
 }
+
+
+def _pending_sender_token(app, tenant) -> str:
+    """A sender address waiting for its confirmation, so that its page shows its form."""
+    import secrets
+
+    from portal import clock
+    from portal.accounts import sender
+    from portal.accounts.models import Account
+    from portal.extensions import db
+
+    token = secrets.token_urlsafe(32)
+    with app.app_context():
+        account = db.session.get(Account, tenant.account_id)
+        account.sender_email_pending = "news@example.org"
+        account.sender_token_hash = sender._hash(token)
+        account.sender_requested_at = clock.now()
+        db.session.commit()
+    return token
 
 
 @pytest.mark.parametrize("route", GET_PAGES, ids=R.ids(GET_PAGES))
@@ -129,6 +149,8 @@ def test_every_form_on_every_page_carries_a_token(world, csrf_on, route):
     values = _values(route, tenant)
     if route.endpoint == "signup.form":
         values["form_token"] = tenant.form_token
+    if route.endpoint == "accounts.confirm_sender":
+        values["token"] = _pending_sender_token(world.app, tenant)
     if route.endpoint in ("static", "bootstrap.static"):
         values["filename"] = (
             "css/portal.css" if route.endpoint == "static" else "css/bootstrap.min.css"
