@@ -37,7 +37,7 @@ from portal.support.models import AuditEvent, StaffAccess
 
 if TYPE_CHECKING:
     from portal.accounts.models import User
-    from portal.backups.models import Backup, ImportUndo
+    from portal.backups.models import Backup, BackupRestore, ImportUndo
     from portal.imports.models import ImportJob
     from portal.lifecycle.models import LifecycleJob
 
@@ -408,13 +408,31 @@ def restore_jobs(account: Account, limit: int = 5) -> list[LifecycleJob]:
 
 
 def restore_backup(
-    access: StaffAccess, backup: Backup, *, staff: User, ip: str | None = None
-) -> ImportJob:
-    """The customer's one-click restore, made by staff (the backups service records
-    "backup.restored" with the staff user as actor). The caller enqueues the import."""
-    from portal.backups import service as backups
+    access: StaffAccess,
+    backup: Backup,
+    *,
+    mode: str,
+    expected: dict[str, int],
+    staff: User,
+    ip: str | None = None,
+) -> BackupRestore:
+    """The customer's confirmed restore, made by staff (the worker records
+    "backup.restored" with the staff user as actor when it is done). The request is
+    recorded here, so that a refused or failed restore still shows who asked for it. The
+    caller enqueues it."""
+    from portal.backups import recovery
 
-    return backups.restore(backup, actor=staff, ip=ip)
+    restore = recovery.request_restore(backup, mode=mode, expected=expected, actor=staff)
+    audit.record(
+        "support.backup_restore_requested",
+        account=db.session.get(Account, access.account_id),
+        actor=staff,
+        object_type="backup",
+        object_id=backup.id,
+        details={"group": backup.group_name, "mode": mode, "reason": access.reason},
+        ip=ip,
+    )
+    return restore
 
 
 def request_undo(
@@ -592,6 +610,11 @@ def _register_audit_texts() -> None:
             ),
             "support.viewed": viewed,
             "support.contact_looked_up": looked_up,
+            "support.backup_restore_requested": lambda e: _(
+                "Support asked to restore a backup of the group “%(group)s”. Reason: %(reason)s",
+                group=e.details.get("group", ""),
+                reason=e.details.get("reason", ""),
+            ),
             "support.import_undo_requested": lambda e: _(
                 "Support asked to undo an import into group “%(group)s”. Reason: %(reason)s",
                 group=e.details.get("group", ""),

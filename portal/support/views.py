@@ -354,14 +354,15 @@ def backups():
     )
 
 
-@bp.route("/accounts/<slug>/backups/<int:backup_id>/restore", methods=["POST"])
+@bp.route("/accounts/<slug>/backups/<int:backup_id>/restore", methods=["GET", "POST"])
 @staff_account_view
 def restore_backup(backup_id: int):
+    """The customer's restore, made by staff: the same confirmation page with its dry run
+    (GET) and the same two choices (POST), in the console's frame."""
+    from portal.backups import recovery
     from portal.backups import service as backups_service
-    from portal.backups.models import Backup
-    from portal.contacts import service as contacts_service
-    from portal.imports import service as imports_service
-    from portal.imports import tasks as import_tasks
+    from portal.backups import tasks as backup_tasks
+    from portal.backups.models import Backup, RestoreMode, UndoStatus
 
     account = g.support_account
     backup = db.session.scalar(
@@ -373,27 +374,52 @@ def restore_backup(backup_id: int):
     if backup.expires_at <= clock.now():
         flash(_("This backup has expired and is being deleted."), "warning")
         return redirect(back)
-    try:
-        job = console.restore_backup(g.staff_access, backup, staff=_staff(), ip=_ip())
-    except (
-        backups_service.BackupUnreadable,
-        contacts_service.ServiceError,
-        imports_service.ImportError_,
-    ) as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
+    here = url_for("support.restore_backup", slug=account.slug, backup_id=backup.id)
+    if request.method == "POST":
+        mode = request.form.get("mode", "")
+        expected = {
+            key: int(value)
+            for key in recovery.Preview({}).outcome(RestoreMode.EXACT)
+            if (value := request.form.get(f"expected_{mode}_{key}", "")).isdigit()
+        }
+        try:
+            restore = console.restore_backup(
+                g.staff_access, backup, mode=mode, expected=expected, staff=_staff(), ip=_ip()
+            )
+        except recovery.RestoreRefused as exc:
+            db.session.rollback()
+            flash(str(exc), "warning")
+            return redirect(here)
+        backup_tasks.enqueue_restore(restore)  # commits the request (and its audit event)
+        db.session.refresh(restore)
+        if restore.status == UndoStatus.FINISHED:
+            flash(_("The backup has been restored."), "success")
+        elif restore.status == UndoStatus.FAILED:
+            flash(restore.error or _("The restore failed. Nothing was changed."), "danger")
+        else:
+            flash(_("The backup is being restored. Reload this page in a moment."), "info")
         return redirect(back)
-    import_tasks.enqueue_run(job)  # commits the import row first
-    flash(
-        _(
-            "The backup of “%(name)s” is being restored into the group “%(group)s”. "
-            "Unsubscribed contacts stay unsubscribed. The import history shows its progress.",
-            name=backup.group_name,
-            group=job.group_name,
-        ),
-        "info",
+    running = recovery.restore_running(backup)
+    preview = None
+    if not running:
+        try:
+            preview = recovery.restore_preview(backup)
+        except backups_service.BackupUnreadable as exc:
+            flash(str(exc), "danger")
+            return redirect(back)
+    _viewed("backups")
+    return _render_account(
+        "support/confirm_restore.html",
+        "backups",
+        backup=backup,
+        preview=preview,
+        running=running,
+        target=recovery.find_target(backup),
+        modes=RestoreMode,
+        reason_labels=backups_service.REASON_LABELS,
+        action_url=here,
+        list_url=back,
     )
-    return redirect(url_for("support.imports", slug=account.slug))
 
 
 @bp.route("/accounts/<slug>/imports")
@@ -406,15 +432,18 @@ def imports():
     _viewed("imports")
     jobs = imports_service.history(account)
     undo = {}
-    for job in jobs:
-        if backups_service.live_backup(account.id, job.backup_id) is not None:
+    for job in jobs:  # an import that made a backup, or went into an empty group
+        if job.group_was_empty or backups_service.live_backup(account.id, job.backup_id):
             undo[job.id] = backups_service.undo_blocker(job)
     return _render_account("support/imports.html", "imports", jobs=jobs, undo=undo)
 
 
-@bp.route("/accounts/<slug>/imports/<int:import_id>/undo", methods=["POST"])
+@bp.route("/accounts/<slug>/imports/<int:import_id>/undo", methods=["GET", "POST"])
 @staff_account_view
 def undo_import(import_id: int):
+    """The customer's undo, made by staff: the confirmation page with the undo's dry run
+    (GET), then the undo (POST)."""
+    from portal.backups import recovery
     from portal.backups import service as backups_service
     from portal.backups import tasks as backup_tasks
     from portal.backups.models import UndoStatus
@@ -427,6 +456,26 @@ def undo_import(import_id: int):
     if job is None:
         abort(404)
     back = url_for("support.imports", slug=account.slug)
+    if request.method == "GET":
+        blocker = backups_service.undo_blocker(job)
+        preview = None
+        if blocker is None:
+            try:
+                preview = recovery.undo_preview(job)
+            except backups_service.BackupUnreadable as exc:
+                flash(str(exc), "danger")
+                return redirect(back)
+        _viewed("imports")
+        return _render_account(
+            "support/confirm_undo.html",
+            "imports",
+            job=job,
+            blocker=blocker,
+            preview=preview,
+            backup=backups_service.live_backup(job.account_id, job.backup_id),
+            action_url=url_for("support.undo_import", slug=account.slug, import_id=job.id),
+            cancel_url=back,
+        )
     try:
         undo = console.request_undo(g.staff_access, job, staff=_staff(), ip=_ip())
     except backups_service.UndoRefused as exc:

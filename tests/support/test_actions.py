@@ -183,6 +183,15 @@ def deleted_group_backup(app, acme, people):
         return {"backup_id": backup.id, "before": before}
 
 
+def _confirmed(client, path: str, mode: str | None = None):
+    """GET the console's confirmation page, then POST its form as the button would."""
+    page = client.get(path).get_data(as_text=True)
+    data = dict(re.findall(r'<input type="hidden" name="(expected_[^"]+)" value="(\d+)">', page))
+    if mode:
+        data["mode"] = mode
+    return page, client.post(path, data=data, follow_redirects=True)
+
+
 def test_staff_restore_a_backup_of_a_deleted_group(
     app, acme, people, deleted_group_backup, staff_client
 ):
@@ -190,20 +199,36 @@ def test_staff_restore_a_backup_of_a_deleted_group(
     page = staff_client.get("/support/accounts/acme/backups").get_data(as_text=True)
     backup_id = deleted_group_backup["backup_id"]
     assert f'data-backup-id="{backup_id}"' in page and "Newsletter" in page
-    response = staff_client.post(
-        f"/support/accounts/acme/backups/{backup_id}/restore", follow_redirects=True
-    )
+    path = f"/support/accounts/acme/backups/{backup_id}/restore"
+    assert f'href="{path}"' in page  # a link to the confirmation, no longer a button
+    confirm, response = _confirmed(staff_client, path, "exact")
+    # the customer's dry run, in the console's frame (issue 17, point 1: every restore)
+    assert 'id="staff-banner"' in confirm and 'id="restore-plan"' in confirm
+    assert "The group no longer exists: the restore creates it again under its name." in confirm
+    assert 'data-count="added">' in confirm
     page = response.get_data(as_text=True)
-    assert "The backup of “Newsletter” is being restored into the group “Newsletter”." in page
-    assert 'id="import-history"' in page  # staff land on the console's import history
+    assert "The backup has been restored." in page
+    assert 'id="backups"' in page  # back on the console's backups tab
     with app.app_context():
         group = db.session.scalar(db.select(Group).where(Group.name == "Newsletter"))
         assert group_state(group.id) == deleted_group_backup["before"]
-        job = db.session.scalar(db.select(ImportJob).where(ImportJob.source == "restore"))
-        assert job.status == "finished"
-        assert job.created_by.email == STAFF_EMAIL
     actions = [e.action for e in staff_events(app, acme)]
-    assert "backup.restored" in actions and "group.created" in actions
+    assert "support.backup_restore_requested" in actions and "backup.restored" in actions
+    events = staff_events(app, acme)
+    restored = next(e for e in events if e.action == "backup.restored")
+    assert restored.actor_label == STAFF_EMAIL
+
+
+def test_the_staff_restore_page_changes_nothing(
+    app, acme, people, deleted_group_backup, staff_client
+):
+    open_account(staff_client, "acme")
+    path = f"/support/accounts/acme/backups/{deleted_group_backup['backup_id']}/restore"
+    assert staff_client.get(path).status_code == 200
+    with app.app_context():
+        assert db.session.scalar(db.select(Group).where(Group.name == "Newsletter")) is None
+    refused = staff_client.post(path, data={}, follow_redirects=True)  # no mode chosen
+    assert "Please choose how the backup should be restored." in refused.get_data(as_text=True)
 
 
 def test_an_expired_backup_is_not_restored(app, acme, deleted_group_backup, staff_client, now):
@@ -214,12 +239,14 @@ def test_an_expired_backup_is_not_restored(app, acme, deleted_group_backup, staf
             db.update(Backup).where(Backup.id == backup_id).values(expires_at=clock.now())
         )
         db.session.commit()
-    response = staff_client.post(
-        f"/support/accounts/acme/backups/{backup_id}/restore", follow_redirects=True
-    )
-    assert "This backup has expired" in response.get_data(as_text=True)
+    for method in (staff_client.get, staff_client.post):
+        response = method(
+            f"/support/accounts/acme/backups/{backup_id}/restore", follow_redirects=True
+        )
+        assert "This backup has expired" in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(db.select(ImportJob)) is None
+        assert db.session.scalar(db.select(Group).where(Group.name == "Newsletter")) is None
 
 
 @pytest.fixture
@@ -252,9 +279,12 @@ def test_staff_undo_an_import(app, acme, people, portal_import, staff_client):
     open_account(staff_client, "acme", "Ticket #5: wrong file imported")
     page = staff_client.get("/support/accounts/acme/imports").get_data(as_text=True)
     assert f'id="undo-{portal_import}"' in page
-    response = staff_client.post(
-        f"/support/accounts/acme/imports/{portal_import}/undo", follow_redirects=True
+    confirm, response = _confirmed(
+        staff_client, f"/support/accounts/acme/imports/{portal_import}/undo"
     )
+    assert 'id="staff-banner"' in confirm and 'id="undo-plan"' in confirm
+    assert re.search(r'data-count="set_back">1<', confirm)  # Jürgen, renamed by the import
+    assert re.search(r'data-count="deleted">1<', confirm)  # neu@, created by it
     assert "The import has been undone." in response.get_data(as_text=True)
     with app.app_context():
         state = contact_state(acme)
@@ -294,11 +324,11 @@ def _restore_all(client, ctx):
 
 
 def _restore_backup(client, ctx):
-    client.post(f"/support/accounts/acme/backups/{ctx['backup_id']}/restore")
+    _confirmed(client, f"/support/accounts/acme/backups/{ctx['backup_id']}/restore", "exact")
 
 
 def _undo(client, ctx):
-    client.post(f"/support/accounts/acme/imports/{ctx['import_id']}/undo")
+    _confirmed(client, f"/support/accounts/acme/imports/{ctx['import_id']}/undo")
 
 
 def _lookup(client, ctx):
@@ -318,8 +348,11 @@ STAFF_STEPS = {
     "lookup": (_lookup, {"support.contact_looked_up"}),
     "restore selected": (_restore_selected, {"contacts.restored"}),
     "restore all": (_restore_all, {"contacts.restored"}),
-    "restore backup": (_restore_backup, {"backup.restored"}),
-    "undo import": (_undo, {"support.import_undo_requested", "import.undone"}),
+    "restore backup": (
+        _restore_backup,
+        {"support.viewed", "support.backup_restore_requested", "backup.restored"},
+    ),
+    "undo import": (_undo, {"support.viewed", "support.import_undo_requested", "import.undone"}),
     "close": (_close, {"support.access_closed"}),
 }
 
