@@ -109,6 +109,9 @@ def build_config(overrides: dict | None = None) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url,
+        # One `flask rq cron` enqueues, however many run (portal/jobs/scheduler.py): the
+        # lease its holder renews; another takes over within a third of it after a crash.
+        "CRON_LEASE_SECONDS": _int("CRON_LEASE_SECONDS", 150),
         "BACKUP_DIR": os.environ.get("BACKUP_DIR", str(instance / "backups")),
         "OUTBOX_DIR": os.environ.get("OUTBOX_DIR", str(instance / "outbox")),
         "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_MB", 50) * 1024 * 1024,

@@ -31,6 +31,7 @@ SLOW_TESTS = (
     "tests/e2e/",
     "tests/drills/",
     "test_worker.py",
+    "test_scheduler.py::test_two_cron_processes",
     "test_mass_worker.py",
     "tests/api/test_openapi.py",
     "tests/security/test_static_analysis.py",

@@ -70,7 +70,23 @@ class PortalWorker(FlaskSubprocessWorker):
 
 
 class PortalRQ(RQ):
-    """Flask-RQ whose `flask rq worker` is a PortalWorker."""
+    """Flask-RQ whose `flask rq worker` is a PortalWorker and whose `flask rq cron` is a
+    SingleCronScheduler (one scheduler enqueues, however many run)."""
+
+    def make_cron_scheduler(self) -> Any:
+        from flask_rq._make import make_default_connection
+
+        from portal.jobs.scheduler import DEFAULT_LEASE_SECONDS, SingleCronScheduler
+
+        app = self._get_current_app()
+        scheduler = SingleCronScheduler(
+            make_default_connection(app),
+            name=app.name,
+            lease_seconds=int(app.config.get("CRON_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)),
+        )
+        for item in self._cron_job_data:
+            scheduler.register(**item)
+        return scheduler
 
     def make_worker(self, queues: Any = None, **kwargs: Any) -> PortalWorker:
         made = super().make_worker(queues, **kwargs)
