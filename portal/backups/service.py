@@ -457,21 +457,27 @@ def snapshot(
 def verify(backup: Backup, storage: BackupStorage | None = None) -> None:
     """Raise BackupUnreadable unless the stored file has the row's size and sha256."""
     storage = storage or get_storage()
-    digest = hashlib.sha256()
-    size = 0
     try:
-        with storage.open(backup.storage_key) as fh:
-            while chunk := fh.read(READ_BYTES):
-                digest.update(chunk)
-                size += len(chunk)
+        size, checksum = _measure(storage, backup.storage_key)
     except StorageError as exc:
         log.error("backup %s: %s", backup.id, exc)
         raise BackupUnreadable(MISSING) from exc
-    if size != backup.size or digest.hexdigest() != backup.checksum:
+    if size != backup.size or checksum != backup.checksum:
         log.error(
             "backup %s: checksum mismatch (size %s, expected %s)", backup.id, size, backup.size
         )
         raise BackupUnreadable(DAMAGED)
+
+
+def _measure(storage: BackupStorage, key: str) -> tuple[int, str]:
+    """Size and sha256 of the stored bytes, read as a stream."""
+    digest = hashlib.sha256()
+    size = 0
+    with storage.open(key) as fh:
+        while chunk := fh.read(READ_BYTES):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
 
 
 def _unguard(cell: str) -> str:
@@ -1382,16 +1388,12 @@ class MoveCounts:
 
 
 def _matches(backup: Backup, storage: BackupStorage) -> bool:
-    """The store holds exactly the row's bytes (size and sha256), quietly."""
-    digest, size = hashlib.sha256(), 0
+    """The store holds exactly the row's bytes (size and sha256); unlike verify() a
+    missing file is an answer here, not an error to log."""
     try:
-        with storage.open(backup.storage_key) as fh:
-            while chunk := fh.read(READ_BYTES):
-                digest.update(chunk)
-                size += len(chunk)
+        return _measure(storage, backup.storage_key) == (backup.size, backup.checksum)
     except StorageError:
         return False
-    return size == backup.size and digest.hexdigest() == backup.checksum
 
 
 def move_files(source: BackupStorage, target: BackupStorage) -> MoveCounts:
