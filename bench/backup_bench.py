@@ -1,6 +1,7 @@
 """Backup benchmarks (issue 5).
 
-    # 1. the snapshot of one big group (builds the account once, then reuses it)
+    # 1. the snapshot of one big group (builds the account once, then reuses it), on
+    #    each file store in turn (--stores folder,postgresql: the same group, alternating)
     DATABASE_URL=postgresql+psycopg://... .venv/bin/python bench/backup_bench.py snapshot \
         --contacts 1000000
 
@@ -87,7 +88,7 @@ def ensure_group(slug: str, contacts: int) -> dict:
         return {"account_id": account.id, "group_id": group.id, "contacts": have}
 
 
-def run_snapshot(ids: dict) -> dict:
+def run_snapshot(ids: dict, store: str) -> dict:
     code = (
         MEMORY
         + f"""
@@ -114,23 +115,35 @@ with app.app_context():
     download_s = time.perf_counter() - started
     result = {{"snapshot_s": snapshot_s, "contacts": backup.contact_count, "size": backup.size,
         "csv_bytes": raw, "verify_s": verify_s, "download_s": download_s,
-        "rss_before_mb": rss_before, "peak_rss_mb": peak}}
+        "rss_before_mb": rss_before, "peak_rss_mb": peak,
+        "peak_after_download_mb": mem_mb("VmHWM"),
+        "store": type(service.get_storage()).__name__}}
     service.delete_backup(backup)
     db.session.commit()
     print(json.dumps(result))
 """
     )
-    return _child(code)
+    return _child(code, dict(os.environ, FILE_STORE=store))
 
 
 def snapshot_main(args) -> None:
     ids = ensure_group(args.slug, args.contacts)
-    runs = [run_snapshot(ids) for _ in range(args.repeat)]
+    stores = args.stores.split(",")
+    runs: dict[str, list[dict]] = {store: [] for store in stores}
+    for i in range(args.repeat):
+        for store in stores if i % 2 == 0 else reversed(stores):
+            runs[store].append(run_snapshot(ids, store))
+    for store in stores:
+        snapshot_report(store, runs[store])
+
+
+def snapshot_report(store: str, runs: list[dict]) -> None:
     best = min(runs, key=lambda r: r["snapshot_s"])
     print(
         json.dumps(
             {
                 "database": os.environ["DATABASE_URL"].split("://")[0],
+                "file_store": f"{store} ({best['store']})",
                 "contacts": best["contacts"],
                 "snapshot_s": [round(r["snapshot_s"], 2) for r in runs],
                 "contacts_per_s": round(best["contacts"] / best["snapshot_s"]),
@@ -140,6 +153,7 @@ def snapshot_main(args) -> None:
                 "download_stream_s": round(best["download_s"], 2),
                 "rss_before_mb": round(best["rss_before_mb"]),
                 "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs)),
+                "peak_rss_after_download_mb": round(max(r["peak_after_download_mb"] for r in runs)),
             },
             indent=2,
         )
@@ -266,6 +280,11 @@ def main() -> None:
     snap.add_argument("--contacts", type=int, default=1_000_000)
     snap.add_argument("--slug", default="backupbench")
     snap.add_argument("--repeat", type=int, default=3)
+    snap.add_argument(
+        "--stores",
+        default="folder,postgresql",
+        help="file stores to run the snapshot on, in turn (FILE_STORE values)",
+    )
     imp = sub.add_parser("import")
     imp.add_argument("--rows", type=int, default=100_000)
     imp.add_argument("--repeat", type=int, default=3)

@@ -192,6 +192,34 @@ def backups_cleanup_cmd() -> None:
     click.echo(f"Removed {service.remove_expired()} expired backup(s).")
 
 
+@portal_cli.command("move-files")
+@click.option("--to", "target", required=True, type=click.Choice(["postgresql", "folder"]))
+def move_files_cmd(target: str) -> None:
+    """Move the backup files into the database store or into the folder (BACKUP_DIR):
+    each copy verified by its sha256 before the original is deleted; run it again to
+    continue after an interruption."""
+    from flask import current_app
+
+    from portal.backups import service, storage
+
+    source = storage.FOLDER if target == storage.DATABASE else storage.DATABASE
+    counts = service.move_files(storage.storage_named(source), storage.storage_named(target))
+    click.echo(
+        f"Moved {counts.moved} backup file(s) from the {source} store to the {target} store; "
+        f"{counts.already_there} already there, {counts.missing} missing, "
+        f"{counts.damaged} damaged (left in the {source} store)."
+    )
+    if counts.without_row:
+        click.echo(
+            f"{counts.without_row} file(s) in the {source} store belong to no backup "
+            "(the daily retention run removes them)."
+        )
+    if current_app.config["FILE_STORE"] != target:
+        click.echo(f"Set FILE_STORE={target} so that the portal reads them there.")
+    if counts.missing or counts.damaged:
+        raise SystemExit(1)
+
+
 @portal_cli.command("create-api-key")
 @click.option("--account", "account_slug", required=True, help="Slug of the account.")
 @click.option(

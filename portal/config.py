@@ -89,6 +89,13 @@ def check_base_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def check_file_store(value: str) -> str:
+    """A typo must stop the start, not put backups somewhere nobody looks."""
+    if value not in ("folder", "postgresql"):
+        raise ValueError(f"FILE_STORE must be 'folder' or 'postgresql', not {value!r}")
+    return value
+
+
 def build_config(overrides: dict | None = None) -> dict:
     instance = instance_path()
     overrides = overrides or {}
@@ -113,6 +120,13 @@ def build_config(overrides: dict | None = None) -> dict:
         # lease its holder renews; another takes over within a third of it after a crash.
         "CRON_LEASE_SECONDS": _int("CRON_LEASE_SECONDS", 150),
         "BACKUP_DIR": os.environ.get("BACKUP_DIR", str(instance / "backups")),
+        # where backups are kept: "postgresql" (the portal's database, shared by every
+        # node) or "folder" (BACKUP_DIR, one machine); docs/decisions/file-store.md
+        "FILE_STORE": check_file_store(
+            overrides.get("FILE_STORE")
+            or os.environ.get("FILE_STORE")
+            or ("postgresql" if database_url.startswith("postgresql") else "folder")
+        ),
         "OUTBOX_DIR": os.environ.get("OUTBOX_DIR", str(instance / "outbox")),
         "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_MB", 50) * 1024 * 1024,
         # Mail: SMTP when MAIL_SERVER is set, otherwise the outbox folder.

@@ -82,6 +82,8 @@ IDS_STAY_INSIDE = {
     "suppressions": "found by the keyed hash of the address",
     "suppression_keys": "one row",
     "login_sessions": "found by the hash of the cookie's token",
+    "stored_files": "files of the database store, found by area and key; a reader checks "
+    "the key with every chunk, so a reused id never hands out another file's bytes",
 }
 
 

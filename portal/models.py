@@ -8,7 +8,13 @@ from portal.accounts.models import (  # noqa: F401
     User,
 )
 from portal.api.models import ApiKey  # noqa: F401
-from portal.backups.models import Backup, BackupPendingDeletion, ImportUndo  # noqa: F401
+from portal.backups.models import (  # noqa: F401
+    Backup,
+    BackupPendingDeletion,
+    ImportUndo,
+    StoredFileChunk,
+    StoredFileRecord,
+)
 from portal.contacts.models import Activity, Contact, CustomField, Group, Subscription, Tag  # noqa: F401
 from portal.database import never_reuse_ids
 from portal.extensions import db

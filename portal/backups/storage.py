@@ -1,13 +1,15 @@
-"""Where backup files live, behind a small interface so that object storage can be
-added next to the local folder.
+"""Where backup files live, behind a small interface: a local folder (LocalStorage) or
+the portal's own database (DatabaseStorage, the default on PostgreSQL, so that every
+web and worker node reads the same files; docs/decisions/file-store.md).
 
 A backup is written once, as a stream of bytes; the storage returns its size and
 sha256, which the Backup row keeps. Every read is verified against that checksum
-(service.verified()): a file that was changed, truncated or lost is refused."""
+(service.verify()): a file that was changed, truncated or lost is refused."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import uuid
@@ -19,6 +21,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app
+from sqlalchemy import Engine, delete, insert, select, update
+
+from portal import clock
 
 _KEY = re.compile(r"^[0-9]+/[A-Za-z0-9._-]+$")
 
@@ -77,9 +82,7 @@ class LocalStorage(BackupStorage):
         self.root = Path(root)
 
     def _path(self, key: str) -> Path:
-        if not _KEY.match(key) or ".." in key:
-            raise StorageError(f"invalid backup key {key!r}")
-        return self.root / key
+        return self.root / _check_key(key)
 
     def write_stream(self, key: str, chunks: Iterable[bytes]) -> StoredFile:
         path = self._path(key)
@@ -127,6 +130,164 @@ class LocalStorage(BackupStorage):
                     yield StoredEntry(key=f"{folder.name}/{path.name}", modified_at=modified)
 
 
+def _check_key(key: str) -> str:
+    if not _KEY.match(key) or ".." in key:
+        raise StorageError(f"invalid backup key {key!r}")
+    return key
+
+
+CHUNK_BYTES = 1 << 20  # one row of stored_file_chunks: what a read holds in memory
+
+
+class DatabaseStorage(BackupStorage):
+    """Files as rows of the portal's own database: stored_files (key, size, sha256) and
+    stored_file_chunks (the bytes, CHUNK_BYTES a row). Every web and worker node sees
+    the same files, with nothing to run but the database.
+
+    It works on its own connections (engine.connect()), never in the caller's session:
+    a file is there once write_stream returns, whatever the caller's transaction does
+    later (as with a folder; a file whose row never commits is swept by its age), and
+    the caller's connection may be busy streaming the very rows being written
+    (service._postgres_chunks). The file row and all chunks commit in one transaction,
+    so a reader never sees half a file and an interrupted write (an error, a killed
+    process: the database rolls back) leaves nothing behind."""
+
+    def __init__(self, engine: Engine, area: str = "backups") -> None:
+        from portal.backups.models import StoredFileChunk, StoredFileRecord
+
+        self.engine = engine
+        self.area = area
+        self.files = StoredFileRecord.__table__
+        self.chunks = StoredFileChunk.__table__
+
+    def _where(self, key: str):
+        return (self.files.c.area == self.area, self.files.c.key == _check_key(key))
+
+    def write_stream(self, key: str, chunks: Iterable[bytes]) -> StoredFile:
+        files, parts = self.files, self.chunks
+        digest = hashlib.sha256()
+        size = seq = 0
+        pending = bytearray()
+        with self.engine.begin() as conn:
+            ids = select(files.c.id).where(*self._where(key)).scalar_subquery()
+            conn.execute(delete(parts).where(parts.c.file_id == ids))
+            conn.execute(delete(files).where(*self._where(key)))
+            file_id = conn.execute(
+                insert(files)
+                .values(area=self.area, key=key, size=0, sha256="", chunks=0)
+                .returning(files.c.id)
+            ).scalar_one()
+
+            def flush(data: bytes) -> None:
+                nonlocal seq
+                conn.execute(insert(parts), {"file_id": file_id, "seq": seq, "data": data})
+                seq += 1
+
+            for chunk in chunks:
+                if not chunk:
+                    continue
+                digest.update(chunk)
+                size += len(chunk)
+                pending += chunk
+                while len(pending) >= CHUNK_BYTES:
+                    flush(bytes(pending[:CHUNK_BYTES]))
+                    del pending[:CHUNK_BYTES]
+            if pending:
+                flush(bytes(pending))
+            conn.execute(
+                update(files)
+                .where(files.c.id == file_id)
+                .values(size=size, sha256=digest.hexdigest(), chunks=seq, created_at=clock.now())
+            )
+        return StoredFile(key=key, size=size, checksum=digest.hexdigest())
+
+    def open(self, key: str) -> BinaryIO:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(self.files.c.id, self.files.c.chunks).where(*self._where(key))
+            ).first()
+        if row is None:
+            raise StorageError(f"backup file {key!r} is missing")
+        reader = _ChunkReader(self, key, file_id=row.id, chunks=row.chunks)
+        return io.BufferedReader(reader, buffer_size=CHUNK_BYTES)
+
+    def _chunk(self, key: str, file_id: int, seq: int) -> bytes | None:
+        """One chunk, on a connection of its own for just this query: an open file holds
+        no connection (a download may be read slowly, or left half-read)."""
+        files, parts = self.files, self.chunks
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(parts.c.data)
+                .join(files, files.c.id == parts.c.file_id)
+                .where(files.c.id == file_id, *self._where(key), parts.c.seq == seq)
+            ).scalar()
+
+    def delete(self, key: str) -> None:
+        with self.engine.begin() as conn:
+            ids = select(self.files.c.id).where(*self._where(key)).scalar_subquery()
+            conn.execute(delete(self.chunks).where(self.chunks.c.file_id == ids))
+            conn.execute(delete(self.files).where(*self._where(key)))
+
+    def exists(self, key: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(select(self.files.c.id).where(*self._where(key))).first()
+        return found is not None
+
+    def entries(self) -> Iterator[StoredEntry]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(self.files.c.key, self.files.c.created_at)
+                .where(self.files.c.area == self.area)
+                .order_by(self.files.c.id)
+            ).all()
+        for key, created_at in rows:
+            yield StoredEntry(key=key, modified_at=created_at)
+
+
+class _ChunkReader(io.RawIOBase):
+    """A stored file read chunk by chunk: at most one chunk in memory. A chunk that is
+    gone before the last one (the file was deleted meanwhile) is a StorageError; a
+    changed chunk is found by the caller's checksum."""
+
+    def __init__(self, storage: DatabaseStorage, key: str, *, file_id: int, chunks: int):
+        super().__init__()
+        self._storage, self._key, self._id, self._chunks = storage, key, file_id, chunks
+        self._seq = 0
+        self._data = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._data:
+            if self._seq >= self._chunks:
+                return 0
+            data = self._storage._chunk(self._key, self._id, self._seq)
+            if data is None:
+                raise StorageError(f"backup file {self._key!r} lost chunk {self._seq}")
+            self._seq += 1
+            self._data = memoryview(data)
+        n = min(len(buffer), len(self._data))
+        buffer[:n] = self._data[:n]
+        self._data = self._data[n:]
+        return n
+
+
+FOLDER, DATABASE = "folder", "postgresql"
+STORES = (FOLDER, DATABASE)
+
+
+def storage_named(name: str) -> BackupStorage:
+    """One of the stores by its FILE_STORE name."""
+    if name == FOLDER:
+        return LocalStorage(current_app.config["BACKUP_DIR"])
+    if name == DATABASE:
+        from portal.extensions import db
+
+        return DatabaseStorage(db.engine)
+    raise StorageError(f"unknown file store {name!r} (one of: {', '.join(STORES)})")
+
+
 def get_storage() -> BackupStorage:
-    """The configured storage (BACKUP_DIR; an object store would be chosen here)."""
-    return LocalStorage(current_app.config["BACKUP_DIR"])
+    """The configured store (FILE_STORE: the database on PostgreSQL, else the folder)."""
+    return storage_named(current_app.config["FILE_STORE"])

@@ -18,6 +18,7 @@ from portal.contacts.models import Contact, Group
 from portal.extensions import db
 from portal.imports.models import ImportJob
 from portal.support.models import AuditEvent
+from tests.backups.stores import damage
 
 
 def _count(app, model) -> int:
@@ -201,8 +202,7 @@ def test_backups_are_listed_and_downloaded_with_a_read_key(app, reader, backup_i
 def test_a_damaged_backup_is_409(app, api, backup_id):
     with app.app_context():
         backup = db.session.get(Backup, backup_id)
-        path = get_storage().root / backup.storage_key
-    path.write_bytes(b"garbage")
+        damage(get_storage(), backup.storage_key, at=0)
     response = api.get(f"/backups/{backup_id}/download")
     assert response.status_code == 409 and response.get_json()["error"]["code"] == "unreadable"
 

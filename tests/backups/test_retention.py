@@ -3,7 +3,6 @@ daily cron job and on demand by the operator CLI; files without a row are swept.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from portal import clock
@@ -13,6 +12,7 @@ from portal.backups.storage import get_storage
 from portal.contacts.models import Contact
 from portal.extensions import db, rq
 from tests.backups.conftest import build_contacts, mark_deleted
+from tests.backups.stores import age
 
 
 def _count():
@@ -82,8 +82,8 @@ def test_files_without_a_row_are_swept_after_a_day(account, group):
     db.session.commit()
     service.remove_expired()
     assert storage.exists(stray.key)  # could still be a snapshot being written
-    day_ago = (clock.now() - timedelta(days=2)).timestamp()
-    os.utime(storage.root / stray.key, (day_ago, day_ago))
-    os.utime(storage.root / kept.storage_key, (day_ago, day_ago))
+    day_ago = clock.now() - timedelta(days=2)
+    age(storage, stray.key, day_ago)
+    age(storage, kept.storage_key, day_ago)
     service.remove_expired()
     assert not storage.exists(stray.key) and storage.exists(kept.storage_key)

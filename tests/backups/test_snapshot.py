@@ -7,7 +7,6 @@ import csv
 import gzip
 import hashlib
 import io
-from pathlib import Path
 
 import pytest
 
@@ -20,6 +19,7 @@ from portal.extensions import db
 from portal.imports import mapping as m
 from portal.support.models import AuditEvent
 from tests.backups.conftest import build_contacts, group_state, mark_deleted
+from tests.backups.stores import raw_bytes
 
 
 def _backups():
@@ -27,7 +27,7 @@ def _backups():
 
 
 def _stored_rows(backup):
-    raw = Path(get_storage().root, backup.storage_key).read_bytes()
+    raw = raw_bytes(get_storage(), backup.storage_key)
     text = gzip.decompress(raw).decode("utf-8")
     assert text.startswith("\ufeff")
     return list(csv.reader(io.StringIO(text[1:])))
@@ -45,7 +45,7 @@ def test_portal_import_makes_a_backup_of_the_group_before_writing(account, group
     assert backup.group_id == group.id and backup.group_name == "Newsletter"
     assert backup.contact_count == 20
     assert (backup.expires_at - backup.created_at).days == 30
-    raw = Path(get_storage().root, backup.storage_key).read_bytes()
+    raw = raw_bytes(get_storage(), backup.storage_key)
     assert backup.size == len(raw)
     assert backup.checksum == hashlib.sha256(raw).hexdigest()
     assert backup.storage_key.startswith(f"{account.id}/")

@@ -18,6 +18,7 @@ from portal.extensions import db
 from portal.imports.models import ImportJob
 from portal.support.models import AuditEvent
 from tests.backups.conftest import mark_deleted
+from tests.backups.stores import damage, raw_bytes
 from tests.conftest import login
 from tests.imports.conftest import contact_state
 
@@ -152,10 +153,8 @@ def test_undo_of_a_damaged_backup_changes_nothing(account, group, scene, run_imp
     job = _import_everything(run_import)
     imported = contact_state(account.id)
     backup = service.live_backup(account.id, job.backup_id)
-    path = get_storage().root / backup.storage_key
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
+    storage = get_storage()
+    damage(storage, backup.storage_key, at=len(raw_bytes(storage, backup.storage_key)) // 2)
     undo = service.request_undo(job, actor=None)
     db.session.commit()
     service.run_undo(undo)

@@ -20,6 +20,7 @@ from sqlalchemy import inspect, text
 from portal.accounts.models import Account
 from portal.backups import service as backups
 from portal.backups.models import Backup
+from portal.backups.storage import get_storage
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group
 from portal.extensions import db
@@ -29,6 +30,7 @@ from portal.lifecycle import service, signup
 from portal.lifecycle.models import Suppression
 from portal.mail import outbox_messages
 from portal.support.models import AuditEvent
+from tests.backups.stores import raw_bytes
 from tests.imports.conftest import write_csv
 
 EMAIL = "jürgen.größ@example.com"
@@ -37,13 +39,34 @@ FIRST, LAST = "Jürgen", "Größmann-Żółć"
 
 
 def dump_of_every_table() -> str:
-    """The text of every row of every table in the database (not only the models')."""
+    """The text of every row of every table in the database (not only the models').
+    The chunks of the database file store are files: dump_of_every_stored_file."""
     engine = db.session.get_bind()
     parts = []
     for name in inspect(engine).get_table_names():
+        if name == "stored_file_chunks":
+            continue
         for row in db.session.execute(text(f'SELECT * FROM "{name}"')):  # noqa: S608
             parts.append(" ".join(str(v) for v in row))
     return "\n".join(parts).lower()
+
+
+def dump_of_every_stored_file(leave_out: set[str] = frozenset()) -> dict[str, str]:
+    """Every file of the database store (a backup: a gzip'd CSV in bytea rows), put
+    together from its chunks and read as text like a file on disk, by key."""
+    found = {}
+    for file_id, key in db.session.execute(text("SELECT id, key FROM stored_files")).all():
+        if key in leave_out:
+            continue
+        data = b"".join(
+            bytes(chunk)
+            for chunk in db.session.scalars(
+                text("SELECT data FROM stored_file_chunks WHERE file_id = :id ORDER BY seq"),
+                {"id": file_id},
+            )
+        )
+        found[f"stored:{key}"] = _file_text(key, data).lower()
+    return found
 
 
 def _file_text(name: str, data: bytes) -> str:
@@ -79,13 +102,19 @@ def dump_of_every_file(*roots: Path, leave_out: set[Path] = frozenset()) -> dict
 NEEDLES = (EMAIL, "größ@example.com", FIRST.lower(), LAST.lower(), "größmann")
 
 
-def _person_is_nowhere(*roots: Path, leave_out: set[Path] = frozenset()) -> None:
+def _person_is_nowhere(
+    *roots: Path, leave_out: set[Path] = frozenset(), leave_out_keys: set[str] = frozenset()
+) -> None:
+    """Neither a row nor a file (in the folders, or in the database store) holds the
+    person; `leave_out` / `leave_out_keys`: files that may (an old backup)."""
     dump = dump_of_every_table()
     for needle in NEEDLES:
         assert needle.lower() not in dump, needle
     # JSON columns may hold it escaped
     assert "gr\\u00f6\\u00dfmann" not in dump and "j\\u00fcrgen" not in dump
-    for path, content in dump_of_every_file(*roots, leave_out=leave_out).items():
+    files = dump_of_every_file(*roots, leave_out=leave_out)
+    files.update(dump_of_every_stored_file(leave_out_keys))
+    for path, content in files.items():
         for needle in (*NEEDLES, "gr\\u00f6\\u00dfmann", "j\\u00fcrgen"):
             assert needle.lower() not in content, (needle, path)
 
@@ -141,6 +170,9 @@ def test_forget_erases_everything_and_leaves_only_a_keyed_hash(account, person, 
     )
     assert db.session.scalar(db.select(db.func.count(ImportRowProblem.id))) == 1
     contact_id = person.id
+    # the import's backup, made before the erasure, keeps the person until it expires
+    # (test_forget_leaves_no_trace_in_any_table_or_file: no read gives them out)
+    old_backups = set(db.session.scalars(db.select(Backup.storage_key)))
 
     receipt = service.forget_contact(person, actor=None, source="ui", ip="203.0.113.9")
     db.session.commit()
@@ -148,7 +180,7 @@ def test_forget_erases_everything_and_leaves_only_a_keyed_hash(account, person, 
     assert receipt.contacts == 1 and receipt.subscriptions == 2 and receipt.tag_links == 2
     assert receipt.activities == 2 and receipt.failed_rows == 1
     assert db.session.get(Contact, contact_id) is None
-    _person_is_nowhere()
+    _person_is_nowhere(leave_out_keys=old_backups)
     # what stays: the hash (not the address) and a receipt without personal data
     stored = db.session.scalar(db.select(Suppression.email_hash))
     assert re.fullmatch(r"[0-9a-f]{64}", stored) and stored != EMAIL
@@ -396,11 +428,14 @@ def test_forget_leaves_no_trace_in_any_table_or_file(account, person, tmp_path, 
     assert draft.result["found"] == 0
     assert changed.dry_run["consent_examples"] == {"stays_off": ["x@y.de"]}
     assert outbox_messages() == [] and all(p.exists() for p in stays)
-    old_file = Path(folders[1]) / old_backup.storage_key
-    _person_is_nowhere(*folders, leave_out={old_file.resolve()})
+    old_file = Path(folders[1]) / old_backup.storage_key  # on the folder store
+    _person_is_nowhere(
+        *folders, leave_out={old_file.resolve()}, leave_out_keys={old_backup.storage_key}
+    )
     # the backup made before the erasure still holds the person until it expires, but
     # no read gives them out: download, the file a restore imports, the restore itself
-    assert EMAIL.encode() in gzip.decompress(old_file.read_bytes())
+    old_bytes = raw_bytes(get_storage(), old_backup.storage_key)
+    assert EMAIL.encode() in gzip.decompress(old_bytes)
     assert EMAIL.encode() not in b"".join(backups.download_stream(old_backup))
     backups.write_csv(old_backup, tmp_path / "restore.csv")
     assert EMAIL not in (tmp_path / "restore.csv").read_text(encoding="utf-8-sig")
