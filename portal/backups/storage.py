@@ -288,6 +288,39 @@ def storage_named(name: str) -> BackupStorage:
     raise StorageError(f"unknown file store {name!r} (one of: {', '.join(STORES)})")
 
 
+class DatabaseWithFolder(BackupStorage):
+    """The database store that still reads the files an installation kept in its folder
+    before it moved to PostgreSQL's store: after the upgrade every backup stays readable
+    (restore, undo, download) until `flask portal move-files --to postgresql` has moved
+    it, or its retention removes it. New files go to the database only."""
+
+    def __init__(self, database: BackupStorage, folder: BackupStorage) -> None:
+        self.database, self.folder = database, folder
+
+    def write_stream(self, key: str, chunks: Iterable[bytes]) -> StoredFile:
+        return self.database.write_stream(key, chunks)
+
+    def open(self, key: str) -> BinaryIO:
+        if self.database.exists(key):
+            return self.database.open(key)
+        return self.folder.open(key)  # StorageError when it is in neither
+
+    def delete(self, key: str) -> None:
+        self.database.delete(key)
+        self.folder.delete(key)
+
+    def exists(self, key: str) -> bool:
+        return self.database.exists(key) or self.folder.exists(key)
+
+    def entries(self) -> Iterator[StoredEntry]:
+        yield from self.database.entries()
+        yield from self.folder.entries()
+
+
 def get_storage() -> BackupStorage:
-    """The configured store (FILE_STORE: the database on PostgreSQL, else the folder)."""
-    return storage_named(current_app.config["FILE_STORE"])
+    """The configured store (FILE_STORE: the database on PostgreSQL, else the folder).
+    The database store also reads what is still in the folder (DatabaseWithFolder)."""
+    name = current_app.config["FILE_STORE"]
+    if name == DATABASE:
+        return DatabaseWithFolder(storage_named(DATABASE), storage_named(FOLDER))
+    return storage_named(name)

@@ -204,3 +204,27 @@ def test_the_default_store_follows_the_database(app, ctx):
     )
     with pytest.raises(ValueError, match="FILE_STORE"):
         build_config({"FILE_STORE": "floppy"})
+
+
+def test_the_database_store_still_reads_what_the_folder_kept(app, tmp_path):
+    """An installation that moves to PostgreSQL's store keeps every backup readable
+    before `move-files` ran: a key not in the database is read from the folder."""
+    from portal.backups.storage import DatabaseStorage, DatabaseWithFolder, LocalStorage
+    from portal.extensions import db
+
+    with app.app_context():
+        folder = LocalStorage(tmp_path / "backups")
+        both = DatabaseWithFolder(DatabaseStorage(db.engine), folder)
+        folder.write_stream("1/old.csv.gz", [b"kept in the folder"])
+        assert both.exists("1/old.csv.gz")
+        with both.open("1/old.csv.gz") as fh:
+            assert fh.read() == b"kept in the folder"
+        both.write_stream("1/new.csv.gz", [b"in the database"])
+        assert not folder.exists("1/new.csv.gz")
+        with both.open("1/new.csv.gz") as fh:
+            assert fh.read() == b"in the database"
+        assert {e.key for e in both.entries()} >= {"1/old.csv.gz", "1/new.csv.gz"}
+        both.delete("1/old.csv.gz"), both.delete("1/new.csv.gz")
+        assert not both.exists("1/old.csv.gz") and not both.exists("1/new.csv.gz")
+        with pytest.raises(StorageError):
+            both.open("1/old.csv.gz")
