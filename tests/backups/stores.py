@@ -10,7 +10,17 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from portal.backups.storage import BackupStorage, DatabaseStorage, LocalStorage
+from portal.backups.storage import (
+    BackupStorage,
+    DatabaseStorage,
+    DatabaseWithFolder,
+    LocalStorage,
+)
+
+
+def _store(storage: BackupStorage) -> BackupStorage:
+    """The store that holds new files (the database one of DatabaseWithFolder)."""
+    return storage.database if isinstance(storage, DatabaseWithFolder) else storage
 
 
 def _file_id(storage: DatabaseStorage, key: str) -> int | None:
@@ -23,6 +33,7 @@ def _file_id(storage: DatabaseStorage, key: str) -> int | None:
 
 def raw_bytes(storage: BackupStorage, key: str) -> bytes:
     """The stored bytes as they lie (no checksum, no store reader)."""
+    storage = _store(storage)
     if isinstance(storage, LocalStorage):
         return Path(storage.root, key).read_bytes()
     assert isinstance(storage, DatabaseStorage)
@@ -36,6 +47,7 @@ def raw_bytes(storage: BackupStorage, key: str) -> bytes:
 
 def damage(storage: BackupStorage, key: str, at: int = -12) -> None:
     """Flip one bit of the stored bytes (at an offset from the start, or the end)."""
+    storage = _store(storage)
     if isinstance(storage, LocalStorage):
         path = Path(storage.root, key)
         data = bytearray(path.read_bytes())
@@ -68,6 +80,7 @@ def damage(storage: BackupStorage, key: str, at: int = -12) -> None:
 
 def lose(storage: BackupStorage, key: str) -> None:
     """The bytes go missing (a deleted file, rows removed by hand)."""
+    storage = _store(storage)
     if isinstance(storage, LocalStorage):
         Path(storage.root, key).unlink()
         return
@@ -81,6 +94,7 @@ def lose(storage: BackupStorage, key: str) -> None:
 def age(storage: BackupStorage, key: str, when: datetime) -> None:
     """Make the stored file look written at `when` (what the sweep of files without a
     row goes by)."""
+    storage = _store(storage)
     if isinstance(storage, LocalStorage):
         os.utime(Path(storage.root, key), (when.timestamp(), when.timestamp()))
         return
@@ -98,6 +112,7 @@ def age(storage: BackupStorage, key: str, when: datetime) -> None:
 def everything(storage: BackupStorage) -> list[str]:
     """All that lies in the store, also what its interface does not list: files of any
     name in the folder, and in the database every file row and every chunk row."""
+    storage = _store(storage)
     if isinstance(storage, LocalStorage):
         root = Path(storage.root)
         return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())

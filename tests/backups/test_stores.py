@@ -19,6 +19,7 @@ from portal.backups import service
 from portal.backups.storage import (
     CHUNK_BYTES,
     DatabaseStorage,
+    DatabaseWithFolder,
     LocalStorage,
     StorageError,
 )
@@ -195,7 +196,7 @@ def test_the_default_store_follows_the_database(app, ctx):
     from portal.config import build_config
 
     postgres = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
-    assert isinstance(get_storage(), DatabaseStorage if postgres else LocalStorage)
+    assert isinstance(get_storage(), DatabaseWithFolder if postgres else LocalStorage)
     assert build_config({"SQLALCHEMY_DATABASE_URI": "postgresql://x@h/db"})["FILE_STORE"] == (
         os.environ.get("FILE_STORE") or "postgresql"
     )
@@ -209,7 +210,6 @@ def test_the_default_store_follows_the_database(app, ctx):
 def test_the_database_store_still_reads_what_the_folder_kept(app, tmp_path):
     """An installation that moves to PostgreSQL's store keeps every backup readable
     before `move-files` ran: a key not in the database is read from the folder."""
-    from portal.backups.storage import DatabaseStorage, DatabaseWithFolder, LocalStorage
     from portal.extensions import db
 
     with app.app_context():
