@@ -134,20 +134,19 @@ def restore_backup(backup_id: int):
     )
 
 
-def _confirm_restore(backup: Backup):
-    mode = request.form.get("mode", "")
+def expected_counts(form, mode: str) -> dict[str, int]:
+    """The counts the confirmation page showed for the chosen mode (its hidden fields),
+    so that the restore can say when the group changed in between."""
     expected = {}
     for key in recovery.Preview({}).outcome(RestoreMode.EXACT):
-        value = request.form.get(f"expected_{mode}_{key}", "")
+        value = form.get(f"expected_{mode}_{key}", "")
         if value.isdigit():
             expected[key] = int(value)
-    try:
-        restore = recovery.request_restore(backup, mode=mode, expected=expected, actor=current_user)
-    except recovery.RestoreRefused as exc:
-        db.session.rollback()
-        flash(str(exc), "warning")
-        return redirect(url_for("backups.restore_backup", backup_id=backup.id))
-    tasks.enqueue_restore(restore)
+    return expected
+
+
+def flash_restore_outcome(restore) -> None:
+    """After the enqueue (at once in tests and with a synchronous queue): what happened."""
     db.session.refresh(restore)
     if restore.status == UndoStatus.FINISHED:
         flash(_("The backup has been restored."), "success")
@@ -155,6 +154,29 @@ def _confirm_restore(backup: Backup):
         flash(restore.error or _("The restore failed. Nothing was changed."), "danger")
     else:
         flash(_("The backup is being restored. Reload this page in a moment."), "info")
+
+
+def flash_undo_outcome(undo) -> None:
+    db.session.refresh(undo)
+    if undo.status == UndoStatus.FINISHED:
+        flash(_("The import has been undone."), "success")
+    elif undo.status == UndoStatus.FAILED:
+        flash(service.undo_message(undo), "danger")
+    else:
+        flash(_("The import is being undone. Reload this page in a moment."), "info")
+
+
+def _confirm_restore(backup: Backup):
+    mode = request.form.get("mode", "")
+    expected = expected_counts(request.form, mode)
+    try:
+        restore = recovery.request_restore(backup, mode=mode, expected=expected, actor=current_user)
+    except recovery.RestoreRefused as exc:
+        db.session.rollback()
+        flash(str(exc), "warning")
+        return redirect(url_for("backups.restore_backup", backup_id=backup.id))
+    tasks.enqueue_restore(restore)
+    flash_restore_outcome(restore)
     return redirect(url_for("backups.list_backups", _anchor=f"backup-{backup.id}"))
 
 
@@ -185,13 +207,7 @@ def undo_import(import_id: int):
         flash(str(exc), "warning")
         return redirect(url_for("imports.show_import", import_id=job.id))
     tasks.enqueue_undo(undo)
-    db.session.refresh(undo)
-    if undo.status == UndoStatus.FINISHED:
-        flash(_("The import has been undone."), "success")
-    elif undo.status == UndoStatus.FAILED:
-        flash(service.undo_message(undo), "danger")
-    else:
-        flash(_("The import is being undone. Reload this page in a moment."), "info")
+    flash_undo_outcome(undo)
     if back:
         return redirect(url_for("imports.list_imports"))
     return redirect(url_for("imports.show_import", import_id=job.id))

@@ -362,7 +362,8 @@ def restore_backup(backup_id: int):
     from portal.backups import recovery
     from portal.backups import service as backups_service
     from portal.backups import tasks as backup_tasks
-    from portal.backups.models import Backup, RestoreMode, UndoStatus
+    from portal.backups import views as backup_views
+    from portal.backups.models import Backup, RestoreMode
 
     account = g.support_account
     backup = db.session.scalar(
@@ -377,11 +378,7 @@ def restore_backup(backup_id: int):
     here = url_for("support.restore_backup", slug=account.slug, backup_id=backup.id)
     if request.method == "POST":
         mode = request.form.get("mode", "")
-        expected = {
-            key: int(value)
-            for key in recovery.Preview({}).outcome(RestoreMode.EXACT)
-            if (value := request.form.get(f"expected_{mode}_{key}", "")).isdigit()
-        }
+        expected = backup_views.expected_counts(request.form, mode)
         try:
             restore = console.restore_backup(
                 g.staff_access, backup, mode=mode, expected=expected, staff=_staff(), ip=_ip()
@@ -391,13 +388,7 @@ def restore_backup(backup_id: int):
             flash(str(exc), "warning")
             return redirect(here)
         backup_tasks.enqueue_restore(restore)  # commits the request (and its audit event)
-        db.session.refresh(restore)
-        if restore.status == UndoStatus.FINISHED:
-            flash(_("The backup has been restored."), "success")
-        elif restore.status == UndoStatus.FAILED:
-            flash(restore.error or _("The restore failed. Nothing was changed."), "danger")
-        else:
-            flash(_("The backup is being restored. Reload this page in a moment."), "info")
+        backup_views.flash_restore_outcome(restore)
         return redirect(back)
     running = recovery.restore_running(backup)
     preview = None
@@ -446,7 +437,7 @@ def undo_import(import_id: int):
     from portal.backups import recovery
     from portal.backups import service as backups_service
     from portal.backups import tasks as backup_tasks
-    from portal.backups.models import UndoStatus
+    from portal.backups import views as backup_views
     from portal.imports.models import ImportJob
 
     account = g.support_account
@@ -483,13 +474,7 @@ def undo_import(import_id: int):
         flash(str(exc), "warning")
         return redirect(back)
     backup_tasks.enqueue_undo(undo)  # commits the request (and its audit event) first
-    db.session.refresh(undo)
-    if undo.status == UndoStatus.FINISHED:
-        flash(_("The import has been undone."), "success")
-    elif undo.status == UndoStatus.FAILED:
-        flash(backups_service.undo_message(undo), "danger")
-    else:
-        flash(_("The import is being undone. Reload this page in a moment."), "info")
+    backup_views.flash_undo_outcome(undo)
     return redirect(back)
 
 
