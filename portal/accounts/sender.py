@@ -7,7 +7,6 @@ with the account's name as the display name (docs/decisions/sender-address.md)."
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 
@@ -16,7 +15,12 @@ from flask_babel import lazy_gettext as _l
 
 from portal import clock
 from portal.accounts.models import Account, User
-from portal.accounts.service import ServiceError, has_control_characters, normalize_email
+from portal.accounts.service import (
+    ServiceError,
+    has_control_characters,
+    hash_token,
+    normalize_email,
+)
 from portal.extensions import db
 from portal.support import service as audit
 
@@ -24,8 +28,16 @@ CONFIRM_DAYS = 2
 RESEND_AFTER = timedelta(minutes=1)
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def _record(action: str, account: Account, actor: User | None, ip: str | None, **details) -> None:
+    audit.record(
+        action,
+        account=account,
+        actor=actor,
+        object_type="account",
+        object_id=account.id,
+        details=details,
+        ip=ip,
+    )
 
 
 def request_sender_address(
@@ -49,17 +61,9 @@ def request_sender_address(
         )
     token = secrets.token_urlsafe(32)
     account.sender_email_pending = address
-    account.sender_token_hash = _hash(token)
+    account.sender_token_hash = hash_token(token)
     account.sender_requested_at = now
-    audit.record(
-        "account.sender_requested",
-        account=account,
-        actor=actor,
-        object_type="account",
-        object_id=account.id,
-        details={"email": address},
-        ip=ip,
-    )
+    _record("account.sender_requested", account, actor, ip, email=address)
     db.session.flush()
     send_mail(
         address,
@@ -82,7 +86,9 @@ def account_for_sender_token(token: str) -> Account | None:
     """The account whose pending address this link confirms, while the link is valid."""
     if not token or len(token) > 100:
         return None
-    account = db.session.scalar(db.select(Account).where(Account.sender_token_hash == _hash(token)))
+    account = db.session.scalar(
+        db.select(Account).where(Account.sender_token_hash == hash_token(token))
+    )
     if account is None or account.sender_requested_at is None:
         return None
     if clock.now() - account.sender_requested_at > timedelta(days=CONFIRM_DAYS):
@@ -100,15 +106,7 @@ def confirm_sender_address(account: Account, *, ip: str | None = None) -> str:
     account.sender_email_pending = None
     account.sender_token_hash = None
     account.sender_requested_at = None
-    audit.record(
-        "account.sender_confirmed",
-        account=account,
-        actor=None,
-        object_type="account",
-        object_id=account.id,
-        details={"old": old, "new": address},
-        ip=ip,
-    )
+    _record("account.sender_confirmed", account, None, ip, old=old, new=address)
     db.session.flush()
     return address
 
@@ -120,15 +118,7 @@ def remove_sender_address(account: Account, *, actor: User, ip: str | None = Non
     account.sender_email_pending = None
     account.sender_token_hash = None
     account.sender_requested_at = None
-    audit.record(
-        "account.sender_removed",
-        account=account,
-        actor=actor,
-        object_type="account",
-        object_id=account.id,
-        details={"old": old},
-        ip=ip,
-    )
+    _record("account.sender_removed", account, actor, ip, old=old)
     db.session.flush()
 
 

@@ -193,7 +193,7 @@ def start_login(user: User, *, remember: bool) -> str:
     db.session.add(
         LoginSession(
             user_id=user.id,
-            token_hash=_hash_token(token),
+            token_hash=hash_token(token),
             version=user.session_version,
             remember=remember,
             created_at=now,
@@ -222,7 +222,7 @@ def _login_row(value: object) -> LoginSession | None:
         return None
     user_id, version, token = parsed
     row = db.session.scalar(
-        db.select(LoginSession).where(LoginSession.token_hash == _hash_token(token))
+        db.select(LoginSession).where(LoginSession.token_hash == hash_token(token))
     )
     if row is None or row.user_id != user_id or row.version != version:
         return None
@@ -477,7 +477,7 @@ def get_membership(account: Account, membership_id: int) -> Membership | None:
 # --- invitations ----------------------------------------------------------
 
 
-def _hash_token(token: str) -> str:
+def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -501,7 +501,7 @@ def invite_member(
         account=account,
         email=email,
         role=role.value,
-        token_hash=_hash_token(token),
+        token_hash=hash_token(token),
         invited_by=actor,
         expires_at=clock.now() + timedelta(days=current_app.config["INVITATION_DAYS"]),
     )
@@ -547,7 +547,7 @@ def pending_invitations(account: Account) -> list[Invitation]:
 
 def invitation_for_token(token: str) -> Invitation | None:
     invitation = db.session.scalar(
-        db.select(Invitation).where(Invitation.token_hash == _hash_token(token))
+        db.select(Invitation).where(Invitation.token_hash == hash_token(token))
     )
     if invitation is None or invitation.accepted_at is not None:
         return None

@@ -122,15 +122,15 @@ def _pending_sender_token(app, tenant) -> str:
     import secrets
 
     from portal import clock
-    from portal.accounts import sender
     from portal.accounts.models import Account
+    from portal.accounts.service import hash_token
     from portal.extensions import db
 
     token = secrets.token_urlsafe(32)
     with app.app_context():
         account = db.session.get(Account, tenant.account_id)
         account.sender_email_pending = "news@example.org"
-        account.sender_token_hash = sender._hash(token)
+        account.sender_token_hash = hash_token(token)
         account.sender_requested_at = clock.now()
         db.session.commit()
     return token
