@@ -322,36 +322,30 @@ UNFINISHED = (
 ENDED = (ImportStatus.FINISHED, ImportStatus.FAILED, ImportStatus.CANCELLED)
 
 
-def unfinished(account, limit: int = 10) -> list[ImportJob]:
-    """The account's imports that are not over: running, queued, being checked, or
-    waiting for the customer (the mapping, the confirmation), newest first."""
+def _newest_in(account, statuses, limit: int) -> list[ImportJob]:
     return list(
         db.session.scalars(
             db.select(ImportJob)
             .where(
                 ImportJob.account_id == account.id,
-                ImportJob.status.in_([s.value for s in UNFINISHED]),
+                ImportJob.status.in_([s.value for s in statuses]),
             )
             .order_by(ImportJob.id.desc())
             .limit(limit)
         )
     )
+
+
+def unfinished(account, limit: int = 10) -> list[ImportJob]:
+    """The account's imports that are not over: running, queued, being checked, or
+    waiting for the customer (the mapping, the confirmation), newest first."""
+    return _newest_in(account, UNFINISHED, limit)
 
 
 def latest_ended(account, limit: int = 5) -> list[ImportJob]:
     """The account's last imports that ended (finished, failed or cancelled), newest
     first, with their counters - the "last imports and their results" of the home page."""
-    return list(
-        db.session.scalars(
-            db.select(ImportJob)
-            .where(
-                ImportJob.account_id == account.id,
-                ImportJob.status.in_([s.value for s in ENDED]),
-            )
-            .order_by(ImportJob.id.desc())
-            .limit(limit)
-        )
-    )
+    return _newest_in(account, ENDED, limit)
 
 
 def progress(job: ImportJob) -> dict[str, Any]:
