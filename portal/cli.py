@@ -200,7 +200,8 @@ def move_files_cmd(target: str) -> None:
     continue after an interruption."""
     from flask import current_app
 
-    from portal.backups import service, storage
+    from portal.backups import service
+    from portal.core import storage
 
     source = storage.FOLDER if target == storage.DATABASE else storage.DATABASE
     counts = service.move_files(storage.storage_named(source), storage.storage_named(target))

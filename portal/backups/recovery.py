@@ -35,8 +35,8 @@ from portal import clock, events
 from portal.accounts.service import ServiceError
 from portal.backups import service
 from portal.backups.models import Backup, BackupRestore, RestoreMode, UndoStatus
-from portal.backups.storage import BackupStorage, get_storage
 from portal.contacts.models import Group
+from portal.core.storage import BackupStorage, get_storage
 from portal.extensions import db
 from portal.imports.models import ImportJob
 from portal.support import service as audit

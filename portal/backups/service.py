@@ -64,7 +64,6 @@ from portal.backups.models import (
     ImportUndo,
     UndoStatus,
 )
-from portal.backups.storage import BackupStorage, StorageError, get_storage, new_key
 from portal.contacts import service as contacts
 from portal.contacts.models import (
     Contact,
@@ -77,6 +76,7 @@ from portal.contacts.models import (
     contact_tags,
     search_columns,
 )
+from portal.core.storage import BackupStorage, StorageError, get_storage, new_key
 from portal.database import UTCDateTime
 from portal.extensions import db
 from portal.imports import mapping as m

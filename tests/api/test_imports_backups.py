@@ -13,8 +13,8 @@ import pytest
 from portal import clock
 from portal.backups import service as backups
 from portal.backups.models import Backup
-from portal.backups.storage import get_storage
 from portal.contacts.models import Contact, Group
+from portal.core.storage import get_storage
 from portal.extensions import db
 from portal.imports.models import ImportJob
 from portal.support.models import AuditEvent

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from portal.backups.storage import (
+from portal.core.storage import (
     BackupStorage,
     DatabaseStorage,
     DatabaseWithFolder,

@@ -18,9 +18,9 @@ import pytest
 from portal.accounts import service as accounts
 from portal.accounts.models import Account, Role
 from portal.backups import service
-from portal.backups.storage import get_storage
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Subscription, contact_row, contact_tags
+from portal.core.storage import get_storage
 from portal.extensions import db
 from portal.imports import headers as h
 from portal.imports import mapping as m

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from portal.backups import service
-from portal.backups.storage import DatabaseStorage, LocalStorage
+from portal.core.storage import DatabaseStorage, LocalStorage
 from portal.extensions import db
 from tests.backups.conftest import build_contacts
 from tests.backups.stores import damage, everything, lose

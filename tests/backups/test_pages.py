@@ -14,8 +14,8 @@ from portal.accounts import service as accounts
 from portal.accounts.models import Account, Role
 from portal.backups import service
 from portal.backups.models import Backup
-from portal.backups.storage import get_storage
 from portal.contacts import service as contacts
+from portal.core.storage import get_storage
 from portal.extensions import db
 from portal.imports.models import ImportJob
 from tests.backups.conftest import build_contacts

@@ -8,8 +8,8 @@ from datetime import timedelta
 from portal import clock
 from portal.backups import service, tasks
 from portal.backups.models import Backup, BackupPendingDeletion
-from portal.backups.storage import get_storage
 from portal.contacts.models import Contact
+from portal.core.storage import get_storage
 from portal.extensions import db, rq
 from tests.backups.conftest import build_contacts, mark_deleted
 from tests.backups.stores import age

@@ -12,9 +12,9 @@ import pytest
 
 from portal.backups import service
 from portal.backups.models import Backup, BackupPendingDeletion
-from portal.backups.storage import StorageError, get_storage
 from portal.contacts import service as contacts
 from portal.contacts.models import Activity, Contact, Group
+from portal.core.storage import StorageError, get_storage
 from portal.extensions import db
 from portal.imports import mapping as m
 from portal.support.models import AuditEvent

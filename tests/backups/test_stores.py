@@ -16,7 +16,7 @@ import pytest
 
 from portal import clock
 from portal.backups import service
-from portal.backups.storage import (
+from portal.core.storage import (
     CHUNK_BYTES,
     DatabaseStorage,
     DatabaseWithFolder,
@@ -192,8 +192,8 @@ def test_retention_and_the_sweep_of_files_without_a_row(backup, store, time_mach
 
 
 def test_the_default_store_follows_the_database(app, ctx):
-    from portal.backups.storage import get_storage
     from portal.config import build_config
+    from portal.core.storage import get_storage
 
     postgres = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
     assert isinstance(get_storage(), DatabaseWithFolder if postgres else LocalStorage)

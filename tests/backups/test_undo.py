@@ -11,9 +11,9 @@ from portal.accounts import service as accounts
 from portal.accounts.models import Role
 from portal.backups import service
 from portal.backups.models import ImportUndo
-from portal.backups.storage import get_storage
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Subscription, Tag
+from portal.core.storage import get_storage
 from portal.extensions import db
 from portal.imports.models import ImportJob
 from portal.support.models import AuditEvent

@@ -20,8 +20,8 @@ from portal import clock
 from portal.accounts.models import Account
 from portal.backups import service as backups
 from portal.backups.models import Backup
-from portal.backups.storage import get_storage
 from portal.contacts.models import Contact, Group
+from portal.core.storage import get_storage
 from portal.extensions import db
 from portal.imports import service as imports
 from portal.imports import tasks

@@ -20,9 +20,9 @@ from sqlalchemy import inspect, text
 from portal.accounts.models import Account
 from portal.backups import service as backups
 from portal.backups.models import Backup
-from portal.backups.storage import get_storage
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group
+from portal.core.storage import get_storage
 from portal.extensions import db
 from portal.imports import service as imports
 from portal.imports.models import ImportBeforeImage, ImportRowProblem

@@ -1,0 +1,1 @@
+"""Parts every area shares (the bottom layer): no module here imports an area."""
