@@ -145,6 +145,13 @@ def create_user(
     return user
 
 
+def set_name(user: User, name: str | None) -> None:
+    """An empty field keeps the name the person already has (an invitation to a second
+    account must not wipe it)."""
+    if name and name.strip():
+        user.name = name.strip()
+
+
 def set_password(user: User, password: str) -> None:
     from flask_babel import lazy_gettext as _l
 

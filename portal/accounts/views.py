@@ -199,7 +199,7 @@ def accept_invitation(token: str):
     if form.validate_on_submit():
         try:
             user = existing or service.create_user(invitation.email, None)
-            user.name = form.name.data or user.name
+            service.set_name(user, form.name.data)
             service.set_password(user, form.password.data)
             service.accept_invitation(invitation, user)
         except service.ServiceError as exc:

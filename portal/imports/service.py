@@ -284,6 +284,17 @@ def reset_staging(job: ImportJob) -> None:
     job.error = ""
 
 
+def back_to_mapping(job: ImportJob) -> bool:
+    """From the confirmation back to the mapping: what was checked is thrown away, because
+    a changed mapping reads every line anew. Only a checked import that has not started
+    goes back; anything later keeps its state (False)."""
+    if job.status != ImportStatus.READY:
+        return False
+    reset_staging(job)
+    job.status = ImportStatus.UPLOADED.value
+    return True
+
+
 def problems(
     job: ImportJob, limit: int | None = None, kind: str | None = None
 ) -> list[ImportRowProblem]:

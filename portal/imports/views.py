@@ -248,9 +248,7 @@ def discard_import(import_id: int):
 def edit_mapping(import_id: int):
     """Back from the confirmation to the mapping."""
     job = get_owned_or_404(ImportJob, import_id)
-    if forms.MappingForm().validate_on_submit() and job.status == ImportStatus.READY:
-        service.reset_staging(job)
-        job.status = ImportStatus.UPLOADED.value
+    if forms.MappingForm().validate_on_submit() and service.back_to_mapping(job):
         db.session.commit()
     return redirect(url_for("imports.show_import", import_id=job.id))
 

@@ -235,6 +235,25 @@ def confirm(job: LifecycleJob) -> None:
     job.touched_at = clock.now()
 
 
+def cancel_draft(job: LifecycleJob, *, actor: User | None, ip: str | None = None) -> bool:
+    """The user said no on the confirmation page: the draft goes, nothing else changes.
+    The audit log still shows that a mass action was prepared and dropped, and by whom,
+    because support is asked "who tried to delete these?" as often as "who did"."""
+    if job.status != LifecycleStatus.DRAFT.value:
+        return False
+    audit.record(
+        "lifecycle.draft_cancelled",
+        account=db.session.get(Account, job.account_id),
+        actor=actor,
+        object_type="lifecycle_job",
+        object_id=job.id,
+        details={"action": job.action, "count": job.total, "source": job.source},
+        ip=ip,
+    )
+    db.session.delete(job)
+    return True
+
+
 def percent(job: LifecycleJob) -> int:
     if job.status == LifecycleStatus.FINISHED.value:
         return 100

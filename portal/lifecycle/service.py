@@ -606,6 +606,13 @@ def _register_audit_texts() -> None:
                 count(e),
             ),
             "contacts.forgotten": forgotten,
+            "lifecycle.draft_cancelled": lambda e: ngettext(
+                "A prepared action on %(num)d contact was cancelled before it started; "
+                "nothing was changed.",
+                "A prepared action on %(num)d contacts was cancelled before it started; "
+                "nothing was changed.",
+                count(e),
+            ),
             "signup.confirmed": lambda e: _(
                 "Sign-up through the form of “%(group)s” confirmed", group=e.details.get("group")
             ),

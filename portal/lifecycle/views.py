@@ -380,8 +380,9 @@ def confirm_job(job_id: int):
 @require_role(Role.EDITOR)
 def cancel_job(job_id: int):
     job = _job_or_404(job_id)
-    if EmptyForm().validate_on_submit() and job.status == LifecycleStatus.DRAFT.value:
-        db.session.delete(job)
+    if EmptyForm().validate_on_submit() and mass.cancel_draft(
+        job, actor=current_user, ip=request.remote_addr
+    ):
         db.session.commit()
         flash(_("Nothing has been changed."), "info")
     return redirect(url_for("lifecycle.manage"))

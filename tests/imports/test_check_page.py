@@ -198,3 +198,20 @@ def test_a_checked_import_can_be_discarded_and_its_file_goes(app, client, group_
     client.post(f"/a/acme/imports/{job_id}/start")
     with app.app_context():
         assert db.session.get(ImportJob, job_id).status == "cancelled"
+
+
+def test_back_to_the_mapping_only_before_the_import_starts(app, client, group_id):
+    """Once started, "change the mapping" must not throw away what the import has done."""
+    from portal.imports.models import ImportJob
+
+    job_id = _upload(client, group_id, b"email\r\na@example.com\r\n", "list.csv")
+    page = client.get(f"/a/acme/imports/{job_id}").get_data(as_text=True)
+    _submit_mapping(client, job_id, page)
+    client.post(f"/a/acme/imports/{job_id}/start")
+    with app.app_context():
+        started = db.session.get(ImportJob, job_id).status
+    assert started != "ready"
+    client.post(f"/a/acme/imports/{job_id}/edit")
+    with app.app_context():
+        job = db.session.get(ImportJob, job_id)
+        assert job.status == started and job.rows_valid == 1

@@ -145,6 +145,15 @@ def test_a_draft_can_be_cancelled(client, data, app):
     assert "Nothing has been changed." in page
     assert client.get(response.location).status_code == 404
     assert _statuses(app) == {"anna@example.com": "active"}
+    # the audit log still says that someone prepared a deletion and dropped it
+    with app.app_context():
+        event = db.session.scalar(
+            db.select(AuditEvent).where(AuditEvent.action == "lifecycle.draft_cancelled")
+        )
+        assert event is not None and event.actor_id is not None
+        assert event.details["action"] == "delete" and event.details["count"] == 1
+    log = client.get("/a/acme/settings").get_data(as_text=True)
+    assert "A prepared action on 1 contact was cancelled before it started" in log
 
 
 def test_another_accounts_job_is_a_404(client, data, app, make_account):
