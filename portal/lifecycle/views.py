@@ -44,7 +44,7 @@ from portal.contacts.service import BulkSelection, ContactFilter
 from portal.contacts.views import BULK_ACTIONS, CARD_ACTIONS, CARD_EXTRAS, Action
 from portal.extensions import csrf, db, limiter
 from portal.lifecycle import forms, mass, service, signup, tasks
-from portal.lifecycle.models import LifecycleAction, LifecycleJob, LifecycleStatus
+from portal.lifecycle.models import LifecycleAction, LifecycleJob
 from portal.tenancy import get_owned_or_404, require_role, tenant_blueprint
 
 bp = tenant_blueprint("lifecycle", __name__)
