@@ -156,15 +156,20 @@ def refuse_impossible_url_ids(endpoint: str | None, values: dict | None) -> None
             abort(404)
 
 
-def get_owned_or_404(model: type[T], object_id: int | str | None) -> T:
-    """Load a tenant-owned row by id, only if it belongs to the current account. An id
-    that no row can have (see id_or_none) is a 404 like any unknown one."""
+def owned(model: type[T], object_id: object, account: Account | None = None) -> T | None:
+    """The one way to load a tenant's row by an id that came from outside (URL, form,
+    API, console): the row only if it belongs to `account` (the current account by
+    default), else None — so another tenant's id and an id no row can have look the same."""
     object_id = id_or_none(model, object_id)
     if object_id is None:
-        abort(404)
-    obj = db.session.scalar(
-        db.select(model).where(model.id == object_id, model.account_id == g.account.id)
-    )
+        return None
+    account_id = (account or g.account).id
+    return db.session.scalar(model.owned_by(account_id).where(model.id == object_id))
+
+
+def get_owned_or_404(model: type[T], object_id: int | str | None) -> T:
+    """A page's tenant-owned row by id; another account's id is a 404 like any unknown one."""
+    obj = owned(model, object_id)
     if obj is None:
         abort(404)
     return obj

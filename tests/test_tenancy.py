@@ -71,3 +71,44 @@ def test_staff_are_not_members_by_default(client, make_account, make_user):
     make_user("staff@portal.example", is_staff=True)
     login(client, "staff@portal.example")
     assert client.get("/a/alpha/").status_code == 404
+
+
+def test_every_table_of_a_tenant_is_tenant_owned():
+    """A new table with an account's rows gets the one column, relationship and owned_by
+    of TenantOwned — not a hand-written account_id that tenancy.owned would not know."""
+    import portal.models  # noqa: F401  (every area's tables)
+    from portal.database import TenantOwned
+    from portal.extensions import db
+
+    owned_tables = {
+        mapper.class_.__table__.name
+        for mapper in db.Model.registry.mappers
+        if issubclass(mapper.class_, TenantOwned)
+    }
+    with_account = {
+        table.name
+        for table in db.metadata.tables.values()
+        if "account_id" in table.c and not table.c.account_id.nullable
+    }
+    assert with_account == owned_tables
+    assert len(owned_tables) >= 21
+
+
+def test_owned_finds_only_the_given_accounts_row(app, make_account):
+    from portal.contacts import service as contacts
+    from portal.contacts.models import Group
+    from portal.extensions import db
+    from portal.tenancy import owned
+
+    alpha, beta = make_account("alpha"), make_account("beta")
+    with app.app_context():
+        from portal.accounts.models import Account
+
+        a, b = db.session.get(Account, alpha), db.session.get(Account, beta)
+        group = contacts.create_group(a, "Newsletter", actor=None)
+        db.session.commit()
+        assert owned(Group, group.id, a) is group and group.account is a
+        assert owned(Group, group.id, b) is None
+        for impossible in (str(group.id) + "x", -1, 2**70, None, True):
+            assert owned(Group, impossible, a) is None
+        assert owned(Group, str(group.id), a) is group  # an id from a form or a URL

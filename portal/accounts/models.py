@@ -10,7 +10,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
-from portal.database import UTCDateTime
+from portal.database import TenantOwned, UTCDateTime
 from portal.extensions import db
 
 
@@ -91,12 +91,11 @@ class User(UserMixin, db.Model):
         return f"<User {self.email}>"
 
 
-class Membership(db.Model):
+class Membership(TenantOwned, db.Model):
     __tablename__ = "memberships"
     __table_args__ = (UniqueConstraint("account_id", "user_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16), default=Role.VIEWER.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
@@ -109,14 +108,13 @@ class Membership(db.Model):
         return Role(self.role)
 
 
-class Invitation(db.Model):
+class Invitation(TenantOwned, db.Model):
     """A pending invitation; only the hash of the emailed token is stored."""
 
     __tablename__ = "invitations"
     __table_args__ = (Index("ix_invitations_account_email", "account_id", "email"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(320))
     role: Mapped[str] = mapped_column(String(16))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -14,7 +14,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
-from portal.database import UTCDateTime
+from portal.database import TenantOwned, UTCDateTime
 from portal.extensions import db
 
 
@@ -23,12 +23,11 @@ class Scope(enum.StrEnum):
     WRITE = "write"  # reads and writes
 
 
-class ApiKey(db.Model):
+class ApiKey(TenantOwned, db.Model):
     __tablename__ = "api_keys"
     __table_args__ = (Index("ix_api_keys_account_created", "account_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
     scope: Mapped[str] = mapped_column(String(8), default=Scope.READ.value)
     prefix: Mapped[str] = mapped_column(String(16))  # shown in the list: "rpk_AbCd1234"

@@ -8,13 +8,14 @@ from typing import Any
 
 from flask import g
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, select
+from sqlalchemy import select
 
 from portal.api import schemas as s
 from portal.api.core import ApiError
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Subscription, Tag
 from portal.extensions import db
+from portal.tenancy import owned
 
 MAX_ID = s.MAX_ID  # no id is larger (BIGINT)
 MAX_INT_ID = 2**31 - 1  # ids of INTEGER columns (PostgreSQL refuses larger parameters)
@@ -30,15 +31,9 @@ NOT_FOUND = {
 
 def owned_or_404(model, object_id: int | None):
     """The row of the key's account with this id; another account's id is a 404."""
-    message = NOT_FOUND.get(model.__name__)
-    big = isinstance(model.__table__.c.id.type, BigInteger)
-    if object_id is None or not 0 < object_id <= (MAX_ID if big else MAX_INT_ID):
-        raise ApiError(404, message)
-    obj = db.session.scalar(
-        select(model).where(model.id == object_id, model.account_id == g.account.id)
-    )
+    obj = owned(model, object_id)
     if obj is None:
-        raise ApiError(404, message)
+        raise ApiError(404, NOT_FOUND.get(model.__name__))
     return obj
 
 

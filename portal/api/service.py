@@ -17,6 +17,7 @@ from portal.accounts.service import ServiceError
 from portal.api.models import ApiKey, Scope
 from portal.extensions import db
 from portal.support import service as audit
+from portal.tenancy import owned
 
 if TYPE_CHECKING:
     from portal.accounts.models import Account, User
@@ -140,9 +141,7 @@ def keys_of(account: Account) -> list[ApiKey]:
 
 
 def get_key(account: Account, key_id: int) -> ApiKey | None:
-    return db.session.scalar(
-        select(ApiKey).where(ApiKey.id == key_id, ApiKey.account_id == account.id)
-    )
+    return owned(ApiKey, key_id, account)
 
 
 def _register_audit_texts() -> None:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
 from portal.contacts.models import BigId
-from portal.database import UTCDateTime
+from portal.database import TenantOwned, UTCDateTime
 from portal.extensions import db
 
 
@@ -37,7 +37,7 @@ class BackupReason(enum.StrEnum):
     MANUAL = "manual"
 
 
-class Backup(db.Model):
+class Backup(TenantOwned, db.Model):
     __tablename__ = "backups"
     __table_args__ = (
         # the backups page: an account's backups by group name, newest first
@@ -47,7 +47,6 @@ class Backup(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
     group_name: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(String(16))
@@ -93,7 +92,7 @@ class UndoStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-class ImportUndo(db.Model):
+class ImportUndo(TenantOwned, db.Model):
     """The undo of one import: committed before it is enqueued, its state and counters
     written by the worker, so the import page shows it without asking Redis."""
 
@@ -101,7 +100,6 @@ class ImportUndo(db.Model):
     __table_args__ = (Index("ix_import_undos_import", "import_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     import_id: Mapped[int] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"))
     backup_id: Mapped[int | None] = mapped_column(ForeignKey("backups.id", ondelete="SET NULL"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -125,7 +123,7 @@ class RestoreMode(enum.StrEnum):
     ADD_MISSING = "add_missing"  # set back and add back; later members stay
 
 
-class BackupRestore(db.Model):
+class BackupRestore(TenantOwned, db.Model):
     """One restore of a backup, as confirmed on its confirmation page: committed before
     it is enqueued; `expected` holds the counts the page showed, `counts` what was done
     (they differ only when the group changed between the page and the confirmation,
@@ -135,7 +133,6 @@ class BackupRestore(db.Model):
     __table_args__ = (Index("ix_backup_restores_backup", "backup_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     backup_id: Mapped[int | None] = mapped_column(ForeignKey("backups.id", ondelete="SET NULL"))
     group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
     group_name: Mapped[str] = mapped_column(String(200), default="")

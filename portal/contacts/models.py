@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from portal import clock
-from portal.database import UTCDateTime
+from portal.database import TenantOwned, UTCDateTime
 from portal.extensions import db
 
 # 64-bit ids where a busy installation may pass two billion rows; SQLite needs INTEGER
@@ -140,12 +140,11 @@ contact_tags = Table(
 )
 
 
-class Group(db.Model):
+class Group(TenantOwned, db.Model):
     __tablename__ = "groups"
     __table_args__ = (UniqueConstraint("account_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     automatic_backups: Mapped[bool] = mapped_column(Boolean, default=True)
     # the public sign-up form lives at /f/<signup_token>; a new token retires the old link
@@ -156,14 +155,13 @@ class Group(db.Model):
         return f"<Group {self.id} {self.name!r}>"
 
 
-class CustomField(db.Model):
+class CustomField(TenantOwned, db.Model):
     """A custom field of an account; values live in Contact.fields under `key`."""
 
     __tablename__ = "custom_fields"
     __table_args__ = (UniqueConstraint("account_id", "key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(64))
     label: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(16), default=FieldType.TEXT.value)
@@ -176,12 +174,11 @@ class CustomField(db.Model):
         return FieldType(self.type)
 
 
-class Tag(db.Model):
+class Tag(TenantOwned, db.Model):
     __tablename__ = "tags"
     __table_args__ = (UniqueConstraint("account_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
@@ -216,7 +213,7 @@ PG_ONLY_INDEXES = tuple(
 )
 
 
-class Contact(db.Model):
+class Contact(TenantOwned, db.Model):
     __tablename__ = "contacts"
     __table_args__ = (
         # Unique per account; on PostgreSQL the pattern opclass lets the same index
@@ -249,7 +246,6 @@ class Contact(db.Model):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(320))
     first_name: Mapped[str] = mapped_column(String(200), default="")
     last_name: Mapped[str] = mapped_column(String(200), default="")
@@ -289,7 +285,7 @@ class Contact(db.Model):
         return f"<Contact {self.id}>"
 
 
-class Subscription(db.Model):
+class Subscription(TenantOwned, db.Model):
     """A contact in a group: the sign-up and sign-off data that backups and imports carry."""
 
     __tablename__ = "subscriptions"
@@ -304,7 +300,6 @@ class Subscription(db.Model):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     contact_id: Mapped[int] = mapped_column(BigId, ForeignKey("contacts.id", ondelete="CASCADE"))
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -321,7 +316,7 @@ class Subscription(db.Model):
     group: Mapped[Group] = relationship()
 
 
-class Activity(db.Model):
+class Activity(TenantOwned, db.Model):
     """An open, click or bounce of a contact. Never part of a backup."""
 
     __tablename__ = "activities"
@@ -332,7 +327,6 @@ class Activity(db.Model):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     contact_id: Mapped[int] = mapped_column(BigId, ForeignKey("contacts.id", ondelete="CASCADE"))
     group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(16))

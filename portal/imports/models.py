@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
 from portal.contacts.models import BigId
-from portal.database import UTCDateTime
+from portal.database import TenantOwned, UTCDateTime
 from portal.extensions import db
 
 
@@ -48,7 +48,7 @@ COUNTERS = (
 )  # fmt: skip
 
 
-class ImportJob(db.Model):
+class ImportJob(TenantOwned, db.Model):
     __tablename__ = "import_jobs"
     __table_args__ = (
         Index("ix_import_jobs_account_created", "account_id", "created_at"),
@@ -56,7 +56,6 @@ class ImportJob(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
     group_name: Mapped[str] = mapped_column(String(200), default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
 from portal.contacts.models import BigId
-from portal.database import UTCDateTime
+from portal.database import TenantOwned, UTCDateTime
 from portal.extensions import db
 
 
@@ -42,7 +42,7 @@ class LinkStatus(enum.StrEnum):
     RESET = "reset"  # reset by support staff; the owner may link a new provider
 
 
-class ProviderLink(db.Model):
+class ProviderLink(TenantOwned, db.Model):
     __tablename__ = "provider_links"
     __table_args__ = (
         Index(
@@ -55,7 +55,6 @@ class ProviderLink(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     profile: Mapped[str] = mapped_column(String(32))  # see profiles.PROFILES
     url: Mapped[str] = mapped_column(String(2000))
     secret: Mapped[str] = mapped_column(String(128))  # signs every request (HMAC-SHA256)
@@ -96,7 +95,7 @@ class EventStatus(enum.StrEnum):
     FAILED = "failed"  # given up after MAX_AGE; can be sent again from the log
 
 
-class OutgoingEvent(db.Model):
+class OutgoingEvent(TenantOwned, db.Model):
     __tablename__ = "integration_events"
     __table_args__ = (
         Index("ix_integration_events_link_status_id", "link_id", "status", "id"),
@@ -104,7 +103,6 @@ class OutgoingEvent(db.Model):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     link_id: Mapped[int] = mapped_column(ForeignKey("provider_links.id", ondelete="CASCADE"))
     contact_id: Mapped[int | None] = mapped_column(BigInteger)  # no FK: the contact may go
     kind: Mapped[str] = mapped_column(String(32))
@@ -126,11 +124,10 @@ class RunStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-class SyncRun(db.Model):
+class SyncRun(TenantOwned, db.Model):
     __tablename__ = "sync_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     link_id: Mapped[int] = mapped_column(ForeignKey("provider_links.id", ondelete="CASCADE"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED.value)
@@ -143,12 +140,11 @@ class SyncRun(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class ExportRun(db.Model):
+class ExportRun(TenantOwned, db.Model):
     __tablename__ = "export_runs"
     __table_args__ = (Index("ix_export_runs_account_created", "account_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
     group_name: Mapped[str] = mapped_column(String(200), default="")  # "" = all contacts
     all_contacts: Mapped[bool] = mapped_column(Boolean, default=True)

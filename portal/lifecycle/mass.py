@@ -33,6 +33,7 @@ from portal.imports import reader
 from portal.lifecycle import service
 from portal.lifecycle.models import LifecycleAction, LifecycleJob, LifecycleStatus
 from portal.support import service as audit
+from portal.tenancy import owned
 
 if TYPE_CHECKING:
     from portal.accounts.models import User
@@ -284,9 +285,7 @@ def can_resume(job: LifecycleJob, now=None) -> bool:
 
 
 def get_job(account: Account, job_id: int) -> LifecycleJob | None:
-    return db.session.scalar(
-        select(LifecycleJob).where(LifecycleJob.id == job_id, LifecycleJob.account_id == account.id)
-    )
+    return owned(LifecycleJob, job_id, account)
 
 
 def recent_jobs(account: Account, limit: int = 10) -> list[LifecycleJob]:

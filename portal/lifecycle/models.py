@@ -20,16 +20,15 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Tex
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
-from portal.database import UTCDateTime
+from portal.database import TenantOwned, UTCDateTime
 from portal.extensions import db
 
 
-class Suppression(db.Model):
+class Suppression(TenantOwned, db.Model):
     __tablename__ = "suppressions"
     __table_args__ = (UniqueConstraint("account_id", "email_hash"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     email_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
@@ -61,7 +60,7 @@ class LifecycleStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-class LifecycleJob(db.Model):
+class LifecycleJob(TenantOwned, db.Model):
     """One mass action. `selection` is {"scope": "filter", "filter": "<query string>"}
     or {"scope": "ids", "ids": [...]} or {"scope": "emails", "emails": [...]}; a list of
     addresses is wiped from the row when the job ends (it may name forgotten people)."""
@@ -70,7 +69,6 @@ class LifecycleJob(db.Model):
     __table_args__ = (Index("ix_lifecycle_jobs_account_created", "account_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(16), default="ui")
@@ -102,7 +100,7 @@ class LifecycleJob(db.Model):
         return self.status in (LifecycleStatus.QUEUED.value, LifecycleStatus.RUNNING.value)
 
 
-class SignupRequest(db.Model):
+class SignupRequest(TenantOwned, db.Model):
     """A sign-up waiting for the click on its confirmation link (double opt-in).
     Only the hash of the link's token is stored."""
 
@@ -113,7 +111,6 @@ class SignupRequest(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(320))
     first_name: Mapped[str] = mapped_column(String(200), default="")

@@ -45,7 +45,7 @@ from portal.contacts.views import BULK_ACTIONS, CARD_ACTIONS, CARD_EXTRAS, Actio
 from portal.extensions import csrf, db, limiter
 from portal.lifecycle import forms, mass, service, signup, tasks
 from portal.lifecycle.models import LifecycleAction, LifecycleJob
-from portal.tenancy import get_owned_or_404, require_role, tenant_blueprint
+from portal.tenancy import get_owned_or_404, owned, require_role, tenant_blueprint
 
 bp = tenant_blueprint("lifecycle", __name__)
 signup_bp = Blueprint("signup", __name__, url_prefix="/f")
@@ -220,16 +220,12 @@ def describe_filter(f: ContactFilter) -> list[str]:
     """The filter in words, for the confirmation page."""
     parts = []
     if f.group_id:
-        group = db.session.scalar(
-            db.select(Group).where(Group.id == f.group_id, Group.account_id == g.account.id)
-        )
+        group = owned(Group, f.group_id)
         parts.append(_("Group: %(name)s", name=group.name if group else "?"))
     if f.status:
         parts.append(_("Status: %(status)s", status=STATUS_LABELS[f.status]))
     if f.tag_id:
-        tag = db.session.scalar(
-            db.select(Tag).where(Tag.id == f.tag_id, Tag.account_id == g.account.id)
-        )
+        tag = owned(Tag, f.tag_id)
         parts.append(_("Tag: %(name)s", name=tag.name if tag else "?"))
     if f.signup_from:
         parts.append(_("Signed up from %(date)s", date=f.signup_from.isoformat()))

@@ -10,7 +10,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal import clock
-from portal.database import UTCDateTime
+from portal.database import TenantOwned, UTCDateTime
 from portal.extensions import db
 
 
@@ -31,7 +31,7 @@ class AuditEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
 
-class StaffAccess(db.Model):
+class StaffAccess(TenantOwned, db.Model):
     """A support staff user's time-limited, stated-reason access to one account.
 
     Staff are never members of customer accounts; the console opens an account only
@@ -47,7 +47,6 @@ class StaffAccess(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     staff_label: Mapped[str] = mapped_column(String(320), default="")
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     reason: Mapped[str] = mapped_column(String(500))
     ip: Mapped[str | None] = mapped_column(String(45))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

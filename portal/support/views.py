@@ -49,7 +49,7 @@ from portal.extensions import csrf, db
 from portal.lifecycle.views import purge_window_text
 from portal.support import console, forms
 from portal.support.models import AuditEvent
-from portal.tenancy import id_or_none
+from portal.tenancy import id_or_none, owned
 
 bp = Blueprint("support", __name__, url_prefix="/support")
 csrf.exempt(bp)  # checked in _staff_only, after the staff check (see the module docstring)
@@ -366,9 +366,7 @@ def restore_backup(backup_id: int):
     from portal.backups.models import Backup, RestoreMode
 
     account = g.support_account
-    backup = db.session.scalar(
-        select(Backup).where(Backup.id == backup_id, Backup.account_id == account.id)
-    )
+    backup = owned(Backup, backup_id, account)
     if backup is None:
         abort(404)
     back = url_for("support.backups", slug=account.slug)
@@ -441,9 +439,7 @@ def undo_import(import_id: int):
     from portal.imports.models import ImportJob
 
     account = g.support_account
-    job = db.session.scalar(
-        select(ImportJob).where(ImportJob.id == import_id, ImportJob.account_id == account.id)
-    )
+    job = owned(ImportJob, import_id, account)
     if job is None:
         abort(404)
     back = url_for("support.imports", slug=account.slug)
