@@ -96,6 +96,7 @@ class Cluster:
         env |= self.shared | {
             "INSTANCE_PATH": str(home / "instance"),
             "TMPDIR": str(home / "tmp"),
+            "HOME": str(home),
             "BASE_URL": self.base_url,
             "PYTHONUNBUFFERED": "1",
             **extra,
@@ -129,7 +130,7 @@ class Cluster:
         """gunicorn on `node`, as in production; its URL once /healthz answers."""
         port = self.base_url.rsplit(":", 1)[1]
         args = [sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "4"]
-        args += ["-b", f"127.0.0.1:{port}", "--timeout", "120", APP]
+        args += ["-b", f"127.0.0.1:{port}", "--timeout", "120", "--no-control-socket", APP]
         self.web_process = self._popen(node, args, "web.log")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
