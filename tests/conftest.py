@@ -25,11 +25,13 @@ from portal.extensions import db  # noqa: E402
 
 PASSWORD = "correct-horse-battery"
 
-# What `make check` leaves out (marked "slow"): worker processes, browsers, drills,
-# schemathesis, bandit and pip-audit, the `make run` launcher. `make test` runs them all.
+# What `make check` leaves out (marked "slow"): worker processes, browsers, drills, the
+# two-node run, schemathesis, bandit and pip-audit, the `make run` launcher. `make test`
+# runs them all.
 SLOW_TESTS = (
     "tests/e2e/",
     "tests/drills/",
+    "tests/cluster/",
     "test_worker.py",
     "test_scheduler.py::test_two_cron_processes",
     "test_mass_worker.py",
