@@ -254,44 +254,29 @@ UPSERT_ATTEMPTS = 3
 
 
 def _upsert(body: dict[str, Any]):
-    account = g.account
-    contact = contacts.find_contact(account, body["email"])
-    if contact is None:
-        try:
-            contact = contacts.create_contact(
-                account,
-                body["email"],
-                first_name=body.get("first_name", ""),
-                last_name=body.get("last_name", ""),
-                fields=body.get("fields"),
-                actor=actor(),
-                source=SOURCE,
-            )
-        except EmailTaken:
-            raise
-        except ServiceError as exc:
-            _refuse_forgotten(exc)
-            raise _invalid(exc) from exc
+    try:
+        upserted = lifecycle.upsert_contact(
+            g.account,
+            body["email"],
+            first_name=body.get("first_name"),
+            last_name=body.get("last_name"),
+            fields=body.get("fields"),
+            actor=actor(),
+            source=SOURCE,
+            ip=client_ip(),
+        )
+    except EmailTaken:
+        raise
+    except ServiceError as exc:
+        _refuse_forgotten(exc)
+        raise _invalid(exc) from exc
+    contact = upserted.contact
+    if upserted.created:
         result = "created"
+    elif upserted.restored:
+        result = "restored"
     else:
-        result = "unchanged"
-        if contact.is_deleted:
-            _restore(contact)
-            result = "restored"
-        try:
-            changed = contacts.update_contact(
-                contact,
-                actor=actor(),
-                source=SOURCE,
-                first_name=body.get("first_name"),
-                last_name=body.get("last_name"),
-                fields=body.get("fields"),
-                ip=client_ip(),
-            )
-        except ServiceError as exc:
-            raise _invalid(exc) from exc
-        if changed and result == "unchanged":
-            result = "updated"
+        result = "updated" if upserted.changed else "unchanged"
     tagged = _add_tags(contact, body.get("tags") or [])
     subscribed = _subscribe_all(contact, body.get("group_ids") or [])
     if (tagged or subscribed) and result == "unchanged":

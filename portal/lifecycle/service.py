@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -33,6 +33,7 @@ from sqlalchemy import delete, func, select, update
 from portal import clock, events
 from portal.accounts.models import Account
 from portal.accounts.service import ServiceError, normalize_email
+from portal.contacts import service as contacts
 from portal.contacts.models import Activity, Contact, ContactStatus, Subscription, contact_tags
 from portal.contacts.service import ContactForgotten
 from portal.extensions import db
@@ -174,6 +175,58 @@ def restore_contacts(
     """Bring contacts "to be deleted" back (before the purge removed them), with their
     groups, tags and sign-up/sign-off data untouched; returns how many came back."""
     return _move(account, ids, _RESTORE, actor=actor, source=source, ip=ip, record=record)
+
+
+@dataclass
+class Upserted:
+    contact: Contact
+    created: bool = False
+    restored: bool = False
+    changed: list[str] = field(default_factory=list)  # names of the changed values
+
+
+def upsert_contact(
+    account: Account,
+    email: str,
+    *,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    fields: dict[str, Any] | None = None,
+    fill_only: bool = False,
+    actor: User | None,
+    source: str,
+    ip: str | None = None,
+) -> Upserted:
+    """Find by address → create, or restore one "to be deleted" → update: the one way an
+    address comes in one at a time (the API's upsert, a confirmed sign-up), so that both
+    treat a deleted or a forgotten person the same. `fill_only` sets only names that are
+    empty (a sign-up form must not overwrite what the customer keeps). A forgotten
+    address is refused by create_contact (ContactForgotten)."""
+    contact = contacts.find_contact(account, email)
+    if contact is None:
+        contact = contacts.create_contact(
+            account,
+            email,
+            first_name=first_name or "",
+            last_name=last_name or "",
+            fields=fields,
+            actor=actor,
+            source=source,
+        )
+        return Upserted(contact, created=True)
+    result = Upserted(contact)
+    if contact.is_deleted:
+        result.restored = bool(
+            restore_contacts(account, [contact.id], actor=actor, source=source, ip=ip)
+        )
+        db.session.refresh(contact)
+    names = {"first_name": first_name, "last_name": last_name}
+    if fill_only:
+        names = {k: v for k, v in names.items() if v and not getattr(contact, k)}
+    result.changed = contacts.update_contact(
+        contact, actor=actor, source=source, ip=ip, fields=fields, **names
+    )
+    return result
 
 
 def ids_for_emails(account: Account, emails: Sequence[str]) -> dict[str, int]:

@@ -175,28 +175,18 @@ def confirm_signup(form_token: str, token: str, *, ip: str | None) -> Confirmati
     account = db.session.get(Account, group.account_id)
     result = Confirmation(contact=None, group=group)  # type: ignore[arg-type]
     result.lifted = service.lift_suppression(account, request.email)
-    contact = contacts.find_contact(account, request.email)
-    if contact is None:
-        contact = contacts.create_contact(
-            account,
-            request.email,
-            first_name=request.first_name,
-            last_name=request.last_name,
-            source="form",
-        )
-        result.created = True
-    else:
-        if contact.is_deleted:
-            result.restored = bool(
-                service.restore_contacts(account, [contact.id], actor=None, source="form", ip=ip)
-            )
-        names = {}
-        if request.first_name and not contact.first_name:
-            names["first_name"] = request.first_name
-        if request.last_name and not contact.last_name:
-            names["last_name"] = request.last_name
-        if names:
-            contacts.update_contact(contact, actor=None, source="form", ip=ip, **names)
+    upserted = service.upsert_contact(
+        account,
+        request.email,
+        first_name=request.first_name,
+        last_name=request.last_name,
+        fill_only=True,
+        actor=None,
+        source="form",
+        ip=ip,
+    )
+    contact = upserted.contact
+    result.created, result.restored = upserted.created, upserted.restored
     _activate(contact, group, request, now=now, ip=ip)
     # kept until it expires, so that a second click says "already confirmed"; the names
     # are no longer needed (the address stays for "forget me", which removes the row)
