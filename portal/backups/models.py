@@ -113,10 +113,6 @@ class ImportUndo(TenantOwned, db.Model):
 
     created_by = relationship("User")
 
-    @property
-    def rq_job_id(self) -> str:
-        return f"undo-{self.id}"
-
 
 class RestoreMode(enum.StrEnum):
     EXACT = "exact"  # the group becomes the backup: later members leave it
@@ -147,10 +143,6 @@ class BackupRestore(TenantOwned, db.Model):
     error: Mapped[str] = mapped_column(Text, default="")
 
     created_by = relationship("User")
-
-    @property
-    def rq_job_id(self) -> str:
-        return f"restore-{self.id}"
 
 
 class StoredFileRecord(db.Model):

@@ -8,6 +8,7 @@ from portal.backups import recovery, service
 from portal.backups.models import BackupRestore, ImportUndo, UndoStatus
 from portal.extensions import db, rq
 from portal.jobs import failures
+from portal.jobs.ids import job_id
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +23,13 @@ def undo_import(undo_id: int) -> None:
 
 
 def enqueue_undo(undo: ImportUndo) -> None:
-    """The row is committed first; the job id comes from it, so a double click cannot
-    start the same undo twice."""
+    """The row is committed first, so the worker finds it. A second job for the same
+    undo finds it finished or, under the group's lock, the import already undone
+    (portal/jobs/ids.py: ids do not keep it out)."""
     db.session.commit()
-    undo_import.enqueue(undo.id, job_id=undo.rq_job_id, on_failure=failures.FAILURE_CALLBACK)
+    undo_import.enqueue(
+        undo.id, job_id=job_id("undo", undo.id), on_failure=failures.FAILURE_CALLBACK
+    )
 
 
 def _fail(undo_id: int, reason: str) -> bool:
@@ -52,10 +56,11 @@ def restore_backup(restore_id: int) -> None:
 
 
 def enqueue_restore(restore: BackupRestore) -> None:
-    """Committed first; the job id comes from the row (a double click starts one)."""
+    """Committed first, so the worker finds it; a second job for a finished restore
+    returns at once (recovery.run_restore)."""
     db.session.commit()
     restore_backup.enqueue(
-        restore.id, job_id=restore.rq_job_id, on_failure=failures.FAILURE_CALLBACK
+        restore.id, job_id=job_id("restore", restore.id), on_failure=failures.FAILURE_CALLBACK
     )
 
 

@@ -124,11 +124,6 @@ class ImportJob(TenantOwned, db.Model):
     created_by = relationship("User")
 
     @property
-    def rq_job_id(self) -> str:
-        """Derived from the row, so a double click cannot start the same work twice."""
-        return f"import-{self.id}-{self.status}"
-
-    @property
     def is_active(self) -> bool:
         return self.status in {s.value for s in ACTIVE_STATUSES}
 

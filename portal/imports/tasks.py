@@ -1,9 +1,8 @@
 """RQ glue around the import service: open the row, do the work, record failure.
 
-Job ids name the import row and the step (import-<id>-check-<time>, -run-<lines>,
--wait-<time>) for whoever reads the queues; they do not keep a second job out. What
-keeps the same work from running twice is the import's lease (imports/lease.py): a job
-that finds the import held by another worker, or loses it, stops (LeaseLost)."""
+Job ids follow portal/jobs/ids.py (import-<id>-check-<time>, -run-<lines>, -wait-<time>);
+what keeps the same work from running twice is the import's lease (imports/lease.py): a
+job that finds the import held by another worker, or loses it, stops (LeaseLost)."""
 
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ from portal.imports import service
 from portal.imports.lease import LeaseLost
 from portal.imports.models import ACTIVE_STATUSES, ImportJob, ImportStatus
 from portal.jobs import failures
+from portal.jobs.ids import job_id
 
 log = logging.getLogger(__name__)
 WAIT_SECONDS = 5
@@ -84,7 +84,7 @@ def run_import(import_id: int) -> None:
         run_import.enqueue_in(
             WAIT_SECONDS,
             import_id,
-            job_id=f"import-{import_id}-wait-{int(clock.now().timestamp())}",
+            job_id=job_id("import", import_id, f"wait-{clock.now().timestamp():.0f}"),
             on_failure=failures.FAILURE_CALLBACK,
         )
         return
@@ -92,7 +92,7 @@ def run_import(import_id: int) -> None:
     job.touched_at = clock.now()
     db.session.commit()
     if _guarded(import_id, service.run):
-        clean_staging.enqueue(import_id, job_id=f"import-{import_id}-clean")
+        clean_staging.enqueue(import_id, job_id=job_id("import", import_id, "clean"))
 
 
 @rq.job(queue="low")
@@ -114,7 +114,7 @@ def enqueue_check(job: ImportJob) -> None:
     db.session.commit()
     check_import.enqueue(
         job.id,
-        job_id=f"import-{job.id}-check-{clock.now().timestamp():.0f}",
+        job_id=job_id("import", job.id, f"check-{clock.now().timestamp():.0f}"),
         on_failure=failures.FAILURE_CALLBACK,
     )
 
@@ -125,7 +125,7 @@ def enqueue_run(job: ImportJob) -> None:
     db.session.commit()
     run_import.enqueue(
         job.id,
-        job_id=f"import-{job.id}-run-{job.staged_line}-{job.merged_line}",
+        job_id=job_id("import", job.id, f"run-{job.staged_line}-{job.merged_line}"),
         on_failure=failures.FAILURE_CALLBACK,
     )
 

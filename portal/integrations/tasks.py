@@ -15,6 +15,7 @@ from portal.extensions import db, rq
 from portal.integrations import delivery, export, service, sync
 from portal.integrations.models import ExportRun, RunStatus, SyncRun
 from portal.jobs import failures
+from portal.jobs.ids import job_id
 
 log = logging.getLogger(__name__)
 DEBOUNCE_SECONDS = 2
@@ -78,13 +79,17 @@ def sweep_exports() -> int:
 def enqueue_sync(run: SyncRun) -> None:
     db.session.commit()
     run_sync.enqueue(
-        run.id, job_id=f"sync-{run.id}-{run.checkpoint or 0}", on_failure=failures.FAILURE_CALLBACK
+        run.id,
+        job_id=job_id("sync", run.id, run.checkpoint or 0),
+        on_failure=failures.FAILURE_CALLBACK,
     )
 
 
 def enqueue_export(run: ExportRun) -> None:
     db.session.commit()
-    run_export.enqueue(run.id, job_id=f"export-{run.id}", on_failure=failures.FAILURE_CALLBACK)
+    run_export.enqueue(
+        run.id, job_id=job_id("export", run.id), on_failure=failures.FAILURE_CALLBACK
+    )
 
 
 def _failer(model):

@@ -92,10 +92,6 @@ class LifecycleJob(TenantOwned, db.Model):
     created_by = relationship("User")
 
     @property
-    def rq_job_id(self) -> str:
-        return f"lifecycle-{self.id}"
-
-    @property
     def is_active(self) -> bool:
         return self.status in (LifecycleStatus.QUEUED.value, LifecycleStatus.RUNNING.value)
 

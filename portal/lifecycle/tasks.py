@@ -8,6 +8,7 @@ import logging
 from portal import clock
 from portal.extensions import db, rq
 from portal.jobs import failures
+from portal.jobs.ids import job_id
 from portal.lifecycle import mass, service, signup
 from portal.lifecycle.models import LifecycleJob, LifecycleStatus
 
@@ -29,15 +30,15 @@ def run_mass_action(job_id: int) -> None:
 
 
 def enqueue(job: LifecycleJob) -> None:
-    """Commit the row first, then enqueue: the worker must find it. The RQ job id comes
-    from the row and its checkpoint, so a double click cannot start the work twice."""
+    """Commit the row first, then enqueue: the worker must find it. A double click is
+    safe because mass.run works from the row's checkpoint (portal/jobs/ids.py)."""
     job.touched_at = clock.now()
     if job.status == LifecycleStatus.FAILED.value:
         job.status = LifecycleStatus.QUEUED.value
     db.session.commit()
     run_mass_action.enqueue(
         job.id,
-        job_id=f"{job.rq_job_id}-{job.checkpoint or 0}",
+        job_id=job_id("lifecycle", job.id, job.checkpoint or 0),
         on_failure=failures.FAILURE_CALLBACK,
     )
 
