@@ -17,6 +17,7 @@ from typing import Any
 from anyascii import anyascii
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import text
 
 from portal import clock
 from portal.contacts.models import CustomField, FieldType, Group
@@ -282,6 +283,59 @@ def reset_staging(job: ImportJob) -> None:
     job.staging_done = False
     job.dry_run = {}
     job.error = ""
+
+
+# --- the states a job passes (the RQ glue in tasks.py only calls these) -----------------
+
+# An import into the same group that has not touched its row for this long is stale (its
+# worker is gone; portal.jobs.failures or the lease marks it): it no longer holds the group.
+RUNNING_IS_STALE_AFTER = timedelta(minutes=10)
+
+
+def mark(job: ImportJob, status: ImportStatus) -> None:
+    """Checking or queued: set before the job is enqueued (the caller commits first)."""
+    job.status = status.value
+    job.touched_at = clock.now()
+
+
+def _group_is_busy(job: ImportJob) -> bool:
+    """Another import into the same group is running: this one waits its turn."""
+    if job.group_id is None:
+        return False
+    if db.engine.dialect.name == "postgresql":  # serialize the check per group
+        db.session.execute(
+            text("SELECT id FROM groups WHERE id = :g FOR UPDATE"), {"g": job.group_id}
+        )
+    stale = clock.now() - RUNNING_IS_STALE_AFTER
+    other = db.session.scalar(
+        db.select(ImportJob.id).where(
+            ImportJob.group_id == job.group_id,
+            ImportJob.id != job.id,
+            ImportJob.status == ImportStatus.RUNNING.value,
+            ImportJob.touched_at > stale,
+        )
+    )
+    return other is not None
+
+
+def claim_for_run(job: ImportJob) -> bool:
+    """Running now (True), or waiting its turn behind another import into the same
+    group (False): two imports never merge into one group at once."""
+    if _group_is_busy(job):
+        job.status = ImportStatus.WAITING.value
+        return False
+    mark(job, ImportStatus.RUNNING)
+    return True
+
+
+def fail_lost(job: ImportJob, reason: str) -> bool:
+    """The worker of the import's job is gone (portal.jobs.failures): failed, so its
+    page offers "Continue" at once. Only an import still under way changes."""
+    if job.status not in {s.value for s in ACTIVE_STATUSES}:
+        return False
+    job.status = ImportStatus.FAILED.value
+    job.error = reason
+    return True
 
 
 def back_to_mapping(job: ImportJob) -> bool:

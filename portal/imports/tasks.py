@@ -7,15 +7,12 @@ job that finds the import held by another worker, or loses it, stops (LeaseLost)
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-
-from sqlalchemy import text
 
 from portal import clock
 from portal.extensions import db, rq
 from portal.imports import service
 from portal.imports.lease import LeaseLost
-from portal.imports.models import ACTIVE_STATUSES, ImportJob, ImportStatus
+from portal.imports.models import ImportJob, ImportStatus
 from portal.jobs import failures
 from portal.jobs.ids import job_id
 
@@ -53,33 +50,12 @@ def check_import(import_id: int) -> None:
     _guarded(import_id, service.check)
 
 
-def _group_is_busy(job: ImportJob) -> bool:
-    """Another import into the same group is running: this one waits its turn."""
-    if job.group_id is None:
-        return False
-    if db.engine.dialect.name == "postgresql":  # serialize the check per group
-        db.session.execute(
-            text("SELECT id FROM groups WHERE id = :g FOR UPDATE"), {"g": job.group_id}
-        )
-    stale = clock.now() - timedelta(minutes=10)
-    other = db.session.scalar(
-        db.select(ImportJob.id).where(
-            ImportJob.group_id == job.group_id,
-            ImportJob.id != job.id,
-            ImportJob.status == ImportStatus.RUNNING.value,
-            ImportJob.touched_at > stale,
-        )
-    )
-    return other is not None
-
-
 @rq.job(queue="default")
 def run_import(import_id: int) -> None:
     job = _load(import_id)
     if job is None or job.status in (ImportStatus.FINISHED, ImportStatus.CANCELLED):
         return
-    if _group_is_busy(job):
-        job.status = ImportStatus.WAITING.value
+    if not service.claim_for_run(job):
         db.session.commit()
         run_import.enqueue_in(
             WAIT_SECONDS,
@@ -88,8 +64,6 @@ def run_import(import_id: int) -> None:
             on_failure=failures.FAILURE_CALLBACK,
         )
         return
-    job.status = ImportStatus.RUNNING.value
-    job.touched_at = clock.now()
     db.session.commit()
     if _guarded(import_id, service.run):
         clean_staging.enqueue(import_id, job_id=job_id("import", import_id, "clean"))
@@ -109,8 +83,7 @@ def sweep_uploads() -> int:
 
 
 def enqueue_check(job: ImportJob) -> None:
-    job.status = ImportStatus.CHECKING.value
-    job.touched_at = clock.now()
+    service.mark(job, ImportStatus.CHECKING)
     db.session.commit()
     check_import.enqueue(
         job.id,
@@ -120,8 +93,7 @@ def enqueue_check(job: ImportJob) -> None:
 
 
 def enqueue_run(job: ImportJob) -> None:
-    job.status = ImportStatus.QUEUED.value
-    job.touched_at = clock.now()
+    service.mark(job, ImportStatus.QUEUED)
     db.session.commit()
     run_import.enqueue(
         job.id,
@@ -134,11 +106,7 @@ def _fail(import_id: int, reason: str) -> bool:
     """The worker of the import's job is gone (portal.jobs.failures): the import is
     failed, so its page offers "Continue" at once."""
     job = db.session.get(ImportJob, import_id)
-    if job is None or job.status not in {s.value for s in ACTIVE_STATUSES}:
-        return False
-    job.status = ImportStatus.FAILED.value
-    job.error = reason
-    return True
+    return job is not None and service.fail_lost(job, reason)
 
 
 failures.register(check_import, "import", _fail)

@@ -255,6 +255,24 @@ def cancel_draft(job: LifecycleJob, *, actor: User | None, ip: str | None = None
     return True
 
 
+def queue_again_if_failed(job: LifecycleJob) -> None:
+    """ "Continue" after a failure: queued again, to go on from its checkpoint."""
+    job.touched_at = clock.now()
+    if job.status == LifecycleStatus.FAILED.value:
+        job.status = LifecycleStatus.QUEUED.value
+
+
+def fail_lost(job: LifecycleJob, reason: str) -> bool:
+    """The worker of the mass action is gone (portal.jobs.failures): failed at once, so
+    the page offers "Continue". Only an action still under way changes."""
+    if not job.is_active:
+        return False
+    job.status = LifecycleStatus.FAILED.value
+    job.error = reason
+    job.touched_at = clock.now()
+    return True
+
+
 def percent(job: LifecycleJob) -> int:
     if job.status == LifecycleStatus.FINISHED.value:
         return 100

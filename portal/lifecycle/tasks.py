@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 
-from portal import clock
 from portal.extensions import db, rq
 from portal.jobs import failures
 from portal.jobs.ids import job_id
 from portal.lifecycle import mass, service, signup
-from portal.lifecycle.models import LifecycleJob, LifecycleStatus
+from portal.lifecycle.models import LifecycleJob
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +31,7 @@ def run_mass_action(job_id: int) -> None:
 def enqueue(job: LifecycleJob) -> None:
     """Commit the row first, then enqueue: the worker must find it. A double click is
     safe because mass.run works from the row's checkpoint (portal/jobs/ids.py)."""
-    job.touched_at = clock.now()
-    if job.status == LifecycleStatus.FAILED.value:
-        job.status = LifecycleStatus.QUEUED.value
+    mass.queue_again_if_failed(job)
     db.session.commit()
     run_mass_action.enqueue(
         job.id,
@@ -47,12 +44,7 @@ def _fail(job_id: int, reason: str) -> bool:
     """The worker of the mass action is gone (portal.jobs.failures): failed at once,
     so the page offers "Continue"."""
     job = db.session.get(LifecycleJob, job_id)
-    if job is None or not job.is_active:
-        return False
-    job.status = LifecycleStatus.FAILED.value
-    job.error = reason
-    job.touched_at = clock.now()
-    return True
+    return job is not None and mass.fail_lost(job, reason)
 
 
 failures.register(run_mass_action, "lifecycle_job", _fail)
