@@ -26,11 +26,11 @@ from portal.backups.models import Backup
 from portal.contacts.models import Group
 from portal.contacts.service import TAG_SEPARATORS
 from portal.extensions import db
-from portal.imports import mapping as m
 from portal.imports import service as imports
 from portal.imports import tasks as import_tasks
 from portal.imports.check import problem_text
 from portal.imports.models import ImportJob
+from portal.imports.portal_format import header_for
 from portal.safe_csv import safe_row
 
 SOURCE = "api"
@@ -105,7 +105,7 @@ def _write_rows(path: Path, rows: list[dict[str, Any]]) -> list[str]:
                 raise ApiError(422, msg, fields={f"rows[{index}].fields.{key}": str(msg)})
             if key not in keys:
                 keys.append(key)
-    header = [*m.PORTAL_HEADER, *(f"{m.CUSTOM_PREFIX}{k}" for k in keys)]
+    header = header_for(keys)
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, quoting=csv.QUOTE_ALL)
         writer.writerow(header)

@@ -82,9 +82,17 @@ from portal.extensions import db
 from portal.imports import mapping as m
 from portal.imports import service as imports
 from portal.imports.models import ImportBeforeImage, ImportJob, ImportStatus
+from portal.imports.portal_format import (
+    field_text,
+    header_for,
+    iso_time,
+    parse_time,
+    tag_order,
+    unguard,
+)
 from portal.lifecycle import suppression
 from portal.lifecycle.models import Suppression
-from portal.safe_csv import TRIGGERS, safe_row
+from portal.safe_csv import safe_row
 from portal.support import service as audit
 
 if TYPE_CHECKING:
@@ -141,25 +149,6 @@ def automatic_backups_on(account: Account, group: Group) -> bool:
 
 
 # --- snapshot ----------------------------------------------------------------------------
-
-
-def header_for(field_keys: list[str]) -> list[str]:
-    return [*m.PORTAL_HEADER, *(f"{m.CUSTOM_PREFIX}{key}" for key in field_keys)]
-
-
-def _iso(value: datetime | None) -> str:
-    """ISO 8601 in UTC with offset (microseconds only when there are some)."""
-    return value.astimezone(UTC).isoformat() if value is not None else ""
-
-
-def _field_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False)  # as PostgreSQL's ->> writes it
 
 
 def _snapshot_query(group: Group):
@@ -220,7 +209,7 @@ def _csv_chunks(rows, field_keys: list[str], stats: _SnapshotStats) -> Iterator[
         (cid, email, first, last, fields, status, deleted_at) = row[:7]
         (active, signup, signoff, reason, tags) = row[7:]
         fields = fields or {}
-        tag_text = ";".join(sorted(tags.split(_TAG_SEP), key=_tag_order)) if tags else ""
+        tag_text = ";".join(sorted(tags.split(_TAG_SEP), key=tag_order)) if tags else ""
         writer.writerow(
             safe_row(
                 [
@@ -229,10 +218,10 @@ def _csv_chunks(rows, field_keys: list[str], stats: _SnapshotStats) -> Iterator[
                     last,
                     tag_text,
                     "yes" if active else "no",
-                    _iso(signup),
-                    _iso(signoff),
+                    iso_time(signup),
+                    iso_time(signoff),
                     reason or "",
-                    *(_field_text(fields.get(key)) for key in field_keys),
+                    *(field_text(fields.get(key)) for key in field_keys),
                 ]
             )
         )
@@ -247,10 +236,6 @@ def _csv_chunks(rows, field_keys: list[str], stats: _SnapshotStats) -> Iterator[
                 yield data
     stats.contacts = count
     yield compressor.compress(buffer.getvalue().encode("utf-8")) + compressor.flush()
-
-
-def _tag_order(name: str) -> tuple[str, str]:
-    return (name.lower(), name)
 
 
 def _portable_chunks(group: Group, field_keys: list[str], stats: _SnapshotStats):
@@ -480,13 +465,6 @@ def _measure(storage: BackupStorage, key: str) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _unguard(cell: str) -> str:
-    """Undo the formula guard of safe_csv (as the importer does)."""
-    if cell[:1] == "'" and cell[1:2] in TRIGGERS:
-        return cell[1:]
-    return cell
-
-
 def _suppressed(account_id: int) -> Callable[[str], bool] | None:
     """A test "is this address forgotten?" for the account, or None when it has no
     forgotten addresses (then nothing needs hashing)."""
@@ -498,7 +476,7 @@ def _suppressed(account_id: int) -> Callable[[str], bool] | None:
     if not hashes:
         return None
     hash_ = suppression.hasher()
-    return lambda email: hash_(_unguard(email).strip().lower()) in hashes
+    return lambda email: hash_(unguard(email).strip().lower()) in hashes
 
 
 def _rows(
@@ -896,14 +874,6 @@ def _emit(kind: str, id_select: str, **params: Any) -> None:
     events.emit_select(params["acc"], kind, ids, source="undo")
 
 
-def _parse_time(cell: str) -> datetime | None:
-    cell = cell.strip()
-    if not cell:
-        return None
-    value = datetime.fromisoformat(cell.replace("Z", "+00:00"))
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
-
-
 class _RowReader:
     """Turns the cells of a backup line into a scratch row and its tag names."""
 
@@ -933,7 +903,7 @@ class _RowReader:
         return raw
 
     def read(self, line: int, cells: list[str]) -> tuple[dict[str, Any], list[str]]:
-        cells = [_unguard(c) for c in cells] + [""] * (self.width - len(cells))
+        cells = [unguard(c) for c in cells] + [""] * (self.width - len(cells))
         email, first, last, tags, active, signup, signoff, reason = cells[: len(m.PORTAL_HEADER)]
         fields = {key: self._value(d, cells[i]) for i, key, d in self.fields if cells[i] != ""}
         is_active = active.strip().lower() == "yes"
@@ -945,8 +915,8 @@ class _RowReader:
             # search_name(_rev): filled by fill_search_names for the lines written only
             "fields": json.dumps(fields, ensure_ascii=False, sort_keys=True),
             "active": is_active,
-            "activated_at": _parse_time(signup),
-            "deactivated_at": _parse_time(signoff),
+            "activated_at": parse_time(signup),
+            "deactivated_at": parse_time(signoff),
             "optout_reason": (reason.strip() or None) if not is_active else None,
         }
         names = list(dict.fromkeys(t for t in tags.split(";") if t))
