@@ -301,12 +301,13 @@ HOME_GROUPS = 10  # the largest groups on the home page; the groups page lists a
 def _overview(account) -> dict:
     # the areas import the accounts area, so they are imported here, once per request
     from portal import clock
-    from portal.backups import service as backups
+    from portal.backups.read import latest_backups
     from portal.contacts import service as contacts
     from portal.contacts.forms import STATUS_LABELS
     from portal.imports import service as imports
     from portal.lifecycle import service as lifecycle
     from portal.lifecycle.views import purge_window_text
+    from portal.template_helpers import BACKUP_REASON_LABELS
 
     now = clock.now()
     groups = contacts.groups_of(account)
@@ -323,8 +324,8 @@ def _overview(account) -> dict:
         "imports_unfinished": imports.unfinished(account),
         "imports_ended": imports.latest_ended(account),
         "import_percent": imports.percent,
-        "backups": backups.latest_backups(account, now=now),
-        "backup_reasons": backups.REASON_LABELS,
+        "backups": latest_backups(account, now=now),
+        "backup_reasons": BACKUP_REASON_LABELS,
         "age": lambda moment: format_timedelta(moment - now, add_direction=True),
         "purge": outlook,
         "purge_window": purge_window_text((outlook.start, outlook.end), account.timezone),

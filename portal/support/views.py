@@ -339,7 +339,8 @@ def restore_deleted():
 @bp.route("/accounts/<slug>/backups")
 @staff_account_view
 def backups():
-    from portal.backups import service as backups_service
+    from portal.backups.read import list_backups
+    from portal.template_helpers import BACKUP_REASON_LABELS, expiry_text, human_size
 
     account = g.support_account
     _viewed("backups")
@@ -347,10 +348,10 @@ def backups():
     return _render_account(
         "support/backups.html",
         "backups",
-        backups=backups_service.list_backups(account),
-        reason_labels=backups_service.REASON_LABELS,
-        expiry=lambda b: backups_service.expiry_text(b, now, tz),
-        human_size=backups_service.human_size,
+        backups=list_backups(account),
+        reason_labels=BACKUP_REASON_LABELS,
+        expiry=lambda b: expiry_text(b, now, tz),
+        human_size=human_size,
     )
 
 
@@ -359,11 +360,12 @@ def backups():
 def restore_backup(backup_id: int):
     """The customer's restore, made by staff: the same confirmation page with its dry run
     (GET) and the same two choices (POST), in the console's frame."""
-    from portal.backups import recovery
-    from portal.backups import service as backups_service
     from portal.backups import tasks as backup_tasks
     from portal.backups import views as backup_views
     from portal.backups.models import Backup, RestoreMode
+    from portal.backups.read import BackupUnreadable
+    from portal.backups.restore import RestoreRefused, find_target, restore_preview, restore_running
+    from portal.template_helpers import BACKUP_REASON_LABELS
 
     account = g.support_account
     backup = db.session.scalar(
@@ -383,19 +385,19 @@ def restore_backup(backup_id: int):
             restore = console.restore_backup(
                 g.staff_access, backup, mode=mode, expected=expected, staff=_staff(), ip=_ip()
             )
-        except recovery.RestoreRefused as exc:
+        except RestoreRefused as exc:
             db.session.rollback()
             flash(str(exc), "warning")
             return redirect(here)
         backup_tasks.enqueue_restore(restore)  # commits the request (and its audit event)
         backup_views.flash_restore_outcome(restore)
         return redirect(back)
-    running = recovery.restore_running(backup)
+    running = restore_running(backup)
     preview = None
     if not running:
         try:
-            preview = recovery.restore_preview(backup)
-        except backups_service.BackupUnreadable as exc:
+            preview = restore_preview(backup)
+        except BackupUnreadable as exc:
             flash(str(exc), "danger")
             return redirect(back)
     _viewed("backups")
@@ -405,9 +407,9 @@ def restore_backup(backup_id: int):
         backup=backup,
         preview=preview,
         running=running,
-        target=recovery.find_target(backup),
+        target=find_target(backup),
         modes=RestoreMode,
-        reason_labels=backups_service.REASON_LABELS,
+        reason_labels=BACKUP_REASON_LABELS,
         action_url=here,
         list_url=back,
     )
@@ -416,7 +418,8 @@ def restore_backup(backup_id: int):
 @bp.route("/accounts/<slug>/imports")
 @staff_account_view
 def imports():
-    from portal.backups import service as backups_service
+    from portal.backups.read import live_backup
+    from portal.backups.undo import undo_blocker
     from portal.imports import service as imports_service
 
     account = g.support_account
@@ -424,8 +427,8 @@ def imports():
     jobs = imports_service.history(account)
     undo = {}
     for job in jobs:  # an import that made a backup, or went into an empty group
-        if job.group_was_empty or backups_service.live_backup(account.id, job.backup_id):
-            undo[job.id] = backups_service.undo_blocker(job)
+        if job.group_was_empty or live_backup(account.id, job.backup_id):
+            undo[job.id] = undo_blocker(job)
     return _render_account("support/imports.html", "imports", jobs=jobs, undo=undo)
 
 
@@ -434,10 +437,10 @@ def imports():
 def undo_import(import_id: int):
     """The customer's undo, made by staff: the confirmation page with the undo's dry run
     (GET), then the undo (POST)."""
-    from portal.backups import recovery
-    from portal.backups import service as backups_service
     from portal.backups import tasks as backup_tasks
     from portal.backups import views as backup_views
+    from portal.backups.read import BackupUnreadable, live_backup
+    from portal.backups.undo import UndoRefused, undo_blocker, undo_preview
     from portal.imports.models import ImportJob
 
     account = g.support_account
@@ -448,12 +451,12 @@ def undo_import(import_id: int):
         abort(404)
     back = url_for("support.imports", slug=account.slug)
     if request.method == "GET":
-        blocker = backups_service.undo_blocker(job)
+        blocker = undo_blocker(job)
         preview = None
         if blocker is None:
             try:
-                preview = recovery.undo_preview(job)
-            except backups_service.BackupUnreadable as exc:
+                preview = undo_preview(job)
+            except BackupUnreadable as exc:
                 flash(str(exc), "danger")
                 return redirect(back)
         _viewed("imports")
@@ -463,13 +466,13 @@ def undo_import(import_id: int):
             job=job,
             blocker=blocker,
             preview=preview,
-            backup=backups_service.live_backup(job.account_id, job.backup_id),
+            backup=live_backup(job.account_id, job.backup_id),
             action_url=url_for("support.undo_import", slug=account.slug, import_id=job.id),
             cancel_url=back,
         )
     try:
         undo = console.request_undo(g.staff_access, job, staff=_staff(), ip=_ip())
-    except backups_service.UndoRefused as exc:
+    except UndoRefused as exc:
         db.session.rollback()
         flash(str(exc), "warning")
         return redirect(back)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from portal.accounts.models import Account
-from portal.backups import service as backups
+from portal.backups.snapshot import snapshot
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group
 from portal.extensions import db
@@ -75,7 +75,7 @@ def _fill(app, make_data, account_id: int, prefix: str) -> dict:
         )
         db.session.add_all([running, done])
         db.session.flush()
-        backup = backups.snapshot(db.session.get(Group, news), reason="import", import_job=done)
+        backup = snapshot(db.session.get(Group, news), reason="import", import_job=done)
         done.backup_id = backup.id
         access = StaffAccess(
             user_id=None,

@@ -18,8 +18,11 @@ import pytest
 from sqlalchemy import inspect, text
 
 from portal.accounts.models import Account
-from portal.backups import service as backups
+from portal.backups import read
 from portal.backups.models import Backup
+from portal.backups.read import download_stream
+from portal.backups.restore import restore_as_import
+from portal.backups.snapshot import snapshot
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group
 from portal.core.storage import get_storage
@@ -197,7 +200,7 @@ def test_neither_an_import_nor_a_backup_restore_nor_the_api_brings_the_person_ba
     account, person, tmp_path
 ):
     group = db.session.scalar(db.select(Group).where(Group.name == "Newsletter"))
-    backup = backups.snapshot(group, reason="manual", actor=None)  # holds the person
+    backup = snapshot(group, reason="manual", actor=None)  # holds the person
     db.session.commit()
     service.forget_contact(person, actor=None, source="ui")
     db.session.commit()
@@ -217,12 +220,12 @@ def test_neither_an_import_nor_a_backup_restore_nor_the_api_brings_the_person_ba
     )
     assert problem.code == "forgotten"
 
-    restore = backups.restore(backup, actor=None)
+    restore = restore_as_import(backup, actor=None)
     db.session.commit()
     imports.run(restore)
     assert contacts.find_contact(account, EMAIL) is None
     # the download of the backup leaves the person out too
-    assert EMAIL.encode() not in b"".join(backups.download_stream(backup))
+    assert EMAIL.encode() not in b"".join(download_stream(backup))
 
     with pytest.raises(contacts.ContactForgotten) as refused:
         contacts.create_contact(account, EMAIL, source="api")
@@ -417,7 +420,7 @@ def test_forget_leaves_no_trace_in_any_table_or_file(account, person, tmp_path, 
         db.select(ImportRowProblem).where(ImportRowProblem.import_id == again.id)
     )
     assert (problem.code, problem.line, problem.cells, problem.params) == ("forgotten", 2, [], {})
-    backups.snapshot(news, reason="manual", actor=None)  # made after: without the person
+    snapshot(news, reason="manual", actor=None)  # made after: without the person
     db.session.commit()
 
     assert receipt.files == 3 + 2 + 1  # three exports, two uploads, one mail
@@ -436,10 +439,10 @@ def test_forget_leaves_no_trace_in_any_table_or_file(account, person, tmp_path, 
     # no read gives them out: download, the file a restore imports, the restore itself
     old_bytes = raw_bytes(get_storage(), old_backup.storage_key)
     assert EMAIL.encode() in gzip.decompress(old_bytes)
-    assert EMAIL.encode() not in b"".join(backups.download_stream(old_backup))
-    backups.write_csv(old_backup, tmp_path / "restore.csv")
+    assert EMAIL.encode() not in b"".join(download_stream(old_backup))
+    read.write_csv(old_backup, tmp_path / "restore.csv")
     assert EMAIL not in (tmp_path / "restore.csv").read_text(encoding="utf-8-sig")
-    restore = backups.restore(old_backup, actor=None)
+    restore = restore_as_import(old_backup, actor=None)
     db.session.commit()
     imports.run(restore)
     assert contacts.find_contact(account, EMAIL) is None

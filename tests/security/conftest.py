@@ -20,8 +20,8 @@ import pytest
 from portal.accounts import service as accounts
 from portal.accounts.models import Account, Membership, Role, User
 from portal.api import service as api_keys
-from portal.backups import service as backups
 from portal.backups.models import Backup
+from portal.backups.undo import request_undo, run_undo
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Tag
 from portal.contacts.service import ContactFilter
@@ -154,9 +154,9 @@ def build_tenant(app, name: str, *, clients: bool = True) -> Tenant:
             group,
             [header, [f"undo-{tok}@{name}.example", f"U{tok}", "x"], [f"bad-{tok}", "", ""]],
         )
-        undo = backups.request_undo(undone, actor=owner)
+        undo = request_undo(undone, actor=owner)
         db.session.commit()
-        backups.run_undo(undo)
+        run_undo(undo)
         db.session.commit()
         job = _finished_import(
             account,

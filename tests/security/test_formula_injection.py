@@ -39,8 +39,8 @@ FORMULAS = ["=1+2", "+SUM(A1:A2)", "-2+3", "@SUM(A1)", "\t=1+2", "\r=1+2", '=HYP
 # where the portal writes CSV (grep for csv.writer and text/csv); each is fetched below
 KNOWN_CSV_WRITERS = {
     "portal/imports/views.py": 1,  # failed-rows report
-    # snapshot (Python; PostgreSQL head line), filtered download, restore file
-    "portal/backups/service.py": 4,
+    "portal/backups/read.py": 2,  # filtered download, restore file
+    "portal/backups/snapshot.py": 2,  # snapshot (Python; PostgreSQL head line)
     "portal/excel_csv.py": 2,  # backups and exports for Excel (writer + content type)
     "portal/integrations/export.py": 1,  # group CSV, also inside the ZIP
     "portal/api/views_imports.py": 2,  # JSON rows -> import file (guarded), OpenAPI media
