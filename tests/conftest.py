@@ -226,9 +226,10 @@ def look_up_misses_once(monkeypatch) -> list[str]:
     """The first `contacts.service.find_contact` finds nobody, as when another writer
     commits the address just after the look-up: the window a race leaves, made
     deterministic. Returns the addresses looked up, in order."""
+    from portal.contacts import queries
     from portal.contacts import service as contacts
 
-    real_find = contacts.find_contact
+    real_find = queries.find_contact
     looks: list[str] = []
 
     def find_nobody_the_first_time(account, email):

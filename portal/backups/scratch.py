@@ -52,7 +52,7 @@ from portal.backups.read import (
     forgotten_filter,
     read_rows,
 )
-from portal.contacts import service as contacts
+from portal.contacts import fields as contact_fields
 from portal.contacts.models import (
     CustomField,
     FieldType,
@@ -264,7 +264,7 @@ def load_scratch(backup: Backup, storage: BackupStorage) -> int:
     (without the forgotten addresses, which are left out)."""
     create_scratch()
     connection = db.session.connection()
-    definitions = {f.key: f for f in contacts.custom_fields(account_of(backup.account_id))}
+    definitions = {f.key: f for f in contact_fields.custom_fields(account_of(backup.account_id))}
     rows_iter = read_rows(storage, backup.storage_key, forgotten_filter(backup.account_id))
     reader = _RowReader(next(rows_iter), definitions)
     lines = ((line, *reader.read(line, cells)) for line, cells in enumerate(rows_iter, start=2))

@@ -34,7 +34,7 @@ from portal.backups.models import (
 )
 from portal.backups.read import FETCH_ROWS, ROWS_PER_CHUNK, account_of
 from portal.backups.retention import RETENTION_DAYS
-from portal.contacts import service as contacts
+from portal.contacts import fields as contact_fields
 from portal.contacts.models import (
     Contact,
     ContactStatus,
@@ -300,7 +300,7 @@ def snapshot(
     storage = storage or get_storage()
     account = account_of(group.account_id)
     started = clock.now()
-    field_keys = [f.key for f in contacts.custom_fields(account)]
+    field_keys = [f.key for f in contact_fields.custom_fields(account)]
     key = new_key(account.id)
     stats = _SnapshotStats()
     postgres = db.session.get_bind().dialect.name == "postgresql"

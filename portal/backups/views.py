@@ -52,7 +52,7 @@ from portal.backups.undo import (
     undo_message,
     undo_preview,
 )
-from portal.contacts import service as contacts
+from portal.contacts import queries
 from portal.extensions import db
 from portal.imports.models import ImportJob
 from portal.template_helpers import BACKUP_REASON_LABELS, expiry_text, human_size
@@ -78,7 +78,7 @@ def _live_or_redirect(backup_id: int):
 @bp.route("/backups")
 def list_backups():
     backups = read.list_backups(g.account)
-    existing = {group.id for group in contacts.groups_of(g.account)}
+    existing = {group.id for group in queries.groups_of(g.account)}
     now, tz = clock.now(), i18n.current_timezone()
     return render_template(
         "backups/list.html",

@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import Table, func, select, text
 
 from portal import clock
-from portal.contacts import service
+from portal.contacts import fields as contact_fields
+from portal.contacts import queries, service
 from portal.contacts.models import (
     Activity,
     Contact,
@@ -119,21 +120,21 @@ def ensure_setup(
     account, *, group_names: Iterable[str], tag_names: Iterable[str], with_fields: bool = True
 ) -> tuple[list[Group], list[Tag], list[CustomField]]:
     """Groups, tags and custom fields the generated contacts use (created if missing)."""
-    existing = {g.name: g for g in service.groups_of(account)}
+    existing = {g.name: g for g in queries.groups_of(account)}
     groups = [
         existing.get(name) or service.create_group(account, name, actor=None, source="job")
         for name in group_names
     ]
     tags = [service.get_or_create_tag(account, name) for name in tag_names]
-    fields = service.custom_fields(account)
+    fields = contact_fields.custom_fields(account)
     if with_fields:
         have = {f.key for f in fields}
         for key, label, kind, choices in DEMO_FIELDS:
             if key not in have:
-                service.create_custom_field(
+                contact_fields.create_custom_field(
                     account, key, label, kind, choices=choices, actor=None, source="job"
                 )
-        fields = service.custom_fields(account)
+        fields = contact_fields.custom_fields(account)
     return groups, tags, fields
 
 

@@ -18,7 +18,7 @@ from portal.accounts.forms import EmptyForm
 from portal.accounts.models import Role
 from portal.contacts import forms, service
 from portal.contacts.models import Contact, Group, Tag
-from portal.contacts.service import ContactFilter, ContactSort
+from portal.contacts.queries import ContactFilter, ContactSort
 from portal.extensions import db
 from portal.tenancy import can, get_owned_or_404, id_or_none, require_role, tenant_blueprint
 

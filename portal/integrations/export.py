@@ -39,6 +39,7 @@ from sqlalchemy import func, select
 from portal import clock, excel_csv
 from portal.accounts.models import Account
 from portal.accounts.service import ServiceError
+from portal.contacts import fields as contact_fields
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, ContactStatus, Group, Subscription, Tag, contact_tags
 from portal.extensions import db
@@ -563,7 +564,7 @@ def _ensure_fields(account: Account, definitions: list[dict[str, Any]]) -> None:
     existing = imports.custom_fields(account.id)
     for d in definitions:
         if d.get("key") and d["key"] not in existing:
-            contacts.create_custom_field(
+            contact_fields.create_custom_field(
                 account,
                 d["key"],
                 d.get("label") or d["key"],

@@ -25,6 +25,7 @@ from sqlalchemy import delete, func, select
 from portal import clock, events
 from portal.accounts.models import Account
 from portal.accounts.service import ServiceError, normalize_email
+from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Subscription, new_signup_token
 from portal.extensions import db
@@ -175,7 +176,7 @@ def confirm_signup(form_token: str, token: str, *, ip: str | None) -> Confirmati
     account = db.session.get(Account, group.account_id)
     result = Confirmation(contact=None, group=group)  # type: ignore[arg-type]
     result.lifted = service.lift_suppression(account, request.email)
-    contact = contacts.find_contact(account, request.email)
+    contact = queries.find_contact(account, request.email)
     if contact is None:
         contact = contacts.create_contact(
             account,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import time_machine
 
 from portal.accounts.models import Role
+from portal.contacts import counts as contact_counts
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Subscription
 from portal.extensions import db
@@ -79,7 +80,7 @@ def test_deleted_contacts_have_their_own_filter_and_leave_the_active_counts(clie
     )
     assert row, "the deleted contact is shown red in the list"
     with app.app_context():
-        counts = contacts.group_counts(_account(app), [group])[group]
+        counts = contact_counts.group_counts(_account(app), [group])[group]
         assert (counts.active, counts.to_be_deleted) == (1, 1)
     assert keep
 

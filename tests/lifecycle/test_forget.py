@@ -23,6 +23,7 @@ from portal.backups.models import Backup
 from portal.backups.read import download_stream
 from portal.backups.restore import restore_as_import
 from portal.backups.snapshot import snapshot
+from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group
 from portal.core.storage import get_storage
@@ -193,7 +194,7 @@ def test_forget_erases_everything_and_leaves_only_a_keyed_hash(account, person, 
     assert event.ip == "203.0.113.9" and event.details["contacts"] == 1
     assert event.details["activities"] == 2 and event.details["source"] == "ui"
     # the other person of the import is untouched
-    assert contacts.find_contact(account, "other@example.com") is not None
+    assert queries.find_contact(account, "other@example.com") is not None
 
 
 def test_neither_an_import_nor_a_backup_restore_nor_the_api_brings_the_person_back(
@@ -223,7 +224,7 @@ def test_neither_an_import_nor_a_backup_restore_nor_the_api_brings_the_person_ba
     restore = restore_as_import(backup, actor=None)
     db.session.commit()
     imports.run(restore)
-    assert contacts.find_contact(account, EMAIL) is None
+    assert queries.find_contact(account, EMAIL) is None
     # the download of the backup leaves the person out too
     assert EMAIL.encode() not in b"".join(download_stream(backup))
 
@@ -252,7 +253,7 @@ def test_the_sign_up_form_with_its_confirmation_link_brings_the_person_back(acco
         db.session.commit()
     assert result.created and result.lifted
     assert not service.is_forgotten(account, EMAIL)
-    contact = contacts.find_contact(account, EMAIL)
+    contact = queries.find_contact(account, EMAIL)
     sub = contacts.subscription(contact, group)
     assert sub.active and sub.source == "form" and sub.activated_at == request.created_at
     assert (sub.signup_ip, sub.confirm_ip) == ("198.51.100.7", "198.51.100.8")
@@ -445,7 +446,7 @@ def test_forget_leaves_no_trace_in_any_table_or_file(account, person, tmp_path, 
     restore = restore_as_import(old_backup, actor=None)
     db.session.commit()
     imports.run(restore)
-    assert contacts.find_contact(account, EMAIL) is None
+    assert queries.find_contact(account, EMAIL) is None
 
 
 def test_pages_after_an_erasure_name_nobody_and_say_why_files_are_gone(

@@ -24,6 +24,7 @@ import pytest
 from portal.accounts import service as accounts
 from portal.accounts.models import Role
 from portal.api import service as api_keys
+from portal.contacts import fields as contact_fields
 from portal.contacts import service as contacts
 from portal.extensions import db
 from portal.imports import service as imports
@@ -84,7 +85,7 @@ def _build(app) -> dict:
         account = accounts.create_account("Formula", "formula")
         owner = accounts.create_user("owner@formula.example", PASSWORD)
         accounts.add_member(account, owner, Role.OWNER)
-        contacts.create_custom_field(account, "city", "City", "text")
+        contact_fields.create_custom_field(account, "city", "City", "text")
         group = contacts.create_group(account, "Newsletter", actor=owner)
         db.session.flush()
         for i, value in enumerate(FORMULAS):
