@@ -196,7 +196,7 @@ def get_contact_by_email(query: dict[str, Any]):
 
 
 def _restore(contact: Contact) -> None:
-    lifecycle.restore_contacts(
+    lifecycle.undelete_contacts(
         g.account, [contact.id], actor=actor(), source=SOURCE, ip=client_ip()
     )
     db.session.refresh(contact)

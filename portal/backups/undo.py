@@ -122,7 +122,6 @@ def _apply_undo(job: ImportJob, backup: Backup | None, undo: ImportUndo, plan) -
     transaction. Without a backup the group was empty before the import."""
 
     sql = DIALECT[db.session.get_bind().dialect.name]
-    differ = sql["differ"]
     p = {
         "acc": job.account_id,
         "gid": job.group_id,
@@ -135,6 +134,22 @@ def _apply_undo(job: ImportJob, backup: Backup | None, undo: ImportUndo, plan) -
     fill_search_names(
         "u.contact_id IN (SELECT contact_id FROM backup_plan WHERE kind = 'set_back')"
     )
+    _set_back_master_data(sql, p)
+    _set_back_tags(p)
+    _set_back_subscriptions(sql, p)
+    undo.removed, undo.deleted = _take_out_new_members(p)
+    _tell_undo_listeners(p)
+    _set_back_before_images(job, sql)
+    run_sql(
+        """DELETE FROM tags WHERE account_id = :acc AND created_at >= :since
+           AND created_at <= :finished
+           AND NOT EXISTS (SELECT 1 FROM contact_tags ct WHERE ct.tag_id = tags.id)""",
+        **p,
+    )
+
+
+def _set_back_master_data(sql: dict[str, str], p: dict[str, Any]) -> None:
+    """Names and custom fields as in the backup; "to be deleted" again where it was."""
     # names and custom fields exactly as in the backup
     run_sql(
         f"""UPDATE contacts SET first_name = u.first_name, last_name = u.last_name,
@@ -153,6 +168,10 @@ def _apply_undo(job: ImportJob, backup: Backup | None, undo: ImportUndo, plan) -
              AND contacts.account_id = :acc AND contacts.status <> 'deleted'""",
         **p,
     )
+
+
+def _set_back_tags(p: dict[str, Any]) -> None:
+    """The backup lines' contacts get exactly the backup's tags."""
     # tags: exactly the backup's; tags the import created and nobody uses go again
     run_sql(
         """INSERT INTO tags (account_id, name, created_at)
@@ -183,6 +202,11 @@ def _apply_undo(job: ImportJob, backup: Backup | None, undo: ImportUndo, plan) -
            ON CONFLICT (contact_id, tag_id) DO NOTHING""",
         **p,
     )
+
+
+def _set_back_subscriptions(sql: dict[str, str], p: dict[str, Any]) -> None:
+    """The group's sign-up and sign-off data as in the backup (the consent rule applies)."""
+    differ = sql["differ"]
     # sign-up and sign-off data exactly as in the backup - except that nobody who
     # signed off or up *after* the import is switched back by its undo
     run_sql(
@@ -210,9 +234,14 @@ def _apply_undo(job: ImportJob, backup: Backup | None, undo: ImportUndo, plan) -
            ON CONFLICT (contact_id, group_id) DO NOTHING""",
         **p,
     )
+
+
+def _take_out_new_members(p: dict[str, Any]) -> tuple[int, int]:
+    """(removed, deleted): members the backup does not hold leave the group; those the
+    import created and no other group holds are deleted."""
     # contacts the group holds now and the backup does not: out of the group, and
     # deleted when they did not exist before the backup and are in no other group
-    undo.removed = run_sql(
+    removed = run_sql(
         """INSERT INTO backup_undo_removed (contact_id)
            SELECT s.contact_id FROM subscriptions s
            WHERE s.group_id = :gid AND NOT EXISTS (
@@ -229,15 +258,8 @@ def _apply_undo(job: ImportJob, backup: Backup | None, undo: ImportUndo, plan) -
            AND created_at >= :since
            AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.contact_id = contacts.id)"""
     emit_contacts(events.CONTACT_PURGED, f"SELECT id AS contact_id {new_and_alone}", **p)
-    undo.deleted = run_sql(f"DELETE {new_and_alone}", **p)  # nosec B608  # constants only
-    _tell_undo_listeners(p)
-    _set_back_before_images(job, sql)
-    run_sql(
-        """DELETE FROM tags WHERE account_id = :acc AND created_at >= :since
-           AND created_at <= :finished
-           AND NOT EXISTS (SELECT 1 FROM contact_tags ct WHERE ct.tag_id = tags.id)""",
-        **p,
-    )
+    deleted = run_sql(f"DELETE {new_and_alone}", **p)  # nosec B608  # constants only
+    return removed, deleted
 
 
 def _set_back_before_images(job: ImportJob, sql: dict[str, str]) -> None:

@@ -317,7 +317,7 @@ def _apply_to_ids(job: LifecycleJob, account: Account, ids: list[int]) -> int:
     if action == LifecycleAction.DELETE:
         return service.delete_contacts(account, ids, **kwargs)
     if action == LifecycleAction.RESTORE:
-        return service.restore_contacts(account, ids, **kwargs)
+        return service.undelete_contacts(account, ids, **kwargs)
     emails = list(
         db.session.scalars(
             select(Contact.email).where(Contact.account_id == account.id, Contact.id.in_(ids))
@@ -338,7 +338,7 @@ def _apply_to_emails(job: LifecycleJob, account: Account, emails: list[str]) -> 
         return receipt.contacts, len(emails) - receipt.contacts
     found = service.ids_for_emails(account, emails)
     apply = (
-        service.delete_contacts if action == LifecycleAction.DELETE else service.restore_contacts
+        service.delete_contacts if action == LifecycleAction.DELETE else service.undelete_contacts
     )
     return apply(account, list(found.values()), **kwargs), len(emails) - len(found)
 

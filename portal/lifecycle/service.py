@@ -13,7 +13,7 @@ Two ways to delete, as the seed article (SALESmanago) describes them:
   who, when, from which IP, how many records — never the address or the names.
 
 Restores from every path (the card, a bulk action, mass management, an API upsert, the
-sign-up form, the support console) go through restore_contacts(); imports restore
+sign-up form, the support console) go through undelete_contacts(); imports restore
 set-based inside their merge with the same statement shape and report it in their
 counters. Every function takes explicit arguments, flushes, and leaves the commit to the
 caller (a job commits once per batch)."""
@@ -49,7 +49,7 @@ __all__ = [
     "ContactForgotten",
     "ErasureReceipt",
     "delete_contacts",
-    "restore_contacts",
+    "undelete_contacts",
     "forget_contact",
     "forget_emails",
     "is_forgotten",
@@ -162,7 +162,7 @@ def delete_contacts(
     return _move(account, ids, _DELETE, actor=actor, source=source, ip=ip, record=record)
 
 
-def restore_contacts(
+def undelete_contacts(
     account: Account,
     ids: Iterable[int],
     *,

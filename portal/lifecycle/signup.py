@@ -189,7 +189,7 @@ def confirm_signup(form_token: str, token: str, *, ip: str | None) -> Confirmati
     else:
         if contact.is_deleted:
             result.restored = bool(
-                service.restore_contacts(account, [contact.id], actor=None, source="form", ip=ip)
+                service.undelete_contacts(account, [contact.id], actor=None, source="form", ip=ip)
             )
         names = {}
         if request.first_name and not contact.first_name:

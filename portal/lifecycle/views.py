@@ -109,7 +109,7 @@ def delete_contact(contact_id: int):
 @require_role(Role.EDITOR)
 def restore_contact(contact_id: int):
     contact = get_owned_or_404(Contact, contact_id)
-    if EmptyForm().validate_on_submit() and service.restore_contacts(
+    if EmptyForm().validate_on_submit() and service.undelete_contacts(
         g.account, [contact.id], actor=current_user, source="ui", ip=request.remote_addr
     ):
         db.session.commit()
@@ -182,7 +182,7 @@ def _bulk(action: LifecycleAction):
         flash(_("Please select at least one contact."), "warning")
         return redirect(back)
     apply = (
-        service.delete_contacts if action == LifecycleAction.DELETE else service.restore_contacts
+        service.delete_contacts if action == LifecycleAction.DELETE else service.undelete_contacts
     )
     changed = apply(
         g.account, ids[:INLINE_LIMIT], actor=current_user, source="ui", ip=request.remote_addr

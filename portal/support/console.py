@@ -7,7 +7,7 @@ StaffAccess row: a reason (ticket number or free text), a start and an end
 staff user reads and every staff action is an audit event on that account, with the
 staff user as actor (actor_type "staff"); the account's members see them on their
 settings page. The changes themselves go through the owning areas' services
-(lifecycle.service.restore_contacts, backups.restore.request_restore,
+(lifecycle.service.undelete_contacts, backups.restore.request_restore,
 backups.undo.request_undo), so a staff restore is the same restore a customer makes.
 
 A lookup by email tells staff, per account, whether the address is a contact there,
@@ -361,7 +361,7 @@ def restore_selected(
     """Restore ticked contacts "to be deleted" of the opened account (ids of other
     accounts are ignored by the lifecycle service); returns how many came back."""
     account = db.session.get(Account, access.account_id)
-    return lifecycle.restore_contacts(
+    return lifecycle.undelete_contacts(
         account, ids[:INLINE_RESTORE_LIMIT], actor=staff, source=SOURCE, ip=ip
     )
 
@@ -385,7 +385,7 @@ def restore_all(
         )
     )
     if len(ids) <= INLINE_RESTORE_LIMIT:
-        return lifecycle.restore_contacts(account, ids, actor=staff, source=SOURCE, ip=ip), None
+        return lifecycle.undelete_contacts(account, ids, actor=staff, source=SOURCE, ip=ip), None
     job = mass.draft_for_ids(
         account, LifecycleAction.RESTORE, ids, actor=staff, source=SOURCE, ip=ip
     )

@@ -119,7 +119,7 @@ def test_exact_mode_sets_the_group_back_and_nobody_is_erased(account, group, sce
     ids = db.session.scalars(
         db.select(Contact.id).where(Contact.email.in_(scenario["new"][2:]))
     ).all()
-    assert lifecycle.restore_contacts(account, ids, actor=None, source="ui") == 10
+    assert lifecycle.undelete_contacts(account, ids, actor=None, source="ui") == 10
 
 
 def test_add_missing_mode_keeps_the_later_members(account, group, scenario):

@@ -187,5 +187,5 @@ def test_service_counts_only_real_changes_and_ignores_other_accounts(account, ma
     assert service.delete_contacts(account, [mine.id, theirs.id], actor=None, source="api") == 1
     assert service.delete_contacts(account, [mine.id], actor=None, source="api") == 0
     assert theirs.status == "active"
-    assert service.restore_contacts(account, [mine.id, theirs.id], actor=None, source="api") == 1
+    assert service.undelete_contacts(account, [mine.id, theirs.id], actor=None, source="api") == 1
     assert mine.status == "active"
