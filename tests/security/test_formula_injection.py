@@ -44,7 +44,7 @@ KNOWN_CSV_WRITERS = {
     "portal/backups/snapshot.py": 2,  # snapshot (Python; PostgreSQL head line)
     "portal/excel_csv.py": 2,  # backups and exports for Excel (writer + content type)
     "portal/integrations/export.py": 1,  # group CSV, also inside the ZIP
-    "portal/api/views_imports.py": 2,  # JSON rows -> import file (guarded), OpenAPI media
+    "portal/api/endpoints_imports.py": 2,  # JSON rows -> import file (guarded), OpenAPI media
     "portal/support/account_views.py": 1,  # the account's log of support access
 }
 
