@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
@@ -265,6 +265,23 @@ def _apply_restore(backup: Backup, group: Group, mode: str, preview: Preview) ->
     fill_search_names(
         f"u.line IN (SELECT line FROM backup_plan WHERE kind IN {_TOUCHED})"  # noqa: S608  # nosec B608  # constants only
     )
+    _bring_back_contacts(sql, p)
+    _set_back_names_and_fields(sql, p)
+    _set_back_tags(p)
+    _set_back_subscriptions(sql, p)
+    emit_contacts(
+        events.CONTACT_UPDATED,
+        "SELECT contact_id FROM backup_plan WHERE kind IN ('set_back', 'brought_back')",
+        **p,
+    )
+    if mode != RestoreMode.EXACT:
+        return
+    _remove_later_members(p)
+
+
+def _bring_back_contacts(sql: dict[str, str], p: dict[str, Any]) -> None:
+    """Contacts "to be deleted" since the backup come back; contacts purged since are
+    created again (never forgotten ones: they were not loaded)."""
     # contacts "to be deleted" since the backup come back
     emit_contacts(
         events.CONTACT_RESTORED,
@@ -286,7 +303,7 @@ def _apply_restore(backup: Backup, group: Group, mode: str, preview: Preview) ->
            FROM backup_undo_rows u WHERE u.contact_id IS NULL""",  # noqa: S608  # nosec B608  # dialect constants only
         **p,
     )
-    match_contacts(backup.account_id)
+    match_contacts(p["acc"])
     run_sql(
         """UPDATE backup_plan SET contact_id = (
                SELECT u.contact_id FROM backup_undo_rows u WHERE u.line = backup_plan.line)
@@ -300,6 +317,10 @@ def _apply_restore(backup: Backup, group: Group, mode: str, preview: Preview) ->
         "WHERE kind = 'added')",
         **p,
     )
+
+
+def _set_back_names_and_fields(sql: dict[str, str], p: dict[str, Any]) -> None:
+    """The touched lines' names and custom fields as in the backup."""
     # names and custom fields as in the backup
     run_sql(
         f"""UPDATE contacts SET first_name = COALESCE(u.first_name, ''),
@@ -313,6 +334,10 @@ def _apply_restore(backup: Backup, group: Group, mode: str, preview: Preview) ->
                   OR {sql["fields_differ"]})""",  # noqa: S608  # nosec B608  # dialect constants only
         **p,
     )
+
+
+def _set_back_tags(p: dict[str, Any]) -> None:
+    """The touched lines' contacts get exactly the backup's tags."""
     # tags exactly as in the backup
     run_sql(
         f"""INSERT INTO tags (account_id, name, created_at)
@@ -343,6 +368,10 @@ def _apply_restore(backup: Backup, group: Group, mode: str, preview: Preview) ->
            ON CONFLICT (contact_id, tag_id) DO NOTHING""",
         **p,
     )
+
+
+def _set_back_subscriptions(sql: dict[str, str], p: dict[str, Any]) -> None:
+    """The group's sign-up and sign-off data as in the backup ("kept" lines excepted)."""
     # sign-up and sign-off data as in the backup ("kept" lines are not touched)
     d = sql["differ"]
     run_sql(
@@ -367,13 +396,10 @@ def _apply_restore(backup: Backup, group: Group, mode: str, preview: Preview) ->
            ON CONFLICT (contact_id, group_id) DO NOTHING""",  # noqa: S608  # nosec B608  # constants only
         **p,
     )
-    emit_contacts(
-        events.CONTACT_UPDATED,
-        "SELECT contact_id FROM backup_plan WHERE kind IN ('set_back', 'brought_back')",
-        **p,
-    )
-    if mode != RestoreMode.EXACT:
-        return
+
+
+def _remove_later_members(p: dict[str, Any]) -> None:
+    """Exact mode: members who joined after the backup leave the group."""
     # exact: who joined the group after the backup leaves it; nobody is erased - a
     # contact left in no group goes "to be deleted" (restorable until the purge)
     emit_contacts(

@@ -323,28 +323,8 @@ def snapshot(
         )
         db.session.add(backup)
         db.session.flush()
-        for start in range(0, len(stats.pending), FETCH_ROWS):
-            db.session.execute(
-                BackupPendingDeletion.__table__.insert(),
-                [
-                    {"backup_id": backup.id, "contact_id": cid, "deleted_at": deleted_at}
-                    for cid, deleted_at in stats.pending[start : start + FETCH_ROWS]
-                ],
-            )
-        audit.record(
-            "backup.created",
-            account=account,
-            actor=actor,
-            object_type="backup",
-            object_id=backup.id,
-            details={
-                "name": group.name,
-                "group_id": group.id,
-                "reason": backup.reason,
-                "contacts": stats.contacts,
-                "import_id": backup.import_id,
-            },
-        )
+        _record_pending_deletions(backup, stats)
+        _audit_created(backup, group, account, actor)
     except BaseException:
         storage.delete(key)
         raise
@@ -357,6 +337,36 @@ def snapshot(
         (clock.now() - started).total_seconds(),
     )
     return backup
+
+
+def _record_pending_deletions(backup: Backup, stats: _SnapshotStats) -> None:
+    """The contacts that were "to be deleted" at the snapshot (an undo deletes them
+    again), in batches."""
+    for start in range(0, len(stats.pending), FETCH_ROWS):
+        db.session.execute(
+            BackupPendingDeletion.__table__.insert(),
+            [
+                {"backup_id": backup.id, "contact_id": cid, "deleted_at": deleted_at}
+                for cid, deleted_at in stats.pending[start : start + FETCH_ROWS]
+            ],
+        )
+
+
+def _audit_created(backup: Backup, group: Group, account: Account, actor: User | None) -> None:
+    audit.record(
+        "backup.created",
+        account=account,
+        actor=actor,
+        object_type="backup",
+        object_id=backup.id,
+        details={
+            "name": group.name,
+            "group_id": group.id,
+            "reason": backup.reason,
+            "contacts": backup.contact_count,
+            "import_id": backup.import_id,
+        },
+    )
 
 
 def _group_is_empty(group: Group) -> bool:

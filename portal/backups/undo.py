@@ -328,49 +328,11 @@ def run_undo(undo: ImportUndo, storage: BackupStorage | None = None) -> None:
     undo.status = UndoStatus.RUNNING.value
     db.session.commit()
     try:
-        if db.engine.dialect.name == "postgresql" and job.group_id is not None:
-            db.session.execute(  # imports into this group wait for the undo
-                text("SELECT id FROM groups WHERE id = :g FOR UPDATE"), {"g": job.group_id}
-            )
-        if job.undone_at is not None:
-            raise UndoRefused(_l("This import has already been undone."))
-        backup = live_backup(job.account_id, job.backup_id)
-        if (
-            (backup is None and not job.group_was_empty)
-            or job.group_id is None
-            or db.session.get(Group, job.group_id) is None
-        ):
-            raise UndoRefused(
-                _l("The backup or the group of this import no longer exists; nothing was changed.")
-            )
-        if import_running_into(job.group_id, except_id=job.id):
-            raise UndoRefused(
-                _l("Another import into this group is running. Please wait until it has finished.")
-            )
-
+        backup = _lock_and_check(job)
         plan = plan_undo(job, backup, storage)
         _apply_undo(job, backup, undo, plan)
         drop_scratch()
-        db.session.expire_all()
-        job = db.session.get(ImportJob, undo.import_id)
-        now = clock.now()
-        job.undone_at = now
-        undo.status = UndoStatus.FINISHED.value
-        undo.finished_at = now
-        audit.record(
-            "import.undone",
-            account=account_of(job.account_id),
-            actor=undo.created_by,
-            object_type="import",
-            object_id=job.id,
-            details={
-                "group": job.group_name,
-                "backup_id": backup.id if backup is not None else None,
-                "restored": undo.restored,
-                "removed": undo.removed,
-                "deleted": undo.deleted,
-            },
-        )
+        _record_undone(undo, backup)
         db.session.commit()
     except Exception as exc:
         db.session.rollback()
@@ -381,6 +343,56 @@ def run_undo(undo: ImportUndo, storage: BackupStorage | None = None) -> None:
         db.session.commit()
         if not isinstance(exc, ServiceError):
             raise
+
+
+def _lock_and_check(job: ImportJob) -> Backup | None:
+    """The group locked (PostgreSQL: imports into it wait for the undo) and the undo
+    still possible now: the backup (None when the group was empty before the import),
+    else UndoRefused with the reason."""
+    if db.engine.dialect.name == "postgresql" and job.group_id is not None:
+        db.session.execute(  # imports into this group wait for the undo
+            text("SELECT id FROM groups WHERE id = :g FOR UPDATE"), {"g": job.group_id}
+        )
+    if job.undone_at is not None:
+        raise UndoRefused(_l("This import has already been undone."))
+    backup = live_backup(job.account_id, job.backup_id)
+    if (
+        (backup is None and not job.group_was_empty)
+        or job.group_id is None
+        or db.session.get(Group, job.group_id) is None
+    ):
+        raise UndoRefused(
+            _l("The backup or the group of this import no longer exists; nothing was changed.")
+        )
+    if import_running_into(job.group_id, except_id=job.id):
+        raise UndoRefused(
+            _l("Another import into this group is running. Please wait until it has finished.")
+        )
+    return backup
+
+
+def _record_undone(undo: ImportUndo, backup: Backup | None) -> None:
+    """The import marked undone, the undo finished, and the audit event."""
+    db.session.expire_all()
+    job = db.session.get(ImportJob, undo.import_id)
+    now = clock.now()
+    job.undone_at = now
+    undo.status = UndoStatus.FINISHED.value
+    undo.finished_at = now
+    audit.record(
+        "import.undone",
+        account=account_of(job.account_id),
+        actor=undo.created_by,
+        object_type="import",
+        object_id=job.id,
+        details={
+            "group": job.group_name,
+            "backup_id": backup.id if backup is not None else None,
+            "restored": undo.restored,
+            "removed": undo.removed,
+            "deleted": undo.deleted,
+        },
+    )
 
 
 def undo_message(undo: ImportUndo) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, func, literal, not_, or_, select, tuple_
+from sqlalchemy import case, exists, func, literal, not_, select, tuple_
 
 from portal.accounts.service import ServiceError, normalize_email
 from portal.contacts.models import (
@@ -24,8 +24,8 @@ from portal.contacts.models import (
     Subscription,
     Tag,
     contact_tags,
-    fold,
 )
+from portal.contacts.search import dialect_name, search_condition
 from portal.extensions import db
 
 if TYPE_CHECKING:
@@ -166,27 +166,6 @@ class ContactFilter:
         return replace(self, **changes)
 
 
-def _dialect() -> str:
-    return db.session.get_bind().dialect.name
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _prefix(column, term: str):
-    """`column` starts with `term`, in a form the database serves from an index:
-    LIKE with the pattern opclass on PostgreSQL, a range on SQLite (whose LIKE is
-    case-insensitive and skips a binary index). The stored values are already
-    lower-cased / folded, and so is `term`."""
-    if _dialect() == "postgresql":
-        return column.like(_escape_like(term) + "%", escape="\\")
-    if ord(term[-1]) >= 0x10FFFF:
-        return column >= term
-    upper = term[:-1] + chr(ord(term[-1]) + 1)
-    return and_(column >= term, column < upper)
-
-
 def _local_midnight_utc(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=tz).astimezone(UTC)
 
@@ -207,55 +186,10 @@ def filter_conditions(account: Account, f: ContactFilter, tz: ZoneInfo | None = 
     if f.signup_to:
         signup.append(sub.activated_at < _local_midnight_utc(f.signup_to + timedelta(days=1), tz))
 
-    def subs(*where):
-        return exists().where(sub.contact_id == Contact.id, *where)
-
     if f.group_id:
-        in_group = (sub.group_id == f.group_id, sub.account_id == account.id)
-        if f.status == "active":
-            conds += [
-                Contact.status == ContactStatus.ACTIVE.value,
-                subs(*in_group, sub.active.is_(True), *signup),
-            ]
-        elif f.status == "unsubscribed":
-            conds += [
-                Contact.status == ContactStatus.ACTIVE.value,
-                subs(*in_group, sub.active.is_(False), *signup),
-            ]
-        else:
-            if f.status == "deleted":
-                conds.append(Contact.status == ContactStatus.DELETED.value)
-            conds.append(subs(*in_group, *signup))
+        conds += _status_in_group(account, f, signup)
     else:
-        if f.status == "deleted":
-            conds.append(Contact.status == ContactStatus.DELETED.value)
-        elif f.status == "active":
-            # "has an active subscription, or none at all": one probe of the contact's few
-            # subscriptions per row. (An OR of two EXISTS makes PostgreSQL hash every
-            # inactive subscription of the table first: 150 ms instead of 5 at 1M rows.)
-            any_active = (
-                select(func.max(case((sub.active.is_(True), 1), else_=0)))
-                .where(sub.contact_id == Contact.id)
-                .scalar_subquery()
-            )
-            conds += [
-                Contact.status == ContactStatus.ACTIVE.value,
-                func.coalesce(any_active, 1) == 1,
-            ]
-        elif f.status == "unsubscribed":
-            conds += [
-                Contact.status == ContactStatus.ACTIVE.value,
-                not_(subs(sub.active.is_(True))),
-                subs(sub.active.is_(False)),
-            ]
-        if signup:
-            # PostgreSQL drives a narrow date range from (account_id, activated_at); SQLite,
-            # without statistics, would take that index for every probe, so it gets the
-            # contact_id probe alone there.
-            if _dialect() == "postgresql":
-                conds.append(subs(sub.account_id == account.id, *signup))
-            else:
-                conds.append(subs(*signup))
+        conds += _status_in_any_group(account, f, signup)
 
     if f.tag_id:
         conds.append(
@@ -269,46 +203,65 @@ def filter_conditions(account: Account, f: ContactFilter, tz: ZoneInfo | None = 
     return conds
 
 
-SEARCH_ANYWHERE_FROM = 3  # characters; shorter terms match the start (see below)
+def _subs(*where):
+    """The contact has a subscription matching `where`."""
+    return exists().where(Subscription.contact_id == Contact.id, *where)
 
 
-def _contains(column, term: str):
-    """`column` contains `term` literally (% and _ typed by the user are no wildcards).
-    PostgreSQL serves it from the trigram (GIN) index of the column; SQLite scans."""
-    return column.like("%" + _escape_like(term) + "%", escape="\\")
-
-
-def search_condition(q: str, *, anywhere: bool = True):
-    """The free search: the lower-cased term against the address, the folded term
-    against the name ("first last"), each word of it anywhere in the name, so that
-    "neu" finds bernd.neu02@... and "Neu Bernd" finds Bernd Neu.
-
-    A term of one or two characters matches the start of the address or of the first
-    or last name only: a trigram index cannot serve it, and on a million contacts a
-    two-letter substring would read every row. A term with "@" searches the address
-    only. With anywhere=False (the API) every term matches by prefix, as before."""
-    term = q.strip()
-    email_term = term.lower()
-    name_term = fold(term)
-    words = name_term.split()
-    if anywhere and len(email_term) >= SEARCH_ANYWHERE_FROM:
-        matches = [_contains(Contact.email, email_term)]
-        if words and "@" not in term:
-            if max(len(w) for w in words) >= SEARCH_ANYWHERE_FROM:
-                matches.append(and_(*(_contains(Contact.search_name, w) for w in words)))
-            else:
-                matches += [
-                    _prefix(Contact.search_name, name_term),
-                    _prefix(Contact.search_name_rev, name_term),
-                ]
-        return or_(*matches)
-    matches = [_prefix(Contact.email, email_term)]
-    if name_term and "@" not in term:
-        matches += [
-            _prefix(Contact.search_name, name_term),
-            _prefix(Contact.search_name_rev, name_term),
+def _status_in_group(account: Account, f: ContactFilter, signup: list) -> list:
+    """The status (and sign-up dates) within the filtered group."""
+    sub, subs, conds = Subscription, _subs, []
+    in_group = (sub.group_id == f.group_id, sub.account_id == account.id)
+    if f.status == "active":
+        conds += [
+            Contact.status == ContactStatus.ACTIVE.value,
+            subs(*in_group, sub.active.is_(True), *signup),
         ]
-    return or_(*matches)
+    elif f.status == "unsubscribed":
+        conds += [
+            Contact.status == ContactStatus.ACTIVE.value,
+            subs(*in_group, sub.active.is_(False), *signup),
+        ]
+    else:
+        if f.status == "deleted":
+            conds.append(Contact.status == ContactStatus.DELETED.value)
+        conds.append(subs(*in_group, *signup))
+    return conds
+
+
+def _status_in_any_group(account: Account, f: ContactFilter, signup: list) -> list:
+    """The status (and sign-up dates) over all of the contact's subscriptions."""
+    sub, subs, conds = Subscription, _subs, []
+    if f.status == "deleted":
+        conds.append(Contact.status == ContactStatus.DELETED.value)
+    elif f.status == "active":
+        # "has an active subscription, or none at all": one probe of the contact's few
+        # subscriptions per row. (An OR of two EXISTS makes PostgreSQL hash every
+        # inactive subscription of the table first: 150 ms instead of 5 at 1M rows.)
+        any_active = (
+            select(func.max(case((sub.active.is_(True), 1), else_=0)))
+            .where(sub.contact_id == Contact.id)
+            .scalar_subquery()
+        )
+        conds += [
+            Contact.status == ContactStatus.ACTIVE.value,
+            func.coalesce(any_active, 1) == 1,
+        ]
+    elif f.status == "unsubscribed":
+        conds += [
+            Contact.status == ContactStatus.ACTIVE.value,
+            not_(subs(sub.active.is_(True))),
+            subs(sub.active.is_(False)),
+        ]
+    if signup:
+        # PostgreSQL drives a narrow date range from (account_id, activated_at); SQLite,
+        # without statistics, would take that index for every probe, so it gets the
+        # contact_id probe alone there.
+        if dialect_name() == "postgresql":
+            conds.append(subs(sub.account_id == account.id, *signup))
+        else:
+            conds.append(subs(*signup))
+    return conds
 
 
 SORT_KEYS = ("added", "email", "name", "status")
