@@ -355,7 +355,7 @@ def groups_by_contact(account: Account, ids: list[int]) -> dict[int, list[tuple[
     return found
 
 
-def restore_selected(
+def undelete_selected(
     access: StaffAccess, ids: list[int], *, staff: User, ip: str | None = None
 ) -> int:
     """Restore ticked contacts "to be deleted" of the opened account (ids of other
@@ -366,7 +366,7 @@ def restore_selected(
     )
 
 
-def restore_all(
+def undelete_all(
     access: StaffAccess, *, staff: User, ip: str | None = None
 ) -> tuple[int, LifecycleJob | None]:
     """Every contact "to be deleted" right now: at once when there are few, otherwise
@@ -393,7 +393,7 @@ def restore_all(
     return 0, job
 
 
-def restore_jobs(account: Account, limit: int = 5) -> list[LifecycleJob]:
+def undelete_jobs(account: Account, limit: int = 5) -> list[LifecycleJob]:
     """The console's own restore jobs on the account, newest first."""
     from portal.lifecycle.models import LifecycleJob
 

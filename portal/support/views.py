@@ -290,7 +290,7 @@ def deleted():
         purge_text=_purge_text,
         next_before=contacts[-1].id if len(contacts) == console.PAGE_SIZE else None,
         first_page=before is None,
-        jobs=console.restore_jobs(account),
+        jobs=console.undelete_jobs(account),
     )
 
 
@@ -299,7 +299,7 @@ def deleted():
 def restore_deleted():
     back = url_for("support.deleted", slug=g.support_account.slug)
     if request.form.get("scope") == "all":
-        restored, job = console.restore_all(g.staff_access, staff=_staff(), ip=_ip())
+        restored, job = console.undelete_all(g.staff_access, staff=_staff(), ip=_ip())
         if job is not None:
             from portal.lifecycle import tasks as lifecycle_tasks
 
@@ -323,7 +323,7 @@ def restore_deleted():
         if not ids:
             flash(_("Please select at least one contact."), "warning")
             return redirect(back)
-        restored = console.restore_selected(g.staff_access, ids, staff=_staff(), ip=_ip())
+        restored = console.undelete_selected(g.staff_access, ids, staff=_staff(), ip=_ip())
     db.session.commit()
     flash(
         ngettext(
