@@ -63,7 +63,7 @@ PREVIEW = (
     + """
 import json, time
 from portal import create_app
-from portal.backups.restore import request_restore, restore_preview, run_restore
+from portal.backups.restore import restore_preview
 from portal.backups.models import Backup
 from portal.extensions import db
 app = create_app({{"SECRET_KEY": "bench"}})
@@ -80,7 +80,7 @@ with app.app_context():
 RESTORE = """
 import json, time
 from portal import create_app
-pass
+from portal.backups.restore import request_restore, run_restore
 from portal.backups.models import Backup, BackupRestore
 from portal.extensions import db
 app = create_app({{"SECRET_KEY": "bench"}})

@@ -23,21 +23,14 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import (
-    func,
-    select,
-)
+from sqlalchemy import func, select
 
 from portal import clock, excel_csv
 from portal.accounts.service import ServiceError
-from portal.backups.models import (
-    Backup,
-)
+from portal.backups.models import Backup
 from portal.core.storage import BackupStorage, StorageError, get_storage
 from portal.extensions import db
-from portal.imports.portal_format import (
-    unguard,
-)
+from portal.imports.portal_format import unguard
 from portal.lifecycle import suppression
 from portal.lifecycle.models import Suppression
 from portal.support import service as audit

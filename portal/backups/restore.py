@@ -21,20 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import (
-    func,
-    select,
-    text,
-)
+from sqlalchemy import func, select, text
 
 from portal import clock, events
 from portal.accounts.service import ServiceError
-from portal.backups.models import (
-    Backup,
-    BackupRestore,
-    RestoreMode,
-    UndoStatus,
-)
+from portal.backups.models import Backup, BackupRestore, RestoreMode, UndoStatus
 from portal.backups.read import (
     DAMAGED,
     BackupUnreadable,
@@ -64,16 +55,12 @@ from portal.backups.scratch import (
     subscription_differs,
 )
 from portal.contacts import service as contacts
-from portal.contacts.models import (
-    Group,
-)
+from portal.contacts.models import Group
 from portal.core.storage import BackupStorage, get_storage
 from portal.extensions import db
 from portal.imports import service as imports
 from portal.imports.models import ImportJob
-from portal.imports.portal_format import (
-    CUSTOM_PREFIX,
-)
+from portal.imports.portal_format import CUSTOM_PREFIX
 from portal.support import service as audit
 
 if TYPE_CHECKING:

@@ -7,25 +7,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from sqlalchemy import (
-    delete,
-    select,
-)
+from sqlalchemy import delete, select
 
 from portal import clock
-from portal.backups.models import (
-    Backup,
-    BackupPendingDeletion,
-)
+from portal.backups.models import Backup, BackupPendingDeletion
 from portal.backups.read import READ_BYTES, measure
 from portal.core.storage import BackupStorage, StorageError, get_storage
 from portal.extensions import db
 from portal.imports.models import ImportBeforeImage, ImportJob
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -40,10 +40,7 @@ from sqlalchemy import (
 )
 
 from portal import events
-from portal.backups.models import (
-    Backup,
-    RestoreMode,
-)
+from portal.backups.models import Backup, RestoreMode
 from portal.backups.read import (
     DAMAGED,
     FETCH_ROWS,
@@ -53,23 +50,13 @@ from portal.backups.read import (
     read_rows,
 )
 from portal.contacts import fields as contact_fields
-from portal.contacts.models import (
-    CustomField,
-    FieldType,
-    search_columns,
-)
+from portal.contacts.models import CustomField, FieldType, search_columns
 from portal.core.storage import BackupStorage
 from portal.database import UTCDateTime
 from portal.extensions import db
 from portal.imports import mapping as m
 from portal.imports.models import ImportJob, ImportStatus
-from portal.imports.portal_format import (
-    parse_time,
-    unguard,
-)
-
-if TYPE_CHECKING:
-    pass
+from portal.imports.portal_format import parse_time, unguard
 
 
 def import_running_into(group_id: int, except_id: int | None = None) -> bool:

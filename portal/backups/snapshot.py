@@ -19,39 +19,19 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import (
-    func,
-    literal,
-    select,
-)
+from sqlalchemy import func, literal, select
 
 from portal import clock
 from portal.accounts.service import ServiceError
-from portal.backups.models import (
-    Backup,
-    BackupPendingDeletion,
-    BackupReason,
-)
+from portal.backups.models import Backup, BackupPendingDeletion, BackupReason
 from portal.backups.read import FETCH_ROWS, ROWS_PER_CHUNK, account_of
 from portal.backups.retention import RETENTION_DAYS
 from portal.contacts import fields as contact_fields
-from portal.contacts.models import (
-    Contact,
-    ContactStatus,
-    Group,
-    Subscription,
-    Tag,
-    contact_tags,
-)
+from portal.contacts.models import Contact, ContactStatus, Group, Subscription, Tag, contact_tags
 from portal.core.storage import BackupStorage, StorageError, get_storage, new_key
 from portal.extensions import db
 from portal.imports.models import ImportJob
-from portal.imports.portal_format import (
-    field_text,
-    header_for,
-    iso_time,
-    tag_order,
-)
+from portal.imports.portal_format import field_text, header_for, iso_time, tag_order
 from portal.safe_csv import safe_row
 from portal.support import service as audit
 

@@ -14,18 +14,11 @@ from typing import TYPE_CHECKING, Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import (
-    select,
-    text,
-)
+from sqlalchemy import select, text
 
 from portal import clock, events
 from portal.accounts.service import ServiceError
-from portal.backups.models import (
-    Backup,
-    ImportUndo,
-    UndoStatus,
-)
+from portal.backups.models import Backup, ImportUndo, UndoStatus
 from portal.backups.read import account_of, live_backup, verify
 from portal.backups.retention import RETENTION_DAYS
 from portal.backups.scratch import (
@@ -49,9 +42,7 @@ from portal.backups.scratch import (
     sql_clause,
     subscription_differs,
 )
-from portal.contacts.models import (
-    Group,
-)
+from portal.contacts.models import Group
 from portal.core.storage import BackupStorage, get_storage
 from portal.extensions import db
 from portal.imports.models import ImportJob, ImportStatus

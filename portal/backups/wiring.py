@@ -7,20 +7,13 @@ rules; register_hooks is idempotent (create_app may run more than once per proce
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from portal.backups.models import (
-    BackupReason,
-)
+from portal.backups.models import BackupReason
 from portal.backups.snapshot import backup_before_group_delete, backup_before_import
 from portal.contacts import service as contacts
 from portal.imports import service as imports
-
-if TYPE_CHECKING:
-    pass
 
 
 def register_hooks() -> None:

@@ -8,12 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from portal.contacts.models import (
-    Contact,
-    ContactStatus,
-    Group,
-    Subscription,
-)
+from portal.contacts.models import Contact, ContactStatus, Group, Subscription
 from portal.extensions import db
 
 if TYPE_CHECKING:

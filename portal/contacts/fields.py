@@ -12,11 +12,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from portal.accounts.service import ServiceError, has_control_characters
-from portal.contacts.models import (
-    CustomField,
-    FieldType,
-    checked_source,
-)
+from portal.contacts.models import CustomField, FieldType, checked_source
 from portal.extensions import db
 from portal.support import service as audit
 

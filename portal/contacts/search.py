@@ -3,18 +3,10 @@ either (short terms, and the prefix mode), on the folded search columns."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlalchemy import and_, or_
 
-from portal.contacts.models import (
-    Contact,
-    fold,
-)
+from portal.contacts.models import Contact, fold
 from portal.extensions import db
-
-if TYPE_CHECKING:
-    pass
 
 
 def dialect_name() -> str:
