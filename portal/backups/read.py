@@ -41,11 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-
 ROWS_PER_CHUNK = 2000  # CSV rows compressed and handed to the storage at a time
-
 FETCH_ROWS = 5000  # rows per round trip of the server-side cursor
-
 READ_BYTES = 1 << 20
 
 

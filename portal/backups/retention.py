@@ -19,9 +19,7 @@ from portal.imports.models import ImportBeforeImage, ImportJob
 
 log = logging.getLogger(__name__)
 
-
 RETENTION_DAYS = 30
-
 ORPHAN_AGE = timedelta(days=1)  # files without a row older than this are swept
 
 

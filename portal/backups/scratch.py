@@ -71,9 +71,7 @@ def import_running_into(group_id: int, except_id: int | None = None) -> bool:
 
 # Scratch tables of one undo, private to its connection (never part of the schema).
 _scratch = MetaData()
-
 _TEMP = {"prefixes": ["TEMPORARY"], "postgresql_on_commit": "DROP"}
-
 UNDO_ROWS = Table(
     "backup_undo_rows",
     _scratch,
@@ -92,7 +90,6 @@ UNDO_ROWS = Table(
     Index("ix_backup_undo_rows_contact", "contact_id"),
     **_TEMP,
 )
-
 UNDO_TAGS = Table(
     "backup_undo_tags",
     _scratch,
@@ -101,7 +98,6 @@ UNDO_TAGS = Table(
     Index("ix_backup_undo_tags_line", "line", "name"),
     **_TEMP,
 )
-
 UNDO_LINKS = Table(
     "backup_undo_links",
     _scratch,
@@ -109,13 +105,11 @@ UNDO_LINKS = Table(
     Column("tag_id", Integer, primary_key=True),
     **_TEMP,
 )
-
 UNDO_REMOVED = Table(
     "backup_undo_removed", _scratch, Column("contact_id", BigInteger, primary_key=True), **_TEMP
 )
-
 # the dry run's verdict per backup line (line set) or per contact of the group that the
-# backup does not hold (line empty): restore.py and undo.py
+# backup does not hold (line empty): see restore.py and undo.py
 PLAN = Table(
     "backup_plan",
     _scratch,
@@ -126,14 +120,11 @@ PLAN = Table(
     Index("ix_backup_plan_line", "line"),
     **_TEMP,
 )
-
 # the contacts whose tags differ from their backup line's (restore.py, undo.py)
 TAG_DIFF = Table(
     "backup_tag_diff", _scratch, Column("contact_id", BigInteger, primary_key=True), **_TEMP
 )
-
 SCRATCH_TABLES = (UNDO_ROWS, UNDO_TAGS, UNDO_LINKS, UNDO_REMOVED, PLAN, TAG_DIFF)
-
 DIALECT = {
     "postgresql": {
         "differ": "IS DISTINCT FROM",
@@ -348,7 +339,6 @@ def _copy_scratch(connection, lines) -> int:
 
 
 EXAMPLES = 3  # example addresses shown per kind
-
 NO_ID = -1  # a group or backup that does not exist (matches no row)
 
 

@@ -40,9 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-
 COMPRESS_LEVEL = 6
-
 _TAG_SEP = "\x1f"  # joins tag names in SQL; names never contain it
 
 
@@ -160,7 +158,6 @@ _PG_GUARD = (
 
 # CSV-quoted (always; doubled quotes inside), the empty string for NULL
 _PG_QUOTE = "COALESCE('\"' || replace({e}, '\"', '\"\"') || '\"', '')"
-
 _PG_TIME = (
     "to_char({t}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
     "CAST(extract(microseconds FROM {t}) AS bigint) % 1000000 <> 0 "
