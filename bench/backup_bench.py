@@ -94,8 +94,10 @@ def run_snapshot(ids: dict, store: str) -> dict:
         + f"""
 import json, time
 from portal import create_app
-from portal.backups import service
+from portal.backups import read, retention
+from portal.backups.snapshot import snapshot
 from portal.contacts.models import Group
+from portal.core.storage import get_storage
 from portal.extensions import db
 app = create_app({{"SECRET_KEY": "bench"}})
 with app.app_context():
@@ -103,22 +105,22 @@ with app.app_context():
     db.session.execute(db.text("SELECT 1"))
     rss_before = mem_mb("VmRSS")
     started = time.perf_counter()
-    backup = service.snapshot(group, reason="manual")
+    backup = snapshot(group, reason="manual")
     db.session.commit()
     snapshot_s = time.perf_counter() - started
     peak = mem_mb("VmHWM")
     started = time.perf_counter()
-    service.verify(backup)
+    read.verify(backup)
     verify_s = time.perf_counter() - started
     started = time.perf_counter()
-    raw = sum(len(chunk) for chunk in service.download_stream(backup))
+    raw = sum(len(chunk) for chunk in read.download_stream(backup))
     download_s = time.perf_counter() - started
     result = {{"snapshot_s": snapshot_s, "contacts": backup.contact_count, "size": backup.size,
         "csv_bytes": raw, "verify_s": verify_s, "download_s": download_s,
         "rss_before_mb": rss_before, "peak_rss_mb": peak,
         "peak_after_download_mb": mem_mb("VmHWM"),
-        "store": type(service.get_storage()).__name__}}
-    service.delete_backup(backup)
+        "store": type(get_storage()).__name__}}
+    retention.delete_backup(backup)
     db.session.commit()
     print(json.dumps(result))
 """
@@ -173,20 +175,21 @@ import json, time
 from pathlib import Path
 from portal import create_app
 from portal.accounts.models import Account
-from portal.backups import service as backups
+from portal.backups import read
+from portal.backups import undo as backup_undo
 from portal.contacts.models import Group
 from portal.extensions import db
 from portal.imports import service
-from portal.backups import service as backup_service
+from portal.backups import snapshot as backup_snapshot
 snapshot_s = []
-_snapshot = backup_service.snapshot
+_snapshot = backup_snapshot.snapshot
 def _timed(*args, **kwargs):
     started = time.perf_counter()
     try:
         return _snapshot(*args, **kwargs)
     finally:
         snapshot_s.append(time.perf_counter() - started)
-backup_service.snapshot = _timed
+backup_snapshot.snapshot = _timed
 app = create_app({{"SECRET_KEY": "bench"}})
 with app.app_context():
     if {ids.get("reset_sql")!r}:
@@ -212,14 +215,14 @@ with app.app_context():
                "created": job.created, "updated": job.updated, "rss_mb": mem_mb("VmHWM"),
                "snapshot_s": sum(snapshot_s)}}
     if job.backup_id:
-        backup = backups.live_backup(account.id, job.backup_id)
+        backup = read.live_backup(account.id, job.backup_id)
         result["backup_contacts"] = backup.contact_count
         if {undo!r}:
             service.drop_staging(job)
-            undo = backups.request_undo(job, actor=None)
+            undo = backup_undo.request_undo(job, actor=None)
             db.session.commit()
             started = time.perf_counter()
-            backups.run_undo(undo)
+            backup_undo.run_undo(undo)
             result["undo_s"] = time.perf_counter() - started
             result["undo"] = {{"status": undo.status, "restored": undo.restored,
                               "removed": undo.removed, "deleted": undo.deleted}}

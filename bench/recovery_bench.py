@@ -27,13 +27,13 @@ PREPARE = """
 import json
 from datetime import timedelta
 from portal import clock, create_app
-from portal.backups import service
+from portal.backups.snapshot import snapshot
 from portal.contacts.models import Contact, Group, Subscription, contact_row
 from portal.extensions import db
 app = create_app({{"SECRET_KEY": "bench"}})
 with app.app_context():
     group = db.session.get(Group, {group_id})
-    backup = service.snapshot(group, reason="manual")
+    backup = snapshot(group, reason="manual")
     db.session.commit()
     ids = db.session.scalars(db.select(Subscription.contact_id).where(
         Subscription.group_id == group.id).order_by(Subscription.contact_id)).all()
@@ -63,14 +63,14 @@ PREVIEW = (
     + """
 import json, time
 from portal import create_app
-from portal.backups import recovery
+from portal.backups.restore import restore_preview
 from portal.backups.models import Backup
 from portal.extensions import db
 app = create_app({{"SECRET_KEY": "bench"}})
 with app.app_context():
     backup = db.session.get(Backup, {backup_id})
     started = time.perf_counter()
-    preview = recovery.restore_preview(backup)
+    preview = restore_preview(backup)
     elapsed = time.perf_counter() - started
     print(json.dumps({{"preview_s": elapsed, "counts": preview.counts,
         "peak_rss_mb": mem_mb("VmHWM")}}))
@@ -80,16 +80,16 @@ with app.app_context():
 RESTORE = """
 import json, time
 from portal import create_app
-from portal.backups import recovery
+from portal.backups.restore import request_restore, run_restore
 from portal.backups.models import Backup, BackupRestore
 from portal.extensions import db
 app = create_app({{"SECRET_KEY": "bench"}})
 with app.app_context():
     backup = db.session.get(Backup, {backup_id})
-    restore = recovery.request_restore(backup, mode="exact", expected={{}}, actor=None)
+    restore = request_restore(backup, mode="exact", expected={{}}, actor=None)
     db.session.commit()
     started = time.perf_counter()
-    recovery.run_restore(restore)
+    run_restore(restore)
     elapsed = time.perf_counter() - started
     restore = db.session.get(BackupRestore, restore.id)
     print(json.dumps({{"restore_s": elapsed, "status": restore.status, "counts": restore.counts}}))

@@ -187,9 +187,9 @@ def cleanup_cmd() -> None:
 @portal_cli.command("backups-cleanup")
 def backups_cleanup_cmd() -> None:
     """Remove expired backups now (the cron job does it daily)."""
-    from portal.backups import service
+    from portal.backups.retention import remove_expired
 
-    click.echo(f"Removed {service.remove_expired()} expired backup(s).")
+    click.echo(f"Removed {remove_expired()} expired backup(s).")
 
 
 @portal_cli.command("move-files")
@@ -200,11 +200,11 @@ def move_files_cmd(target: str) -> None:
     continue after an interruption."""
     from flask import current_app
 
-    from portal.backups import service
+    from portal.backups.retention import move_files
     from portal.core import storage
 
     source = storage.FOLDER if target == storage.DATABASE else storage.DATABASE
-    counts = service.move_files(storage.storage_named(source), storage.storage_named(target))
+    counts = move_files(storage.storage_named(source), storage.storage_named(target))
     click.echo(
         f"Moved {counts.moved} backup file(s) from the {source} store to the {target} store; "
         f"{counts.already_there} already there, {counts.missing} missing, "

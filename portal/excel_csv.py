@@ -31,8 +31,9 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from portal.imports import headers as h
-from portal.imports.mapping import CUSTOM_PREFIX, PORTAL_HEADER, normalize_header
-from portal.safe_csv import TRIGGERS, safe_row
+from portal.imports.mapping import normalize_header
+from portal.imports.portal_format import CUSTOM_PREFIX, PORTAL_HEADER, unguard
+from portal.safe_csv import safe_row
 
 # Excel splits a CSV at the list separator of the system's region: a semicolon wherever
 # the decimal separator is a comma
@@ -44,13 +45,6 @@ CONTENT_TYPE = "text/csv; charset=utf-8"
 
 def delimiter_for(language: str) -> str:
     return ";" if language in SEMICOLON_LANGUAGES else ","
-
-
-def _unguard(cell: str) -> str:
-    """The cell without the formula guard of safe_csv (put back on the way out)."""
-    if cell[:1] == "'" and cell[1:2] in TRIGGERS:
-        return cell[1:]
-    return cell
 
 
 class ExcelCsv:
@@ -148,7 +142,7 @@ class ExcelCsv:
     def row(self, cells: list[str]) -> list[str]:
         out = []
         for position, cell in enumerate(cells):
-            plain = _unguard(cell)
+            plain = unguard(cell)
             write = self._plan[position] if position < len(self._plan) else None
             out.append(write(plain) if write is not None else plain)
         return safe_row(out)

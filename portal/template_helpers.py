@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g, request
-from flask_babel import format_datetime, format_decimal
+from flask_babel import format_datetime, format_decimal, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from portal import i18n, tenancy
+from portal import clock, i18n, tenancy
+from portal.backups.models import Backup, BackupReason
 from portal.support.describe import describe_event
 
 
@@ -49,6 +54,42 @@ def _import_label(table: str):
         return forms.label(getattr(forms, table), value)
 
     return label
+
+
+# --- display helpers of the backups pages (the page and the staff console) ------------
+
+BACKUP_REASON_LABELS = {
+    BackupReason.IMPORT.value: _l("Before an import"),
+    BackupReason.GROUP_DELETED.value: _l("Before the group was deleted"),
+    BackupReason.MANUAL.value: _l("Made by hand"),
+}
+
+
+def days_left(backup: Backup, now: datetime | None = None, tz: ZoneInfo | None = None) -> int:
+    """Calendar days (in the reader's timezone) until the cleanup removes it: 30 on the
+    day it was made, 0 on its last day."""
+    tz = tz or ZoneInfo("UTC")
+    today = (now or clock.now()).astimezone(tz).date()
+    return max(0, (backup.expires_at.astimezone(tz).date() - today).days)
+
+
+def expiry_text(backup: Backup, now: datetime | None = None, tz: ZoneInfo | None = None) -> str:
+    days = days_left(backup, now, tz)
+    if days == 0:
+        return _("today")
+    return ngettext("in %(num)d day", "in %(num)d days", days)
+
+
+def human_size(size: int) -> str:
+    """1.5 MB / 1,5 MB - in the reader's number format."""
+    for factor, label in (
+        (1024**3, _l("%(size)s GB")),
+        (1024**2, _l("%(size)s MB")),
+        (1024, _l("%(size)s KB")),
+    ):
+        if size >= factor:
+            return str(label) % {"size": format_decimal(size / factor, format="#,##0.#")}
+    return ngettext("%(num)d byte", "%(num)d bytes", size)
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -225,17 +225,17 @@ def make_data(app):
 
 @pytest.fixture
 def look_up_misses_once(monkeypatch) -> list[str]:
-    """The first `contacts.service.find_contact` finds nobody, as when another writer
+    """The first `contacts.queries.find_contact` finds nobody, as when another writer
     commits the address just after the look-up: the window a race leaves, made
     deterministic. Returns the addresses looked up, in order."""
-    from portal.contacts import service as contacts
+    from portal.contacts import queries
 
-    real_find = contacts.find_contact
+    real_find = queries.find_contact
     looks: list[str] = []
 
     def find_nobody_the_first_time(account, email):
         looks.append(email)
         return None if len(looks) == 1 else real_find(account, email)
 
-    monkeypatch.setattr(contacts, "find_contact", find_nobody_the_first_time)
+    monkeypatch.setattr(queries, "find_contact", find_nobody_the_first_time)
     return looks

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from portal.accounts.models import Account
+from portal.contacts import fields as contact_fields
 from portal.contacts import service
 from portal.contacts.models import Contact, ContactStatus, Group, Tag
 from portal.extensions import db
@@ -29,7 +30,7 @@ class Data:
 
     def field(self, key: str, label: str, type: str = "text", choices=None) -> int:
         with self.app.app_context():
-            definition = service.create_custom_field(
+            definition = contact_fields.create_custom_field(
                 self._account(), key, label, type, choices=choices
             )
             db.session.commit()

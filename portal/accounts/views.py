@@ -301,21 +301,23 @@ HOME_GROUPS = 10  # the largest groups on the home page; the groups page lists a
 def _overview(account) -> dict:
     # the areas import the accounts area, so they are imported here, once per request
     from portal import clock
-    from portal.backups import service as backups
-    from portal.contacts import service as contacts
+    from portal.backups.read import latest_backups
+    from portal.contacts import counts as contact_counts
+    from portal.contacts import queries
     from portal.contacts.forms import STATUS_LABELS
     from portal.imports import service as imports
     from portal.lifecycle import service as lifecycle
     from portal.lifecycle.views import purge_window_text
+    from portal.template_helpers import BACKUP_REASON_LABELS
 
     now = clock.now()
-    groups = contacts.groups_of(account)
-    counts = contacts.group_counts(account, [grp.id for grp in groups])
+    groups = queries.groups_of(account)
+    counts = contact_counts.group_counts(account, [grp.id for grp in groups])
     largest = sorted(groups, key=lambda grp: (-counts[grp.id].total, grp.name.lower(), grp.id))
     outlook = lifecycle.next_purge(account, now)
     return {
         "now": now,
-        "status_counts": contacts.status_counts(account),
+        "status_counts": contact_counts.status_counts(account),
         "contact_status_labels": STATUS_LABELS,
         "groups": largest[:HOME_GROUPS],
         "group_total": len(groups),
@@ -323,8 +325,8 @@ def _overview(account) -> dict:
         "imports_unfinished": imports.unfinished(account),
         "imports_ended": imports.latest_ended(account),
         "import_percent": imports.percent,
-        "backups": backups.latest_backups(account, now=now),
-        "backup_reasons": backups.REASON_LABELS,
+        "backups": latest_backups(account, now=now),
+        "backup_reasons": BACKUP_REASON_LABELS,
         "age": lambda moment: format_timedelta(moment - now, add_direction=True),
         "purge": outlook,
         "purge_window": purge_window_text((outlook.start, outlook.end), account.timezone),

@@ -559,7 +559,7 @@ class CookielessApi:
 
 def init_app(app: Flask) -> None:
     """Register the API: its views, the rate limit, CSRF exemption, cookie stripping."""
-    from portal.api import pages, views  # noqa: F401 - the views declare their operations
+    from portal.api import endpoints, views  # noqa: F401 - the endpoints declare their operations
     from portal.extensions import csrf, limiter
 
     app.config.setdefault("API_RATE_LIMIT", os.environ.get("API_RATE_LIMIT", DEFAULT_RATE_LIMIT))
@@ -568,6 +568,6 @@ def init_app(app: Flask) -> None:
         bp._limited = True
     csrf.exempt(bp)
     app.register_blueprint(bp)
-    app.register_blueprint(pages.bp)
+    app.register_blueprint(views.bp)
     app.register_error_handler(405, _method_not_allowed)
     app.wsgi_app = CookielessApi(app.wsgi_app)

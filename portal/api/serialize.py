@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from portal.api import schemas as s
 from portal.api.core import ApiError
-from portal.contacts import service as contacts
+from portal.contacts import counts as contact_counts
+from portal.contacts import queries
 from portal.contacts.models import Contact, Group, Subscription, Tag
 from portal.extensions import db
 from portal.tenancy import owned
@@ -71,7 +72,7 @@ def contact_json(
     subscriptions: list[tuple[Subscription, str]] | None = None,
 ) -> dict[str, Any]:
     if subscriptions is None:
-        subscriptions = [(s, grp.name) for s, grp in contacts.contact_subscriptions(contact)]
+        subscriptions = [(s, grp.name) for s, grp in queries.contact_subscriptions(contact)]
     if tags is None:
         tags = list(contact.tags)
     return {
@@ -109,9 +110,9 @@ def contacts_json(page_contacts: list[Contact], tags: dict[int, list[Tag]]) -> l
     ]
 
 
-def group_json(group: Group, counts: contacts.GroupCounts | None = None) -> dict[str, Any]:
+def group_json(group: Group, counts: contact_counts.GroupCounts | None = None) -> dict[str, Any]:
     if counts is None:
-        counts = contacts.group_counts(g.account, [group.id])[group.id]
+        counts = contact_counts.group_counts(g.account, [group.id])[group.id]
     return {
         "id": group.id,
         "name": group.name,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from portal.backups import recovery, service
 from portal.backups.models import BackupRestore, ImportUndo, UndoStatus
+from portal.backups.restore import run_restore
+from portal.backups.retention import remove_expired
+from portal.backups.undo import run_undo
 from portal.extensions import db, rq
 from portal.jobs import failures
 from portal.jobs.ids import job_id
@@ -19,7 +21,7 @@ def undo_import(undo_id: int) -> None:
     if undo is None:
         log.warning("undo %s is gone", undo_id)
         return
-    service.run_undo(undo)
+    run_undo(undo)
 
 
 def enqueue_undo(undo: ImportUndo) -> None:
@@ -52,12 +54,12 @@ def restore_backup(restore_id: int) -> None:
     if restore is None:
         log.warning("restore %s is gone", restore_id)
         return
-    recovery.run_restore(restore)
+    run_restore(restore)
 
 
 def enqueue_restore(restore: BackupRestore) -> None:
     """Committed first, so the worker finds it; a second job for a finished restore
-    returns at once (recovery.run_restore)."""
+    returns at once (restore.run_restore)."""
     db.session.commit()
     restore_backup.enqueue(
         restore.id, job_id=job_id("restore", restore.id), on_failure=failures.FAILURE_CALLBACK
@@ -82,4 +84,4 @@ failures.register(restore_backup, "restore", _fail_restore)
 @rq.job(queue="low")
 def remove_expired_backups() -> int:
     """Daily (see portal/jobs/cron.py): backups older than 30 days, file and row."""
-    return service.remove_expired()
+    return remove_expired()

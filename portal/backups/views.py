@@ -23,11 +23,39 @@ from flask_login import current_user
 
 from portal import clock, excel_csv, i18n
 from portal.accounts.models import Role
-from portal.backups import recovery, service, tasks
+
+# wiring: the automatic backups and the audit texts exist in every app with these pages
+from portal.backups import read, tasks, wiring  # noqa: F401
 from portal.backups.models import Backup, RestoreMode, UndoStatus
-from portal.contacts import service as contacts
+from portal.backups.read import (
+    BackupUnreadable,
+    download_filenames,
+    download_stream,
+    live_backup,
+    record_download,
+)
+from portal.backups.restore import (
+    RestoreRefused,
+    find_target,
+    latest_restores,
+    request_restore,
+    restore_preview,
+    restore_running,
+)
+from portal.backups.retention import RETENTION_DAYS
+from portal.backups.scratch import Preview
+from portal.backups.undo import (
+    UndoRefused,
+    latest_undo,
+    request_undo,
+    undo_blocker,
+    undo_message,
+    undo_preview,
+)
+from portal.contacts import queries
 from portal.extensions import db
 from portal.imports.models import ImportJob
+from portal.template_helpers import BACKUP_REASON_LABELS, expiry_text, human_size
 from portal.tenancy import can, get_owned_or_404, require_role, tenant_blueprint
 
 bp = tenant_blueprint("backups", __name__)
@@ -49,19 +77,19 @@ def _live_or_redirect(backup_id: int):
 
 @bp.route("/backups")
 def list_backups():
-    backups = service.list_backups(g.account)
-    existing = {group.id for group in contacts.groups_of(g.account)}
+    backups = read.list_backups(g.account)
+    existing = {group.id for group in queries.groups_of(g.account)}
     now, tz = clock.now(), i18n.current_timezone()
     return render_template(
         "backups/list.html",
         backups=backups,
         existing_groups=existing,
-        reason_labels=service.REASON_LABELS,
-        expiry=lambda b: service.expiry_text(b, now, tz),
-        human_size=service.human_size,
+        reason_labels=BACKUP_REASON_LABELS,
+        expiry=lambda b: expiry_text(b, now, tz),
+        human_size=human_size,
         can_use=can(Role.EDITOR),
-        retention_days=service.RETENTION_DAYS,
-        restores=recovery.latest_restores(g.account.id),
+        retention_days=RETENTION_DAYS,
+        restores=latest_restores(g.account.id),
         restore_modes=RESTORE_MODE_LABELS,
         imports_of={
             job.id: job
@@ -82,13 +110,13 @@ def download_backup(backup_id: int):
     if backup is None:
         return redirect(url_for("backups.list_backups"))
     try:
-        stream = service.download_stream(backup, excel=excel_csv.for_reader(g.account.id))
-    except service.BackupUnreadable as exc:
+        stream = download_stream(backup, excel=excel_csv.for_reader(g.account.id))
+    except BackupUnreadable as exc:
         flash(str(exc), "danger")
         return redirect(url_for("backups.list_backups"))
-    service.record_download(backup, actor=current_user, ip=request.remote_addr)
+    record_download(backup, actor=current_user, ip=request.remote_addr)
     db.session.commit()
-    name, readable = service.download_filenames(backup, i18n.current_timezone())
+    name, readable = download_filenames(backup, i18n.current_timezone())
     return Response(
         stream_with_context(stream),
         content_type=excel_csv.CONTENT_TYPE,
@@ -103,7 +131,7 @@ def _preview_or_message(make_preview):
     """The dry run, or None with a flashed message when the backup cannot be read."""
     try:
         return make_preview()
-    except service.BackupUnreadable as exc:
+    except BackupUnreadable as exc:
         flash(str(exc), "danger")
         return None
 
@@ -118,11 +146,11 @@ def restore_backup(backup_id: int):
         return redirect(url_for("backups.list_backups"))
     if request.method == "POST":
         return _confirm_restore(backup)
-    running = recovery.restore_running(backup)
-    preview = None if running else _preview_or_message(lambda: recovery.restore_preview(backup))
+    running = restore_running(backup)
+    preview = None if running else _preview_or_message(lambda: restore_preview(backup))
     if preview is None and not running:
         return redirect(url_for("backups.list_backups"))
-    target = recovery.find_target(backup)
+    target = find_target(backup)
     return render_template(
         "backups/confirm_restore.html",
         backup=backup,
@@ -130,7 +158,7 @@ def restore_backup(backup_id: int):
         running=running,
         target=target,
         modes=RestoreMode,
-        reason_labels=service.REASON_LABELS,
+        reason_labels=BACKUP_REASON_LABELS,
     )
 
 
@@ -138,7 +166,7 @@ def expected_counts(form, mode: str) -> dict[str, int]:
     """The counts the confirmation page showed for the chosen mode (its hidden fields),
     so that the restore can say when the group changed in between."""
     expected = {}
-    for key in recovery.Preview({}).outcome(RestoreMode.EXACT):
+    for key in Preview({}).outcome(RestoreMode.EXACT):
         value = form.get(f"expected_{mode}_{key}", "")
         if value.isdigit():
             expected[key] = int(value)
@@ -161,7 +189,7 @@ def flash_undo_outcome(undo) -> None:
     if undo.status == UndoStatus.FINISHED:
         flash(_("The import has been undone."), "success")
     elif undo.status == UndoStatus.FAILED:
-        flash(service.undo_message(undo), "danger")
+        flash(undo_message(undo), "danger")
     else:
         flash(_("The import is being undone. Reload this page in a moment."), "info")
 
@@ -170,8 +198,8 @@ def _confirm_restore(backup: Backup):
     mode = request.form.get("mode", "")
     expected = expected_counts(request.form, mode)
     try:
-        restore = recovery.request_restore(backup, mode=mode, expected=expected, actor=current_user)
-    except recovery.RestoreRefused as exc:
+        restore = request_restore(backup, mode=mode, expected=expected, actor=current_user)
+    except RestoreRefused as exc:
         db.session.rollback()
         flash(str(exc), "warning")
         return redirect(url_for("backups.restore_backup", backup_id=backup.id))
@@ -187,10 +215,10 @@ def undo_import(import_id: int):
     job = get_owned_or_404(ImportJob, import_id)
     back = request.args.get("back") == "history"
     if request.method == "GET":
-        blocker = service.undo_blocker(job)
+        blocker = undo_blocker(job)
         preview = None
         if blocker is None:
-            preview = _preview_or_message(lambda: recovery.undo_preview(job))
+            preview = _preview_or_message(lambda: undo_preview(job))
             if preview is None:
                 return redirect(url_for("imports.show_import", import_id=job.id))
         return render_template(
@@ -198,11 +226,11 @@ def undo_import(import_id: int):
             job=job,
             blocker=blocker,
             preview=preview,
-            backup=service.live_backup(job.account_id, job.backup_id),
+            backup=live_backup(job.account_id, job.backup_id),
         )
     try:
-        undo = service.request_undo(job, actor=current_user, ip=request.remote_addr)
-    except service.UndoRefused as exc:
+        undo = request_undo(job, actor=current_user, ip=request.remote_addr)
+    except UndoRefused as exc:
         db.session.rollback()
         flash(str(exc), "warning")
         return redirect(url_for("imports.show_import", import_id=job.id))
@@ -219,15 +247,15 @@ def _undo_helpers():
 
     def undoable(job: ImportJob) -> bool:
         """The history and the backups page offer "Undo this import" (editors)."""
-        return job.source == "ui" and service.undo_blocker(job) is None
+        return job.source == "ui" and undo_blocker(job) is None
 
     def import_undo(job: ImportJob) -> dict:
-        undo = service.latest_undo(job)
+        undo = latest_undo(job)
         return {
-            "backup": service.live_backup(job.account_id, job.backup_id),
+            "backup": live_backup(job.account_id, job.backup_id),
             "undo": undo,
-            "blocker": service.undo_blocker(job),
-            "message": service.undo_message(undo) if undo is not None else "",
+            "blocker": undo_blocker(job),
+            "message": undo_message(undo) if undo is not None else "",
         }
 
     return {"import_undo": import_undo, "undoable": undoable}

@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import Table, func, select, text
 
 from portal import clock
-from portal.contacts import service
+from portal.contacts import fields as contact_fields
+from portal.contacts import queries, service
 from portal.contacts.models import (
     Activity,
     Contact,
@@ -119,21 +120,21 @@ def ensure_setup(
     account, *, group_names: Iterable[str], tag_names: Iterable[str], with_fields: bool = True
 ) -> tuple[list[Group], list[Tag], list[CustomField]]:
     """Groups, tags and custom fields the generated contacts use (created if missing)."""
-    existing = {g.name: g for g in service.groups_of(account)}
+    existing = {g.name: g for g in queries.groups_of(account)}
     groups = [
         existing.get(name) or service.create_group(account, name, actor=None, source="job")
         for name in group_names
     ]
     tags = [service.get_or_create_tag(account, name) for name in tag_names]
-    fields = service.custom_fields(account)
+    fields = contact_fields.custom_fields(account)
     if with_fields:
         have = {f.key for f in fields}
         for key, label, kind, choices in DEMO_FIELDS:
             if key not in have:
-                service.create_custom_field(
+                contact_fields.create_custom_field(
                     account, key, label, kind, choices=choices, actor=None, source="job"
                 )
-        fields = service.custom_fields(account)
+        fields = contact_fields.custom_fields(account)
     return groups, tags, fields
 
 
@@ -194,12 +195,11 @@ def generate_contacts(
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Write `n` contacts (with subscriptions, tags, activities) in batches; commits
-    after every batch so that a large run keeps memory flat. Returns n."""
+    after every batch so that a large run keeps memory flat. Returns n. The same seed
+    gives the same data: the steps below draw from `rng` in a fixed order."""
     rng = random.Random(seed)  # nosec B311  # reproducible demo data, not a secret
     now = clock.now()
     writer = _Writer()
-    reasons = [r for r, _ in REASONS]
-    weights = [w for _, w in REASONS]
     by_key = {f.key: f for f in fields}
     done = 0
     while done < n:
@@ -208,59 +208,14 @@ def generate_contacts(
         contacts, subs, links, acts = [], [], [], []
         for offset, contact_id in enumerate(ids):
             index = start_index + done + offset
-            lang = rng.choice(("de", "de", "pl", "it", "nl"))
-            first = rng.choice(FIRST_NAMES[lang])
-            last = rng.choice(LAST_NAMES[lang])
-            email = f"{_ascii(first)}.{_ascii(last)}.{index}@{rng.choice(DOMAINS[lang])}"
-            created = now - timedelta(days=rng.uniform(1, 730), seconds=rng.randint(0, 86399))
-            deleted = rng.random() < deleted_share
-            row = contact_row(
-                account.id,
-                email,
-                first,
-                last,
-                fields=_field_values(rng, by_key, lang),
-                status=ContactStatus.DELETED.value if deleted else ContactStatus.ACTIVE.value,
-                deleted_at=now - timedelta(hours=rng.randint(1, 20)) if deleted else None,
-                created_at=created,
-            )
+            row = _demo_contact(rng, account, index, by_key, now, deleted_share)
             row["id"] = contact_id
             contacts.append(row)
-            for group in rng.sample(groups, k=min(len(groups), rng.choice((1, 1, 2, 3)))):
-                signup = created + timedelta(minutes=rng.randint(0, 600))
-                active = rng.random() >= 0.1
-                signoff = None if active else signup + timedelta(days=rng.uniform(1, 300))
-                if signoff and signoff > now:
-                    signoff = now - timedelta(minutes=5)
-                subs.append(
-                    {
-                        "account_id": account.id,
-                        "contact_id": contact_id,
-                        "group_id": group.id,
-                        "active": active,
-                        "activated_at": signup,
-                        "deactivated_at": signoff,
-                        "optout_reason": None if active else rng.choices(reasons, weights)[0],
-                        "source": "job",
-                    }
-                )
+            created = row["created_at"]
+            subs += _demo_subscriptions(rng, account, contact_id, created, groups, now)
             for tag in rng.sample(tags, k=min(len(tags), rng.choice((0, 0, 1, 1, 2, 3)))):
                 links.append({"contact_id": contact_id, "tag_id": tag.id})
-            count = int(activities * 2 * rng.random() + 0.5) if activities else 0
-            for _ in range(count):
-                kind = rng.choices(("open", "click", "bounce"), (70, 27, 3))[0]
-                acts.append(
-                    {
-                        "account_id": account.id,
-                        "contact_id": contact_id,
-                        "group_id": rng.choice(groups).id if groups else None,
-                        "kind": kind,
-                        "occurred_at": created + timedelta(days=rng.uniform(0, 700)),
-                        "detail": rng.choice(CLICK_URLS)
-                        if kind == "click"
-                        else ("550 5.1.1 User unknown" if kind == "bounce" else ""),
-                    }
-                )
+            acts += _demo_activities(rng, account, contact_id, created, groups, activities)
         for a in acts:
             a["occurred_at"] = min(a["occurred_at"], now)
         writer.write(Contact.__table__, contacts)
@@ -274,6 +229,72 @@ def generate_contacts(
             progress(done)
     analyze_tables(BULK_TABLES)
     return n
+
+
+def _demo_contact(rng, account, index: int, by_key, now, deleted_share: float) -> dict:
+    lang = rng.choice(("de", "de", "pl", "it", "nl"))
+    first = rng.choice(FIRST_NAMES[lang])
+    last = rng.choice(LAST_NAMES[lang])
+    email = f"{_ascii(first)}.{_ascii(last)}.{index}@{rng.choice(DOMAINS[lang])}"
+    created = now - timedelta(days=rng.uniform(1, 730), seconds=rng.randint(0, 86399))
+    deleted = rng.random() < deleted_share
+    return contact_row(
+        account.id,
+        email,
+        first,
+        last,
+        fields=_field_values(rng, by_key, lang),
+        status=ContactStatus.DELETED.value if deleted else ContactStatus.ACTIVE.value,
+        deleted_at=now - timedelta(hours=rng.randint(1, 20)) if deleted else None,
+        created_at=created,
+    )
+
+
+def _demo_subscriptions(rng, account, contact_id: int, created, groups, now) -> list[dict]:
+    """One to three of the groups; one in ten signed off since, with a reason."""
+    reasons = [r for r, _ in REASONS]
+    weights = [w for _, w in REASONS]
+    subs = []
+    for group in rng.sample(groups, k=min(len(groups), rng.choice((1, 1, 2, 3)))):
+        signup = created + timedelta(minutes=rng.randint(0, 600))
+        active = rng.random() >= 0.1
+        signoff = None if active else signup + timedelta(days=rng.uniform(1, 300))
+        if signoff and signoff > now:
+            signoff = now - timedelta(minutes=5)
+        subs.append(
+            {
+                "account_id": account.id,
+                "contact_id": contact_id,
+                "group_id": group.id,
+                "active": active,
+                "activated_at": signup,
+                "deactivated_at": signoff,
+                "optout_reason": None if active else rng.choices(reasons, weights)[0],
+                "source": "job",
+            }
+        )
+    return subs
+
+
+def _demo_activities(rng, account, contact_id: int, created, groups, activities) -> list[dict]:
+    """About `activities` opens, clicks and bounces per contact on average."""
+    acts = []
+    count = int(activities * 2 * rng.random() + 0.5) if activities else 0
+    for _ in range(count):
+        kind = rng.choices(("open", "click", "bounce"), (70, 27, 3))[0]
+        acts.append(
+            {
+                "account_id": account.id,
+                "contact_id": contact_id,
+                "group_id": rng.choice(groups).id if groups else None,
+                "kind": kind,
+                "occurred_at": created + timedelta(days=rng.uniform(0, 700)),
+                "detail": rng.choice(CLICK_URLS)
+                if kind == "click"
+                else ("550 5.1.1 User unknown" if kind == "bounce" else ""),
+            }
+        )
+    return acts
 
 
 # Straight after a bulk load the planner's statistics still say the account is empty,

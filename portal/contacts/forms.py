@@ -12,7 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from portal.contacts.models import ActivityKind, CustomField, FieldType, OptoutReason
-from portal.contacts.service import ContactFilter
+from portal.contacts.queries import ContactFilter
 
 STATUS_LABELS = {
     "active": _l("Active"),

@@ -76,6 +76,17 @@ class ActivityKind(enum.StrEnum):
     BOUNCE = "bounce"
 
 
+# Who made a change: the portal's pages, the JSON API, a background job, a public form.
+SOURCES = ("ui", "api", "job", "form")
+
+
+def checked_source(source: str) -> str:
+    """The source, or ValueError for an unknown one (services record it in the audit log)."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}")
+    return source
+
+
 _FOLD_EXTRA = str.maketrans(
     {"ł": "l", "ø": "o", "đ": "d", "ð": "d", "þ": "th", "æ": "ae", "œ": "oe", "ı": "i"}
 )

@@ -16,9 +16,11 @@ from flask_login import current_user
 from portal import i18n
 from portal.accounts.forms import EmptyForm
 from portal.accounts.models import Role
-from portal.contacts import forms, service
+from portal.contacts import counts as contact_counts
+from portal.contacts import fields as contact_fields
+from portal.contacts import forms, queries, service
 from portal.contacts.models import Contact, Group, Tag
-from portal.contacts.service import ContactFilter, ContactSort
+from portal.contacts.queries import ContactFilter, ContactSort
 from portal.extensions import db
 from portal.tenancy import can, get_owned_or_404, id_or_none, require_role, tenant_blueprint
 
@@ -76,7 +78,7 @@ def _page_urls(endpoint: str, page, base_args: dict, first: int, **view_args) ->
             **view_args,
             **base_args,
             before=page.prev_before,
-            start=max(1, first - service.PAGE_SIZE),
+            start=max(1, first - queries.PAGE_SIZE),
         )
     if page.next_after:
         urls["next"] = url_for(
@@ -94,7 +96,7 @@ def _sort_urls(endpoint: str, sort: ContactSort, filter_args: dict, **view_args)
     round when it is sorted by it already), from the first page."""
     return {
         key: url_for(endpoint, **view_args, **filter_args, **sort.toggled(key).to_args())
-        for key in service.SORT_KEYS
+        for key in queries.SORT_KEYS
     }
 
 
@@ -103,11 +105,11 @@ def _contacts_listing(f: ContactFilter, endpoint: str, link_filter=None, **view_
     group page keeps the group in its path, not in the query string)."""
     tz = i18n.current_timezone()
     sort = _sort()
-    # a search is counted further (exact up to service.few_matches): the count also
-    # decides how the page is read (see service._Segment.ordered)
-    cap = service.few_matches(sort) if f.q else service.COUNT_CAP
-    count, capped = service.count_contacts(g.account, f, cap=cap, tz=tz)
-    page = service.page_contacts(
+    # a search is counted further (exact up to queries.few_matches): the count also
+    # decides how the page is read (see queries._Segment.ordered)
+    cap = queries.few_matches(sort) if f.q else queries.COUNT_CAP
+    count, capped = queries.count_contacts(g.account, f, cap=cap, tz=tz)
+    page = queries.page_contacts(
         g.account,
         f,
         after=_int_arg("after"),
@@ -151,8 +153,8 @@ def _endpoints():
 
 @bp.route("/contacts")
 def list_contacts():
-    groups = service.groups_of(g.account)
-    tags = service.tags_of(g.account)
+    groups = queries.groups_of(g.account)
+    tags = queries.tags_of(g.account)
     form = forms.ContactFilterForm(request.args)
     form.set_choices(groups, tags)
     f = form.to_filter() if form.validate() else ContactFilter()
@@ -168,7 +170,7 @@ def list_contacts():
 
 
 def _render_card(contact: Contact, form, tag_form=None, status: int = 200):
-    definitions = service.custom_fields(g.account)
+    definitions = contact_fields.custom_fields(g.account)
     known = {d.key for d in definitions}
     extras: dict[str, Any] = {}
     for extras_of in CARD_EXTRAS:
@@ -183,8 +185,8 @@ def _render_card(contact: Contact, form, tag_form=None, status: int = 200):
             other_values=sorted(
                 (k, v) for k, v in (contact.fields or {}).items() if k not in known
             ),
-            subscriptions=service.contact_subscriptions(contact),
-            activities=service.activities_of(contact),
+            subscriptions=queries.contact_subscriptions(contact),
+            activities=queries.activities_of(contact),
             editable=can(Role.EDITOR),
             card_actions=[
                 a
@@ -207,7 +209,7 @@ def _render_card(contact: Contact, form, tag_form=None, status: int = 200):
 @bp.route("/contacts/<int:contact_id>")
 def view_contact(contact_id: int):
     contact = get_owned_or_404(Contact, contact_id)
-    form = forms.contact_form(service.custom_fields(g.account), contact, formdata=None)
+    form = forms.contact_form(contact_fields.custom_fields(g.account), contact, formdata=None)
     return _render_card(contact, form)
 
 
@@ -215,7 +217,7 @@ def view_contact(contact_id: int):
 @require_role(Role.EDITOR)
 def edit_contact(contact_id: int):
     contact = get_owned_or_404(Contact, contact_id)
-    form = forms.contact_form(service.custom_fields(g.account), contact)
+    form = forms.contact_form(contact_fields.custom_fields(g.account), contact)
     if form.validate_on_submit():
         try:
             changed = service.update_contact(
@@ -256,7 +258,7 @@ def add_tag(contact_id: int):
             db.session.commit()
             flash(_("Tag “%(name)s” added.", name=tag.name), "success")
             return redirect(url_for("contacts.view_contact", contact_id=contact.id, _anchor="tags"))
-    form = forms.contact_form(service.custom_fields(g.account), contact, formdata=None)
+    form = forms.contact_form(contact_fields.custom_fields(g.account), contact, formdata=None)
     return _render_card(contact, form, tag_form=tag_form)
 
 
@@ -277,12 +279,12 @@ def remove_tag(contact_id: int, tag_id: int):
 
 
 def _render_groups(create_form, status: int = 200):
-    groups = service.groups_of(g.account)
+    groups = queries.groups_of(g.account)
     return (
         render_template(
             "contacts/groups.html",
             groups=groups,
-            counts=service.group_counts(g.account, [grp.id for grp in groups]),
+            counts=contact_counts.group_counts(g.account, [grp.id for grp in groups]),
             create_form=create_form,
             editable=can(Role.EDITOR),
         ),
@@ -319,7 +321,7 @@ def view_group(group_id: int):
     status = request.args.get("status") or ""
     f = ContactFilter(
         group_id=group.id,
-        status=status if status in service.STATUS_FILTERS else "",
+        status=status if status in queries.STATUS_FILTERS else "",
         q=(request.args.get("q") or "").strip()[:200],
     )
     # the page's own links carry no group= (it is in the path)
@@ -329,7 +331,7 @@ def view_group(group_id: int):
     return render_template(
         "contacts/group.html",
         group=group,
-        counts=service.group_counts(g.account, [group.id])[group.id],
+        counts=contact_counts.group_counts(g.account, [group.id])[group.id],
         **listing,
     )
 
@@ -345,8 +347,8 @@ def _render_group_settings(group: Group, *, rename_form=None, settings_form=None
         can_edit=can(Role.EDITOR),
         can_configure=can(Role.ADMIN),
         backup_hook=bool(service.before_group_delete),
-        counts=service.group_counts(g.account, [group.id])[group.id],
-        recent=service.group_events(group, limit=10),
+        counts=contact_counts.group_counts(g.account, [group.id])[group.id],
+        recent=queries.group_events(group, limit=10),
     )
 
 

@@ -28,15 +28,15 @@ from portal.imports.headers import (
     SYNONYMS,
     TAGS,
 )
+from portal.imports.portal_format import CUSTOM_PREFIX, PORTAL_HEADER
 
 __all__ = [
     "ACTIVE", "ADDED_AT", "BLOCKED", "BOUNCED_AT", "CONFIRMED_AT", "EMAIL", "FIRST_NAME",
     "FULL_NAME", "LAST_NAME", "LAST_NAME_PREFIX", "OPTED_OUT", "OPTOUT_REASON", "SIGNOFF_AT",
-    "SIGNUP_AT", "STATUS", "TAGS",
+    "SIGNUP_AT", "STATUS", "TAGS", "CUSTOM_PREFIX", "PORTAL_HEADER",
 ]  # fmt: skip
 
 IGNORE = ""
-CUSTOM_PREFIX = "field:"
 # A column that becomes a new custom field when the mapping is saved: "new:<type>".
 NEW_FIELD_PREFIX = "new:"
 
@@ -51,17 +51,6 @@ DATE_TARGETS = (SIGNUP_AT, CONFIRMED_AT, ADDED_AT, SIGNOFF_AT, BOUNCED_AT)
 # Everything that speaks of consent: the check step explains each of these columns.
 CONSENT_TARGETS = (*WORD_TARGETS, *DATE_TARGETS)
 
-# The header of the portal's own CSV exports and backups, in this order.
-PORTAL_HEADER = (
-    "email",
-    "first_name",
-    "last_name",
-    "tags",
-    "active",
-    "signup_at",
-    "signoff_at",
-    "optout_reason",
-)
 # in the portal's own files these columns mean what the portal wrote, not the words
 _PORTAL_TARGETS = {
     "email": EMAIL, "first_name": FIRST_NAME, "last_name": LAST_NAME, "tags": TAGS,

@@ -172,6 +172,36 @@ class Merger:
         deleted / restored / reactivated / updated / unchanged. On PostgreSQL new
         contacts get their ids from the sequence here (`draw_ids`), so that every later
         statement joins by primary key."""
+        classified = self._classified_select()
+        new_id = "x.found_id"
+        if self.dialect == "postgresql" and draw_ids:
+            new_id = (
+                f"CASE WHEN x.outcome = 'created' THEN nextval('{self._sequence()}') "
+                "ELSE x.found_id END"
+            )
+        consent = (
+            consent_case(s="x.", sub="x.sub_", found="x.found_id", in_group="x.in_group")
+            if self.has_group
+            else "NULL"
+        )
+        self.drop_chunk()
+        # OFFSET 0 keeps PostgreSQL from copying the outcome expression into the CASE
+        # that draws the ids (it would evaluate the look-ups twice)
+        self._run(
+            f"""CREATE TEMPORARY TABLE import_chunk {self.sql["on_commit_drop"]} AS
+                SELECT x.*, {new_id} AS contact_id, {consent} AS consent
+                FROM ({classified} {self.sql["offset_0"]}) x""",  # nosec B608  # constants and dialect fragments only
+            self._params(lo, hi),
+        )
+        if self.dialect == "postgresql":
+            # Without statistics PostgreSQL guesses a handful of rows for any filter on
+            # the chunk and may scan it once per subscription of the group (95 s for one
+            # statement at 50,000 rows); ANALYZE of a temporary table is a few ms.
+            db.session.execute(text("ANALYZE import_chunk (outcome, contact_id, consent)"))
+
+    def _classified_select(self) -> str:
+        """The SELECT of classify: every staged line of :lo..:hi with the contact and
+        the subscription it matches and its outcome."""
         in_group = "sub.id IS NOT NULL" if self.has_group else "false"
         sub_columns = (
             "sub.id AS sub_id, sub.active AS sub_active, sub.activated_at AS sub_activated_at, "
@@ -206,31 +236,7 @@ class Merger:
                 ELSE {self._known_outcome()} END AS outcome
             FROM import_rows s {join_contact} {join_sub}
             WHERE s.import_id = :id AND s.line BETWEEN :lo AND :hi"""  # nosec B608  # constants and dialect fragments only
-        new_id = "x.found_id"
-        if self.dialect == "postgresql" and draw_ids:
-            new_id = (
-                f"CASE WHEN x.outcome = 'created' THEN nextval('{self._sequence()}') "
-                "ELSE x.found_id END"
-            )
-        consent = (
-            consent_case(s="x.", sub="x.sub_", found="x.found_id", in_group="x.in_group")
-            if self.has_group
-            else "NULL"
-        )
-        self.drop_chunk()
-        # OFFSET 0 keeps PostgreSQL from copying the outcome expression into the CASE
-        # that draws the ids (it would evaluate the look-ups twice)
-        self._run(
-            f"""CREATE TEMPORARY TABLE import_chunk {self.sql["on_commit_drop"]} AS
-                SELECT x.*, {new_id} AS contact_id, {consent} AS consent
-                FROM ({classified} {self.sql["offset_0"]}) x""",  # nosec B608  # constants and dialect fragments only
-            self._params(lo, hi),
-        )
-        if self.dialect == "postgresql":
-            # Without statistics PostgreSQL guesses a handful of rows for any filter on
-            # the chunk and may scan it once per subscription of the group (95 s for one
-            # statement at 50,000 rows); ANALYZE of a temporary table is a few ms.
-            db.session.execute(text("ANALYZE import_chunk (outcome, contact_id, consent)"))
+        return classified
 
     def _known_outcome(self) -> str:
         """The outcome of a staged line `s` whose address is a contact `c` (with its

@@ -21,7 +21,7 @@ from charset_normalizer import from_bytes
 from flask_babel import format_decimal, lazy_ngettext
 from flask_babel import lazy_gettext as _l
 
-from portal.safe_csv import TRIGGERS as FORMULA_TRIGGERS
+from portal.imports.portal_format import unguard
 
 SAMPLE_BYTES = 256 * 1024
 DELIMITERS = ",;\t|"
@@ -29,13 +29,6 @@ MAX_FIELD_CHARS = 1_000_000  # a longer cell is an error for its row, not a cras
 XLSX_MAX_UNCOMPRESSED = 512 * 1024 * 1024
 XLSX_MAX_RATIO = 200  # zip bombs compress far better than real spreadsheets
 ENCODING_CANDIDATES = ("utf_8", "cp1252", "cp1250", "iso8859_2", "latin_1")
-
-
-def _unescape(cell: str) -> str:
-    """Undo the formula guard that the portal's own CSV files carry (see safe_csv)."""
-    if cell[:1] == "'" and cell[1:2] in FORMULA_TRIGGERS:
-        return cell[1:]
-    return cell
 
 
 class FileProblem(Exception):
@@ -298,7 +291,7 @@ def _iter_csv(
             if start == 1 and _separator_hint(reader.dialect.delimiter.join(row)):
                 continue
             if any(cell.strip() for cell in row):
-                yield start, [_unescape(cell) for cell in row]
+                yield start, [unguard(cell) for cell in row]
 
 
 def _cell_text(value) -> str:
@@ -325,7 +318,7 @@ def _iter_xlsx(path: Path, progress: Progress) -> Iterator[tuple[int, list[str]]
         total = max(sheet.max_row or 1, 1)
         for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
             progress.fraction = min(number / total, 1.0)
-            cells = [_unescape(_cell_text(v)) for v in row]
+            cells = [unguard(_cell_text(v)) for v in row]
             if any(c.strip() for c in cells):
                 yield number, cells
     finally:

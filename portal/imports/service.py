@@ -200,7 +200,7 @@ def configure(
 def _new_fields(job: ImportJob, mapping: list[str], *, actor) -> list[str]:
     """Columns mapped to "new:<type>" become custom fields named like the column."""
     from portal.accounts.models import Account
-    from portal.contacts import service as contacts
+    from portal.contacts import fields as contact_fields
 
     account = None
     for i, target in enumerate(mapping):
@@ -212,7 +212,7 @@ def _new_fields(job: ImportJob, mapping: list[str], *, actor) -> list[str]:
         account = account or db.session.get(Account, job.account_id)
         label = (job.header[i] or "").strip()[:100] or f"{i + 1}"
         key = _free_field_key(job.account_id, label)
-        field = contacts.create_custom_field(account, key, label, kind, actor=actor)
+        field = contact_fields.create_custom_field(account, key, label, kind, actor=actor)
         mapping[i] = f"{m.CUSTOM_PREFIX}{field.key}"
     return mapping
 

@@ -26,6 +26,7 @@ from wtforms.fields.choices import SelectChoice
 
 from portal import excel_csv, i18n
 from portal.accounts.models import Role
+from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.models import Group
 from portal.extensions import db
@@ -64,7 +65,7 @@ def list_imports():
 @require_role(Role.EDITOR)
 def new_import():
     form = forms.UploadForm()
-    groups = contacts.groups_of(g.account)
+    groups = queries.groups_of(g.account)
     form.group.choices = [SelectChoice("", _("— choose a group —"))] + [
         SelectChoice(str(x.id), x.name) for x in groups
     ]

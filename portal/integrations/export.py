@@ -39,13 +39,14 @@ from sqlalchemy import func, select
 from portal import clock, excel_csv
 from portal.accounts.models import Account
 from portal.accounts.service import ServiceError
-from portal.backups.service import _field_text, _iso, _tag_order, header_for
+from portal.contacts import fields as contact_fields
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, ContactStatus, Group, Subscription, Tag, contact_tags
 from portal.extensions import db
 from portal.imports import mapping as m
 from portal.imports import service as imports
 from portal.imports.models import ImportJob
+from portal.imports.portal_format import field_text, header_for, iso_time, tag_order
 from portal.integrations.models import ExportRun, RunStatus
 from portal.lifecycle.models import Suppression
 from portal.safe_csv import safe_row
@@ -117,7 +118,7 @@ def _tags_of(ids: list[int]) -> dict[int, list[str]]:
         .where(contact_tags.c.contact_id.in_(ids))
     ):
         tags.setdefault(contact_id, []).append(name)
-    return {cid: sorted(names, key=_tag_order) for cid, names in tags.items()}
+    return {cid: sorted(names, key=tag_order) for cid, names in tags.items()}
 
 
 def _csv_line(contact: Contact, sub: Subscription | None, tags: list[str], keys: list[str]) -> list:
@@ -129,10 +130,10 @@ def _csv_line(contact: Contact, sub: Subscription | None, tags: list[str], keys:
             contact.last_name,
             ";".join(tags),
             ("yes" if sub.active else "no") if sub is not None else "",
-            _iso(sub.activated_at) if sub is not None else "",
-            _iso(sub.deactivated_at) if sub is not None else "",
+            iso_time(sub.activated_at) if sub is not None else "",
+            iso_time(sub.deactivated_at) if sub is not None else "",
             (sub.optout_reason or "") if sub is not None else "",
-            *(_field_text(fields.get(key)) for key in keys),
+            *(field_text(fields.get(key)) for key in keys),
         ]
     )
 
@@ -189,8 +190,8 @@ def _json_lines(out: io.TextIOBase, run: ExportRun) -> None:
                 {
                     "name": name,
                     "active": sub.active,
-                    "signup_at": _iso(sub.activated_at) or None,
-                    "signoff_at": _iso(sub.deactivated_at) or None,
+                    "signup_at": iso_time(sub.activated_at) or None,
+                    "signoff_at": iso_time(sub.deactivated_at) or None,
                     "optout_reason": sub.optout_reason,
                 }
             )
@@ -202,7 +203,7 @@ def _json_lines(out: io.TextIOBase, run: ExportRun) -> None:
                 "fields": contact.fields or {},
                 "tags": tags.get(contact.id, []),
                 "groups": groups.get(contact.id, []),
-                "created_at": _iso(contact.created_at),
+                "created_at": iso_time(contact.created_at),
             }
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
         _progress(run, len(rows))
@@ -563,7 +564,7 @@ def _ensure_fields(account: Account, definitions: list[dict[str, Any]]) -> None:
     existing = imports.custom_fields(account.id)
     for d in definitions:
         if d.get("key") and d["key"] not in existing:
-            contacts.create_custom_field(
+            contact_fields.create_custom_field(
                 account,
                 d["key"],
                 d.get("label") or d["key"],

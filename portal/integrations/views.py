@@ -32,7 +32,7 @@ from portal import excel_csv, i18n
 from portal.accounts.forms import EmptyForm
 from portal.accounts.models import Role
 from portal.accounts.service import ServiceError
-from portal.contacts import service as contacts
+from portal.contacts import queries
 from portal.contacts.models import Group
 from portal.extensions import db
 from portal.imports import tasks as import_tasks
@@ -56,7 +56,7 @@ bp = tenant_blueprint("integrations", __name__)
 def _export_form():
     form = forms.ExportForm()
     form.group.choices = [SelectChoice("", _("All contacts"))] + [
-        SelectChoice(str(grp.id), grp.name) for grp in contacts.groups_of(g.account)
+        SelectChoice(str(grp.id), grp.name) for grp in queries.groups_of(g.account)
     ]
     return form
 

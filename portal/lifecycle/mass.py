@@ -25,9 +25,9 @@ from sqlalchemy import select
 from portal import clock
 from portal.accounts.models import Account
 from portal.accounts.service import ServiceError, normalize_email
-from portal.contacts import service as contacts
+from portal.contacts import queries
 from portal.contacts.models import Contact
-from portal.contacts.service import ContactFilter
+from portal.contacts.queries import ContactFilter
 from portal.extensions import db
 from portal.imports import reader
 from portal.lifecycle import service
@@ -177,7 +177,7 @@ def draft_for_filter(
     source: str = "ui",
     ip: str | None = None,
 ) -> LifecycleJob:
-    total, _capped = contacts.count_contacts(account, f, cap=10**9, tz=tz)
+    total, _capped = queries.count_contacts(account, f, cap=10**9, tz=tz)
     selection = {"scope": "filter", "filter": f.query_string(), "tz": tz.key}
     return _draft(account, action, selection, total=total, actor=actor, source=source, ip=ip)
 
@@ -221,7 +221,7 @@ def draft_for_ids(
     ip: str | None = None,
 ) -> LifecycleJob:
     owned = sorted(
-        {i for batch in contacts.BulkSelection(ids=tuple(ids)).iter_ids(account) for i in batch},
+        {i for batch in queries.BulkSelection(ids=tuple(ids)).iter_ids(account) for i in batch},
         reverse=True,
     )
     selection = {"scope": "ids", "ids": owned}
@@ -328,7 +328,7 @@ def _filter_batches(job: LifecycleJob, account: Account) -> Iterator[list[int]]:
     that stop matching because of this very job do not shift the pages)."""
     selection = job.selection
     f = ContactFilter.from_args(dict(parse_qsl(selection.get("filter") or "")))
-    conds = contacts.filter_conditions(account, f, ZoneInfo(selection.get("tz") or "UTC"))
+    conds = queries.filter_conditions(account, f, ZoneInfo(selection.get("tz") or "UTC"))
     while True:
         query = select(Contact.id).where(*conds)
         if job.checkpoint is not None:
@@ -353,7 +353,7 @@ def _apply_to_ids(job: LifecycleJob, account: Account, ids: list[int]) -> int:
     if action == LifecycleAction.DELETE:
         return service.delete_contacts(account, ids, **kwargs)
     if action == LifecycleAction.RESTORE:
-        return service.restore_contacts(account, ids, **kwargs)
+        return service.undelete_contacts(account, ids, **kwargs)
     emails = list(
         db.session.scalars(
             select(Contact.email).where(Contact.account_id == account.id, Contact.id.in_(ids))
@@ -374,7 +374,7 @@ def _apply_to_emails(job: LifecycleJob, account: Account, emails: list[str]) -> 
         return receipt.contacts, len(emails) - receipt.contacts
     found = service.ids_for_emails(account, emails)
     apply = (
-        service.delete_contacts if action == LifecycleAction.DELETE else service.restore_contacts
+        service.delete_contacts if action == LifecycleAction.DELETE else service.undelete_contacts
     )
     return apply(account, list(found.values()), **kwargs), len(emails) - len(found)
 

@@ -13,7 +13,7 @@ Two ways to delete, as the seed article (SALESmanago) describes them:
   who, when, from which IP, how many records — never the address or the names.
 
 Restores from every path (the card, a bulk action, mass management, an API upsert, the
-sign-up form, the support console) go through restore_contacts(); imports restore
+sign-up form, the support console) go through undelete_contacts(); imports restore
 set-based inside their merge with the same statement shape and report it in their
 counters. Every function takes explicit arguments, flushes, and leaves the commit to the
 caller (a job commits once per batch)."""
@@ -33,6 +33,7 @@ from sqlalchemy import delete, func, select, update
 from portal import clock, events
 from portal.accounts.models import Account
 from portal.accounts.service import ServiceError, normalize_email
+from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.models import Activity, Contact, ContactStatus, Subscription, contact_tags
 from portal.contacts.service import ContactForgotten
@@ -50,7 +51,7 @@ __all__ = [
     "ContactForgotten",
     "ErasureReceipt",
     "delete_contacts",
-    "restore_contacts",
+    "undelete_contacts",
     "forget_contact",
     "forget_emails",
     "is_forgotten",
@@ -163,7 +164,7 @@ def delete_contacts(
     return _move(account, ids, _DELETE, actor=actor, source=source, ip=ip, record=record)
 
 
-def restore_contacts(
+def undelete_contacts(
     account: Account,
     ids: Iterable[int],
     *,
@@ -202,7 +203,7 @@ def upsert_contact(
     treat a deleted or a forgotten person the same. `fill_only` sets only names that are
     empty (a sign-up form must not overwrite what the customer keeps). A forgotten
     address is refused by create_contact (ContactForgotten)."""
-    contact = contacts.find_contact(account, email)
+    contact = queries.find_contact(account, email)
     if contact is None:
         contact = contacts.create_contact(
             account,
@@ -217,7 +218,7 @@ def upsert_contact(
     result = Upserted(contact)
     if contact.is_deleted:
         result.restored = bool(
-            restore_contacts(account, [contact.id], actor=actor, source=source, ip=ip)
+            undelete_contacts(account, [contact.id], actor=actor, source=source, ip=ip)
         )
         db.session.refresh(contact)
     names = {"first_name": first_name, "last_name": last_name}

@@ -37,10 +37,11 @@ from portal import i18n
 from portal.accounts.forms import EmptyForm
 from portal.accounts.models import Account, Role
 from portal.accounts.service import ServiceError
+from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.forms import STATUS_LABELS, ContactFilterForm
 from portal.contacts.models import Contact, Group, Tag
-from portal.contacts.service import BulkSelection, ContactFilter
+from portal.contacts.queries import BulkSelection, ContactFilter
 from portal.contacts.views import BULK_ACTIONS, CARD_ACTIONS, CARD_EXTRAS, Action
 from portal.extensions import csrf, db, limiter
 from portal.lifecycle import forms, mass, service, signup, tasks
@@ -108,7 +109,7 @@ def delete_contact(contact_id: int):
 @require_role(Role.EDITOR)
 def restore_contact(contact_id: int):
     contact = get_owned_or_404(Contact, contact_id)
-    if EmptyForm().validate_on_submit() and service.restore_contacts(
+    if EmptyForm().validate_on_submit() and service.undelete_contacts(
         g.account, [contact.id], actor=current_user, source="ui", ip=request.remote_addr
     ):
         db.session.commit()
@@ -144,7 +145,7 @@ def forget_contact(contact_id: int):
         contact=contact,
         form=form,
         preview=service.erasure_preview(contact),
-        subscriptions=contacts.contact_subscriptions(contact),
+        subscriptions=queries.contact_subscriptions(contact),
     )
 
 
@@ -181,7 +182,7 @@ def _bulk(action: LifecycleAction):
         flash(_("Please select at least one contact."), "warning")
         return redirect(back)
     apply = (
-        service.delete_contacts if action == LifecycleAction.DELETE else service.restore_contacts
+        service.delete_contacts if action == LifecycleAction.DELETE else service.undelete_contacts
     )
     changed = apply(
         g.account, ids[:INLINE_LIMIT], actor=current_user, source="ui", ip=request.remote_addr
@@ -239,7 +240,7 @@ def describe_filter(f: ContactFilter) -> list[str]:
 def _render_manage(filter_form, list_form, status: int = 200):
     tz = i18n.current_timezone()
     f = filter_form.to_filter() if filter_form.validate() else ContactFilter()
-    count, _capped = contacts.count_contacts(g.account, f, tz=tz)
+    count, _capped = queries.count_contacts(g.account, f, tz=tz)
     return (
         render_template(
             "lifecycle/manage.html",
@@ -258,7 +259,7 @@ def _render_manage(filter_form, list_form, status: int = 200):
 
 def _filter_form():
     form = ContactFilterForm(request.args)
-    form.set_choices(contacts.groups_of(g.account), contacts.tags_of(g.account))
+    form.set_choices(queries.groups_of(g.account), queries.tags_of(g.account))
     return form
 
 

@@ -7,8 +7,8 @@ StaffAccess row: a reason (ticket number or free text), a start and an end
 staff user reads and every staff action is an audit event on that account, with the
 staff user as actor (actor_type "staff"); the account's members see them on their
 settings page. The changes themselves go through the owning areas' services
-(lifecycle.service.restore_contacts, backups.service.restore / request_undo), so a
-staff restore is the same restore a customer makes.
+(lifecycle.service.undelete_contacts, backups.restore.request_restore,
+backups.undo.request_undo), so a staff restore is the same restore a customer makes.
 
 A lookup by email tells staff, per account, whether the address is a contact there,
 its status and when it will be purged, or that it was forgotten — nothing else of a
@@ -355,18 +355,18 @@ def groups_by_contact(account: Account, ids: list[int]) -> dict[int, list[tuple[
     return found
 
 
-def restore_selected(
+def undelete_selected(
     access: StaffAccess, ids: list[int], *, staff: User, ip: str | None = None
 ) -> int:
     """Restore ticked contacts "to be deleted" of the opened account (ids of other
     accounts are ignored by the lifecycle service); returns how many came back."""
     account = db.session.get(Account, access.account_id)
-    return lifecycle.restore_contacts(
+    return lifecycle.undelete_contacts(
         account, ids[:INLINE_RESTORE_LIMIT], actor=staff, source=SOURCE, ip=ip
     )
 
 
-def restore_all(
+def undelete_all(
     access: StaffAccess, *, staff: User, ip: str | None = None
 ) -> tuple[int, LifecycleJob | None]:
     """Every contact "to be deleted" right now: at once when there are few, otherwise
@@ -385,7 +385,7 @@ def restore_all(
         )
     )
     if len(ids) <= INLINE_RESTORE_LIMIT:
-        return lifecycle.restore_contacts(account, ids, actor=staff, source=SOURCE, ip=ip), None
+        return lifecycle.undelete_contacts(account, ids, actor=staff, source=SOURCE, ip=ip), None
     job = mass.draft_for_ids(
         account, LifecycleAction.RESTORE, ids, actor=staff, source=SOURCE, ip=ip
     )
@@ -393,7 +393,7 @@ def restore_all(
     return 0, job
 
 
-def restore_jobs(account: Account, limit: int = 5) -> list[LifecycleJob]:
+def undelete_jobs(account: Account, limit: int = 5) -> list[LifecycleJob]:
     """The console's own restore jobs on the account, newest first."""
     from portal.lifecycle.models import LifecycleJob
 
@@ -420,9 +420,9 @@ def restore_backup(
     "backup.restored" with the staff user as actor when it is done). The request is
     recorded here, so that a refused or failed restore still shows who asked for it. The
     caller enqueues it."""
-    from portal.backups import recovery
+    from portal.backups.restore import request_restore
 
-    restore = recovery.request_restore(backup, mode=mode, expected=expected, actor=staff)
+    restore = request_restore(backup, mode=mode, expected=expected, actor=staff)
     audit.record(
         "support.backup_restore_requested",
         account=db.session.get(Account, access.account_id),
@@ -438,12 +438,12 @@ def restore_backup(
 def request_undo(
     access: StaffAccess, job: ImportJob, *, staff: User, ip: str | None = None
 ) -> ImportUndo:
-    """Ask for the undo of an import (backups.service refuses with a reason when it
+    """Ask for the undo of an import (backups.undo refuses with a reason when it
     cannot be undone). The undo itself is recorded when the worker finishes it; the
     request is recorded here, so that a failed undo still shows who asked for it."""
-    from portal.backups import service as backups
+    from portal.backups import undo as backup_undo
 
-    undo = backups.request_undo(job, actor=staff, ip=ip)
+    undo = backup_undo.request_undo(job, actor=staff, ip=ip)
     audit.record(
         "support.import_undo_requested",
         account=db.session.get(Account, access.account_id),

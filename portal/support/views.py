@@ -290,7 +290,7 @@ def deleted():
         purge_text=_purge_text,
         next_before=contacts[-1].id if len(contacts) == console.PAGE_SIZE else None,
         first_page=before is None,
-        jobs=console.restore_jobs(account),
+        jobs=console.undelete_jobs(account),
     )
 
 
@@ -299,7 +299,7 @@ def deleted():
 def restore_deleted():
     back = url_for("support.deleted", slug=g.support_account.slug)
     if request.form.get("scope") == "all":
-        restored, job = console.restore_all(g.staff_access, staff=_staff(), ip=_ip())
+        restored, job = console.undelete_all(g.staff_access, staff=_staff(), ip=_ip())
         if job is not None:
             from portal.lifecycle import tasks as lifecycle_tasks
 
@@ -323,7 +323,7 @@ def restore_deleted():
         if not ids:
             flash(_("Please select at least one contact."), "warning")
             return redirect(back)
-        restored = console.restore_selected(g.staff_access, ids, staff=_staff(), ip=_ip())
+        restored = console.undelete_selected(g.staff_access, ids, staff=_staff(), ip=_ip())
     db.session.commit()
     flash(
         ngettext(
@@ -339,7 +339,8 @@ def restore_deleted():
 @bp.route("/accounts/<slug>/backups")
 @staff_account_view
 def backups():
-    from portal.backups import service as backups_service
+    from portal.backups.read import list_backups
+    from portal.template_helpers import BACKUP_REASON_LABELS, expiry_text, human_size
 
     account = g.support_account
     _viewed("backups")
@@ -347,10 +348,10 @@ def backups():
     return _render_account(
         "support/backups.html",
         "backups",
-        backups=backups_service.list_backups(account),
-        reason_labels=backups_service.REASON_LABELS,
-        expiry=lambda b: backups_service.expiry_text(b, now, tz),
-        human_size=backups_service.human_size,
+        backups=list_backups(account),
+        reason_labels=BACKUP_REASON_LABELS,
+        expiry=lambda b: expiry_text(b, now, tz),
+        human_size=human_size,
     )
 
 
@@ -359,11 +360,12 @@ def backups():
 def restore_backup(backup_id: int):
     """The customer's restore, made by staff: the same confirmation page with its dry run
     (GET) and the same two choices (POST), in the console's frame."""
-    from portal.backups import recovery
-    from portal.backups import service as backups_service
     from portal.backups import tasks as backup_tasks
     from portal.backups import views as backup_views
     from portal.backups.models import Backup, RestoreMode
+    from portal.backups.read import BackupUnreadable
+    from portal.backups.restore import RestoreRefused, find_target, restore_preview, restore_running
+    from portal.template_helpers import BACKUP_REASON_LABELS
 
     account = g.support_account
     backup = owned(Backup, backup_id, account)
@@ -381,19 +383,19 @@ def restore_backup(backup_id: int):
             restore = console.restore_backup(
                 g.staff_access, backup, mode=mode, expected=expected, staff=_staff(), ip=_ip()
             )
-        except recovery.RestoreRefused as exc:
+        except RestoreRefused as exc:
             db.session.rollback()
             flash(str(exc), "warning")
             return redirect(here)
         backup_tasks.enqueue_restore(restore)  # commits the request (and its audit event)
         backup_views.flash_restore_outcome(restore)
         return redirect(back)
-    running = recovery.restore_running(backup)
+    running = restore_running(backup)
     preview = None
     if not running:
         try:
-            preview = recovery.restore_preview(backup)
-        except backups_service.BackupUnreadable as exc:
+            preview = restore_preview(backup)
+        except BackupUnreadable as exc:
             flash(str(exc), "danger")
             return redirect(back)
     _viewed("backups")
@@ -403,9 +405,9 @@ def restore_backup(backup_id: int):
         backup=backup,
         preview=preview,
         running=running,
-        target=recovery.find_target(backup),
+        target=find_target(backup),
         modes=RestoreMode,
-        reason_labels=backups_service.REASON_LABELS,
+        reason_labels=BACKUP_REASON_LABELS,
         action_url=here,
         list_url=back,
     )
@@ -414,7 +416,8 @@ def restore_backup(backup_id: int):
 @bp.route("/accounts/<slug>/imports")
 @staff_account_view
 def imports():
-    from portal.backups import service as backups_service
+    from portal.backups.read import live_backup
+    from portal.backups.undo import undo_blocker
     from portal.imports import service as imports_service
 
     account = g.support_account
@@ -422,8 +425,8 @@ def imports():
     jobs = imports_service.history(account)
     undo = {}
     for job in jobs:  # an import that made a backup, or went into an empty group
-        if job.group_was_empty or backups_service.live_backup(account.id, job.backup_id):
-            undo[job.id] = backups_service.undo_blocker(job)
+        if job.group_was_empty or live_backup(account.id, job.backup_id):
+            undo[job.id] = undo_blocker(job)
     return _render_account("support/imports.html", "imports", jobs=jobs, undo=undo)
 
 
@@ -432,10 +435,10 @@ def imports():
 def undo_import(import_id: int):
     """The customer's undo, made by staff: the confirmation page with the undo's dry run
     (GET), then the undo (POST)."""
-    from portal.backups import recovery
-    from portal.backups import service as backups_service
     from portal.backups import tasks as backup_tasks
     from portal.backups import views as backup_views
+    from portal.backups.read import BackupUnreadable, live_backup
+    from portal.backups.undo import UndoRefused, undo_blocker, undo_preview
     from portal.imports.models import ImportJob
 
     account = g.support_account
@@ -444,12 +447,12 @@ def undo_import(import_id: int):
         abort(404)
     back = url_for("support.imports", slug=account.slug)
     if request.method == "GET":
-        blocker = backups_service.undo_blocker(job)
+        blocker = undo_blocker(job)
         preview = None
         if blocker is None:
             try:
-                preview = recovery.undo_preview(job)
-            except backups_service.BackupUnreadable as exc:
+                preview = undo_preview(job)
+            except BackupUnreadable as exc:
                 flash(str(exc), "danger")
                 return redirect(back)
         _viewed("imports")
@@ -459,13 +462,13 @@ def undo_import(import_id: int):
             job=job,
             blocker=blocker,
             preview=preview,
-            backup=backups_service.live_backup(job.account_id, job.backup_id),
+            backup=live_backup(job.account_id, job.backup_id),
             action_url=url_for("support.undo_import", slug=account.slug, import_id=job.id),
             cancel_url=back,
         )
     try:
         undo = console.request_undo(g.staff_access, job, staff=_staff(), ip=_ip())
-    except backups_service.UndoRefused as exc:
+    except UndoRefused as exc:
         db.session.rollback()
         flash(str(exc), "warning")
         return redirect(back)

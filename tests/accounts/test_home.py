@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from portal.accounts.models import Account
-from portal.backups import service as backups
-from portal.contacts import service as contacts
+from portal.backups.snapshot import snapshot
+from portal.contacts import counts as contact_counts
+from portal.contacts import queries
 from portal.contacts.models import Contact, Group
 from portal.extensions import db
 from portal.imports.models import ImportJob
@@ -75,7 +76,7 @@ def _fill(app, make_data, account_id: int, prefix: str) -> dict:
         )
         db.session.add_all([running, done])
         db.session.flush()
-        backup = backups.snapshot(db.session.get(Group, news), reason="import", import_job=done)
+        backup = snapshot(db.session.get(Group, news), reason="import", import_job=done)
         done.backup_id = backup.id
         access = StaffAccess(
             user_id=None,
@@ -130,15 +131,15 @@ def test_home_numbers_match_the_data(client, app, owner, home):
     assert _text(html, "home-status-total") == "7"
     with app.app_context():
         account = db.session.get(Account, owner)
-        counts = contacts.status_counts(account)
+        counts = contact_counts.status_counts(account)
         # the same partition as the list's status filter
         for key, value in (
             ("active", counts.active),
             ("unsubscribed", counts.unsubscribed),
             ("deleted", counts.to_be_deleted),
         ):
-            f = contacts.ContactFilter(status=key)
-            assert contacts.count_contacts(account, f) == (value, False)
+            f = queries.ContactFilter(status=key)
+            assert queries.count_contacts(account, f) == (value, False)
     news = re.search(rf'data-group-id="{mine["news"]}">(.*?)</tr>', html, re.S).group(1)
     assert re.findall(r'class="text-end group-\w+">(\d+)<', news) == ["2", "2", "1"]
     shop = re.search(rf'data-group-id="{mine["shop"]}">(.*?)</tr>', html, re.S).group(1)

@@ -217,10 +217,10 @@ def test_user_switches_between_accounts(app, client, make_account, make_user):
 
 
 def test_recent_changes_name_a_custom_field_by_its_label(app, client, owner):
-    from portal.contacts import service as contacts
+    from portal.contacts import fields as contact_fields
 
     with app.app_context():
-        contacts.create_custom_field(db.session.get(Account, owner), "birthday", "Geburtstag")
+        contact_fields.create_custom_field(db.session.get(Account, owner), "birthday", "Geburtstag")
         db.session.commit()
     page = client.get("/a/acme/settings?lang=en").get_data(as_text=True)
     assert "Custom field “Geburtstag” created" in page

@@ -9,6 +9,7 @@ import pytest
 
 from portal.accounts.models import Account
 from portal.api import service as keys
+from portal.contacts import fields as contact_fields
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, ContactStatus, Group
 from portal.extensions import db
@@ -79,7 +80,7 @@ class Factory:
 
     def field(self, key: str, label: str, type: str = "text", choices=None) -> int:
         with self.app.app_context():
-            definition = contacts.create_custom_field(
+            definition = contact_fields.create_custom_field(
                 self.account(), key, label, type, choices=choices
             )
             db.session.commit()

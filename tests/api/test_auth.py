@@ -7,7 +7,7 @@ import re
 import pytest
 
 from portal import clock
-from portal.api import views  # noqa: F401 - declares the operations
+from portal.api import endpoints  # noqa: F401 - declares the operations
 from portal.api.core import OPERATIONS
 from portal.api.models import ApiKey
 from portal.extensions import db

@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 
 from portal import clock
-from portal.backups import service as backups
 from portal.backups.models import Backup
+from portal.backups.snapshot import snapshot
 from portal.contacts.models import Contact, Group
 from portal.core.storage import get_storage
 from portal.extensions import db
@@ -177,7 +177,7 @@ def backup_id(app, acme):
     group = acme.group("Newsletter")
     acme.contact("anna@example.com", "Anna", groups=(group,))
     with app.app_context():
-        backup = backups.snapshot(db.session.get(Group, group), reason="manual")
+        backup = snapshot(db.session.get(Group, group), reason="manual")
         db.session.commit()
         return backup.id
 
@@ -216,7 +216,7 @@ def test_expired_or_foreign_backups_are_404(app, api, other, backup_id):
     assert api.get("/backups").get_json()["data"] == []
     theirs_group = other.group("Theirs")
     with app.app_context():
-        theirs = backups.snapshot(db.session.get(Group, theirs_group), reason="manual")
+        theirs = snapshot(db.session.get(Group, theirs_group), reason="manual")
         db.session.commit()
         theirs_id = theirs.id
     assert api.get(f"/backups/{theirs_id}/download").status_code == 404

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from portal.api import views  # noqa: F401 - declares the operations
+from portal.api import endpoints  # noqa: F401 - declares the operations
 from portal.api.core import OPERATIONS
 from portal.api.openapi import openapi_path
 from tests.api.conftest import PREFIX

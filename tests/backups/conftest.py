@@ -10,6 +10,7 @@ import pytest
 
 from portal import clock
 from portal.accounts.models import Account
+from portal.contacts import fields as contact_fields
 from portal.contacts import service as contacts
 from portal.contacts.models import (
     Contact,
@@ -39,7 +40,7 @@ FIELDS = (
 
 def add_fields(account: Account) -> None:
     for key, label, kind, choices in FIELDS:
-        contacts.create_custom_field(account, key, label, kind, choices=choices)
+        contact_fields.create_custom_field(account, key, label, kind, choices=choices)
 
 
 @pytest.fixture

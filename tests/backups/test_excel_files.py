@@ -17,7 +17,8 @@ import pytest
 
 from portal.accounts import service as accounts
 from portal.accounts.models import Account, Role
-from portal.backups import service
+from portal.backups.read import verify
+from portal.backups.snapshot import snapshot
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Subscription, contact_row, contact_tags
 from portal.core.storage import get_storage
@@ -154,7 +155,7 @@ def _assert_for_excel(rows: list[list[str]], language: str) -> None:
 def test_backup_download_opens_in_the_language_and_imports_back_exactly(
     app, client, account, group, people, editor, tmp_path, language
 ):
-    backup = service.snapshot(group, reason="manual")
+    backup = snapshot(group, reason="manual")
     db.session.commit()
 
     response = client.get(f"/a/acme/backups/{backup.id}/download?lang={language}")
@@ -171,14 +172,14 @@ def test_backup_download_opens_in_the_language_and_imports_back_exactly(
 
 
 def test_the_stored_backup_stays_in_the_machine_format(app, client, account, group, people, editor):
-    backup = service.snapshot(group, reason="manual")
+    backup = snapshot(group, reason="manual")
     db.session.commit()
     assert client.get(f"/a/acme/backups/{backup.id}/download?lang=de").status_code == 200
     with get_storage().open(backup.storage_key) as raw, gzip.open(raw, "rt") as fh:
         first = fh.readline()
     machine = "email,first_name,last_name,tags,active,signup_at,signoff_at,optout_reason,field:"
     assert first.startswith("\ufeff" + machine)
-    service.verify(backup)  # untouched: the checksum still matches
+    verify(backup)  # untouched: the checksum still matches
 
 
 def _export(account, group, *, tmp_path=None):
@@ -242,7 +243,7 @@ def test_file_names_are_in_local_time_without_spaces(app, client, account, edito
     time_machine.move_to("2026-12-05T06:09:00+00:00", tick=False)
     group = contacts.create_group(account, "Kunden Köln / Süd", actor=None)
     db.session.commit()
-    backup = service.snapshot(group, reason="manual")
+    backup = snapshot(group, reason="manual")
     db.session.commit()
     response = client.get(f"/a/acme/backups/{backup.id}/download")
     assert response.headers["Content-Disposition"] == (
@@ -255,7 +256,7 @@ def test_every_csv_download_sends_its_content_type_once(
     app, client, account, group, people, editor, tmp_path
 ):
     """ "text/csv; charset=utf-8", not "…; charset=utf-8; charset=utf-8"."""
-    backup = service.snapshot(group, reason="manual")
+    backup = snapshot(group, reason="manual")
     db.session.commit()
     job = imports.create_import(
         account,

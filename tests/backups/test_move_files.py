@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from portal.backups import service
+from portal.backups.read import download_stream, verify
+from portal.backups.snapshot import snapshot
 from portal.core.storage import DatabaseStorage, LocalStorage
 from portal.extensions import db
 from tests.backups.conftest import build_contacts
@@ -26,7 +27,7 @@ def made(account, group, stores):
     """Three backups on the folder store, as a one-machine portal made them."""
     folder, _ = stores
     build_contacts(account, group, 40)
-    backups = [service.snapshot(group, reason="manual", storage=folder) for _ in range(3)]
+    backups = [snapshot(group, reason="manual", storage=folder) for _ in range(3)]
     db.session.commit()
     return backups
 
@@ -48,8 +49,8 @@ def test_files_move_to_the_database_and_back_verified(app, stores, made):
     assert everything(folder) == [f"{made[0].account_id}/stray.csv.gz"]
     app.config["FILE_STORE"] = "postgresql"
     for backup in made:
-        service.verify(backup)  # read from the database now
-        assert len(b"".join(service.download_stream(backup)).splitlines()) == 41
+        verify(backup)  # read from the database now
+        assert len(b"".join(download_stream(backup)).splitlines()) == 41
 
     again = _move(app, "postgresql")
     assert again.exit_code == 0 and "Moved 0 backup file(s)" in again.output
@@ -59,7 +60,7 @@ def test_files_move_to_the_database_and_back_verified(app, stores, made):
     assert back.exit_code == 0 and "Moved 3 backup file(s)" in back.output
     assert everything(database) == []
     for backup in made:
-        service.verify(backup, folder)
+        verify(backup, folder)
 
 
 def test_an_interrupted_move_continues_and_deletes_no_unverified_file(app, stores, made):
@@ -77,7 +78,7 @@ def test_an_interrupted_move_continues_and_deletes_no_unverified_file(app, store
     assert "Moved 2 backup file(s)" in result.output and "1 already there" in result.output
     assert everything(folder) == []
     for backup in made:
-        service.verify(backup, database)
+        verify(backup, database)
     assert third.storage_key in {e.key for e in database.entries()}
 
 

@@ -12,12 +12,15 @@ from babel.dates import format_datetime
 from portal import clock
 from portal.accounts import service as accounts
 from portal.accounts.models import Account, Role
-from portal.backups import service
 from portal.backups.models import Backup
+from portal.backups.read import record_download
+from portal.backups.snapshot import snapshot
+from portal.backups.undo import request_undo, run_undo
 from portal.contacts import service as contacts
 from portal.core.storage import get_storage
 from portal.extensions import db
 from portal.imports.models import ImportJob
+from portal.template_helpers import days_left, human_size
 from tests.backups.conftest import build_contacts
 from tests.backups.stores import damage, lose
 from tests.conftest import login
@@ -39,10 +42,10 @@ def backups(account, group, time_machine):
     kunden = contacts.create_group(account, "aktionen", actor=None)
     build_contacts(account, group, 3)
     build_contacts(account, kunden, 2, prefix="k")
-    made = [service.snapshot(group, reason="import")]
+    made = [snapshot(group, reason="import")]
     time_machine.move_to("2025-06-03T18:30:00+00:00", tick=False)
-    made.append(service.snapshot(kunden, reason="manual"))
-    made.append(service.snapshot(group, reason="manual"))
+    made.append(snapshot(kunden, reason="manual"))
+    made.append(snapshot(group, reason="manual"))
     contacts.delete_group(kunden, actor=None, source="ui")  # a fourth one, group gone
     db.session.commit()
     return made
@@ -79,9 +82,9 @@ def test_dates_in_the_users_language_and_timezone(client, account, backups):
 
 def test_human_sizes_use_the_readers_number_format(app):
     with app.test_request_context("/?lang=de"):
-        assert service.human_size(1536) == "1,5 KB"
-        assert service.human_size(5 * 1024**2) == "5 MB"
-        assert service.human_size(1).lower() == "1 byte"
+        assert human_size(1536) == "1,5 KB"
+        assert human_size(5 * 1024**2) == "5 MB"
+        assert human_size(1).lower() == "1 byte"
 
 
 def test_viewers_see_the_list_but_cannot_download_or_restore(client, account, backups):
@@ -186,13 +189,13 @@ def test_tag_names_refuse_the_import_separators(ctx):
 def test_expiry_counts_calendar_days_in_the_readers_timezone(account, group, time_machine):
     time_machine.move_to("2025-06-01T23:30:00+00:00", tick=False)
     build_contacts(account, group, 1)
-    backup = service.snapshot(group, reason="manual")
+    backup = snapshot(group, reason="manual")
     berlin = ZoneInfo("Europe/Berlin")  # already 2 June there
-    assert service.days_left(backup, tz=ZoneInfo("UTC")) == 30
-    assert service.days_left(backup, tz=berlin) == 30
+    assert days_left(backup, tz=ZoneInfo("UTC")) == 30
+    assert days_left(backup, tz=berlin) == 30
     later = clock.now() + timedelta(days=29, hours=1)  # 1 July, 00:30 UTC / 02:30 Berlin
-    assert service.days_left(backup, later, ZoneInfo("UTC")) == 0  # expires 1 July, 23:30
-    assert service.days_left(backup, later, berlin) == 1  # expires 2 July, 01:30
+    assert days_left(backup, later, ZoneInfo("UTC")) == 0  # expires 1 July, 23:30
+    assert days_left(backup, later, berlin) == 1  # expires 2 July, 01:30
 
 
 def test_audit_events_of_backups_read_as_sentences(app, account, group, run_import):
@@ -201,12 +204,12 @@ def test_audit_events_of_backups_read_as_sentences(app, account, group, run_impo
 
     build_contacts(account, group, 2)
     job = run_import([["email"], ["neu@example.de"]])
-    undo = service.request_undo(job, actor=None)
+    undo = request_undo(job, actor=None)
     db.session.commit()
-    service.run_undo(undo)
+    run_undo(undo)
     contacts.delete_group(group, actor=None, source="ui")
     db.session.commit()
-    service.record_download(db.session.scalar(db.select(Backup)), actor=None)
+    record_download(db.session.scalar(db.select(Backup)), actor=None)
     with app.test_request_context("/"):
         texts = {
             e.action: describe_event(e)

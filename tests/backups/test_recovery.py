@@ -11,8 +11,11 @@ import pytest
 from portal import clock
 from portal.accounts import service as accounts
 from portal.accounts.models import Role
-from portal.backups import recovery, service
 from portal.backups.models import Backup, BackupRestore, ImportUndo, RestoreMode
+from portal.backups.restore import request_restore, restore_preview, run_restore
+from portal.backups.retention import remove_expired
+from portal.backups.snapshot import snapshot
+from portal.backups.undo import request_undo, run_undo, undo_blocker, undo_preview
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, ContactStatus, Subscription
 from portal.extensions import db
@@ -69,7 +72,7 @@ def scenario(account, group, run_import):
 
 def test_preview_counts_what_changed_and_writes_nothing(account, group, scenario):
     before = contact_state(account.id)
-    preview = recovery.restore_preview(scenario["backup"])
+    preview = restore_preview(scenario["backup"])
     assert preview.count("set_back") == 1
     assert preview.examples["set_back"] == [scenario["renamed"]]
     assert preview.removed == 12 and preview.count("orphaned") == 10
@@ -82,17 +85,15 @@ def test_preview_counts_what_changed_and_writes_nothing(account, group, scenario
 
 
 def _restore(backup, mode, preview):
-    restore = recovery.request_restore(
-        backup, mode=mode, expected=preview.outcome(mode), actor=None
-    )
+    restore = request_restore(backup, mode=mode, expected=preview.outcome(mode), actor=None)
     db.session.commit()
-    recovery.run_restore(restore)
+    run_restore(restore)
     return db.session.get(BackupRestore, restore.id)
 
 
 def test_exact_mode_sets_the_group_back_and_nobody_is_erased(account, group, scenario):
     backup = scenario["backup"]
-    preview = recovery.restore_preview(backup)
+    preview = restore_preview(backup)
     restore = _restore(backup, RestoreMode.EXACT, preview)
     assert restore.status == "finished" and not restore.changed_meanwhile
     assert restore.counts == preview.outcome(RestoreMode.EXACT)  # did what it showed
@@ -110,7 +111,7 @@ def test_exact_mode_sets_the_group_back_and_nobody_is_erased(account, group, sce
     )
     assert name != "Umbenannt"
     # afterwards the group equals the backup: a new dry run finds nothing to do
-    again = recovery.restore_preview(backup)
+    again = restore_preview(backup)
     assert again.count("unchanged") == 360 and again.removed == 0
     event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "backup.restored"))
     assert event.details["set_back"] == 1 and event.details["mode"] == "exact"
@@ -118,12 +119,12 @@ def test_exact_mode_sets_the_group_back_and_nobody_is_erased(account, group, sce
     ids = db.session.scalars(
         db.select(Contact.id).where(Contact.email.in_(scenario["new"][2:]))
     ).all()
-    assert lifecycle.restore_contacts(account, ids, actor=None, source="ui") == 10
+    assert lifecycle.undelete_contacts(account, ids, actor=None, source="ui") == 10
 
 
 def test_add_missing_mode_keeps_the_later_members(account, group, scenario):
     backup = scenario["backup"]
-    preview = recovery.restore_preview(backup)
+    preview = restore_preview(backup)
     restore = _restore(backup, RestoreMode.ADD_MISSING, preview)
     assert restore.counts == preview.outcome(RestoreMode.ADD_MISSING)
     assert restore.counts["set_back"] == 1 and restore.counts["removed"] == 0
@@ -141,7 +142,7 @@ def test_forgotten_and_signed_off_since_are_left_alone(account, group, scenario)
     contacts.unsubscribe(person, group, reason="unsubscribed", at=clock.now())
     db.session.commit()
 
-    preview = recovery.restore_preview(backup)
+    preview = restore_preview(backup)
     assert preview.forgotten == 1 and preview.count("kept") == 1
     assert preview.examples["kept"] == [signed_off]
     assert forgotten not in str(preview.examples)  # a forgotten address is never shown
@@ -154,7 +155,7 @@ def test_forgotten_and_signed_off_since_are_left_alone(account, group, scenario)
 
 def test_missing_and_to_be_deleted_contacts_come_back(account, group):
     emails = build_contacts(account, group, 20)
-    backup = service.snapshot(group, reason="manual")
+    backup = snapshot(group, reason="manual")
     db.session.commit()
     before = group_state(group.id)
     gone, deleted, left = emails[1], emails[2], emails[4]
@@ -169,7 +170,7 @@ def test_missing_and_to_be_deleted_contacts_come_back(account, group):
     db.session.delete(sub)
     db.session.commit()
 
-    preview = recovery.restore_preview(backup)
+    preview = restore_preview(backup)
     assert preview.count("added") == 2 and preview.count("brought_back") == 1
     assert sorted(preview.examples["added"]) == sorted([gone, left])
     assert not preview.modes_differ  # nothing to remove: one button
@@ -181,7 +182,7 @@ def test_missing_and_to_be_deleted_contacts_come_back(account, group):
 
 def test_the_restore_says_when_the_group_changed_after_the_preview(account, group, scenario):
     backup = scenario["backup"]
-    preview = recovery.restore_preview(backup)
+    preview = restore_preview(backup)
     contacts.create_contact(account, "spaet@example.de")
     late = db.session.scalar(db.select(Contact).where(Contact.email == "spaet@example.de"))
     contacts.subscribe(late, group)
@@ -205,17 +206,17 @@ def test_an_import_into_an_empty_group_makes_no_backup_and_can_be_undone(
     assert job.backup_id is None and job.group_was_empty
     assert db.session.scalar(db.select(db.func.count(Backup.id))) == 0
     assert db.session.scalar(db.select(db.func.count(ImportBeforeImage.import_id))) == 1
-    assert service.undo_blocker(job) is None
+    assert undo_blocker(job) is None
 
-    preview = recovery.undo_preview(job)
+    preview = undo_preview(job)
     assert (preview.count("set_back"), preview.count("removed"), preview.count("deleted")) == (
         1,
         2,
         1,
     )
-    undo = service.request_undo(job, actor=None)
+    undo = request_undo(job, actor=None)
     db.session.commit()
-    service.run_undo(undo)
+    run_undo(undo)
     undo = db.session.get(ImportUndo, undo.id)
     assert undo.status == "finished", undo.error
     assert (undo.restored, undo.removed, undo.deleted) == (1, 2, 1)
@@ -226,8 +227,8 @@ def test_the_undo_of_an_empty_group_import_ends_with_the_retention(account, grou
     job = run_import([HEADER, ["neu@example.de", "Neu", ""]])
     job.created_at = clock.now() - timedelta(days=31)
     db.session.commit()
-    assert "30 days" in service.undo_blocker(job)
-    service.remove_expired()
+    assert "30 days" in undo_blocker(job)
+    remove_expired()
     assert db.session.scalar(db.select(db.func.count(ImportBeforeImage.import_id))) == 0
 
 

@@ -12,8 +12,10 @@ import pytest
 from portal import clock
 from portal.accounts import service as accounts
 from portal.accounts.models import Account, Role
-from portal.backups import service
 from portal.backups.models import Backup, BackupRestore
+from portal.backups.read import list_backups
+from portal.backups.restore import restore_as_import
+from portal.backups.snapshot import snapshot
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Subscription
 from portal.extensions import db
@@ -40,7 +42,7 @@ def test_round_trip_of_5000_contacts_reproduces_master_data_and_sign_off_state(
 ):
     build_contacts(account, group, 5000)
     original = group_state(group.id)
-    backup = service.snapshot(group, reason="manual")
+    backup = snapshot(group, reason="manual")
     db.session.commit()
     _sign_in(client, account)
 
@@ -128,7 +130,7 @@ def test_one_click_restore_recreates_a_deleted_group_and_keeps_sign_offs(app, cl
 
 def test_restore_never_reactivates_a_contact_who_signed_off_after_the_backup(account, group):
     build_contacts(account, group, 10)
-    backup = service.snapshot(group, reason="manual")
+    backup = snapshot(group, reason="manual")
     db.session.commit()
     sub = db.session.scalar(
         db.select(Subscription).where(Subscription.group_id == group.id, Subscription.active)
@@ -136,7 +138,7 @@ def test_restore_never_reactivates_a_contact_who_signed_off_after_the_backup(acc
     email = db.session.get(Contact, sub.contact_id).email
     contacts.unsubscribe(sub.contact, group, reason="unsubscribed", at=clock.now())
     db.session.commit()
-    job = service.restore(backup, actor=None)
+    job = restore_as_import(backup, actor=None)
     db.session.commit()
     imports.run(job)
     state = group_state(group.id)[email]
@@ -145,7 +147,7 @@ def test_restore_never_reactivates_a_contact_who_signed_off_after_the_backup(acc
 
 def test_download_leaves_out_forgotten_addresses(app, client, account, group):
     emails = build_contacts(account, group, 5)
-    backup = service.snapshot(group, reason="manual")
+    backup = snapshot(group, reason="manual")
     db.session.add(Suppression(account_id=account.id, email_hash=email_hash(emails[2])))
     db.session.commit()
     _sign_in(client, account)
@@ -156,21 +158,21 @@ def test_download_leaves_out_forgotten_addresses(app, client, account, group):
 
 def test_restore_into_a_group_of_the_same_name(account, group):
     build_contacts(account, group, 3)
-    backup = service.snapshot(group, reason="manual")
+    backup = snapshot(group, reason="manual")
     contacts.delete_group(group, actor=None, source="api")
     again = contacts.create_group(account, "NEWSLETTER", actor=None)
     db.session.commit()
-    job = service.restore(backup, actor=None)
+    job = restore_as_import(backup, actor=None)
     assert job.group_id == again.id
     assert db.session.scalar(db.select(db.func.count(Group.id))) == 1
 
 
 def test_expired_backups_are_neither_listed_nor_restored(app, client, account, group):
     build_contacts(account, group, 2)
-    backup = service.snapshot(group, reason="manual")
+    backup = snapshot(group, reason="manual")
     backup.expires_at = clock.now() - timedelta(minutes=1)
     db.session.commit()
-    assert service.list_backups(db.session.get(Account, account.id)) == []
+    assert list_backups(db.session.get(Account, account.id)) == []
     _sign_in(client, account)
     for response in (
         client.get(f"/a/acme/backups/{backup.id}/restore", follow_redirects=True),

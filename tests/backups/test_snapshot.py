@@ -10,8 +10,8 @@ import io
 
 import pytest
 
-from portal.backups import service
 from portal.backups.models import Backup, BackupPendingDeletion
+from portal.backups.snapshot import snapshot
 from portal.contacts import service as contacts
 from portal.contacts.models import Activity, Contact, Group
 from portal.core.storage import StorageError, get_storage
@@ -87,7 +87,7 @@ def test_backup_holds_master_data_in_the_import_format_and_no_activities(account
     contacts.unsubscribe(gone, group, reason="bounced")
     db.session.commit()
     mark_deleted(gone.id)
-    backup = service.snapshot(group, reason="manual")
+    backup = snapshot(group, reason="manual")
     db.session.commit()
     rows = _stored_rows(backup)
     assert "secret-activity" not in repr(rows)
@@ -195,8 +195,8 @@ def test_postgres_copy_writes_the_same_cells_as_the_portable_path(account, group
     contacts.add_tag(odd, "-minus", actor=None)
     db.session.commit()
     mark_deleted(odd.id)
-    fast = service.snapshot(group, reason="manual")
-    portable = service.snapshot(group, reason="manual", _portable=True)
+    fast = snapshot(group, reason="manual")
+    portable = snapshot(group, reason="manual", _portable=True)
     db.session.commit()
     assert fast.contact_count == portable.contact_count == 301
 

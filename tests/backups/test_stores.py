@@ -15,7 +15,16 @@ from datetime import timedelta
 import pytest
 
 from portal import clock
-from portal.backups import service
+from portal.backups.read import (
+    DAMAGED,
+    MISSING,
+    READ_BYTES,
+    BackupUnreadable,
+    download_stream,
+    verify,
+)
+from portal.backups.retention import remove_expired
+from portal.backups.snapshot import snapshot
 from portal.core.storage import (
     CHUNK_BYTES,
     DatabaseStorage,
@@ -83,7 +92,7 @@ def test_fifty_megabytes_go_in_and_out_in_flat_memory(store):
         tracemalloc.reset_peak()
         digest, size = hashlib.sha256(), 0
         with store.open("1/large.csv.gz") as fh:
-            while chunk := fh.read(service.READ_BYTES):
+            while chunk := fh.read(READ_BYTES):
                 digest.update(chunk)
                 size += len(chunk)
         _, read_peak = tracemalloc.get_traced_memory()
@@ -147,14 +156,14 @@ def test_entries_list_every_file_with_its_age(store):
 @pytest.fixture
 def backup(account, group, store):
     build_contacts(account, group, 300)
-    made = service.snapshot(group, reason="manual", storage=store)
+    made = snapshot(group, reason="manual", storage=store)
     db.session.commit()
     return made
 
 
 def test_a_snapshot_is_read_back_verified(backup, store):
-    service.verify(backup, store)
-    lines = b"".join(service.download_stream(backup, store)).decode("utf-8-sig").splitlines()
+    verify(backup, store)
+    lines = b"".join(download_stream(backup, store)).decode("utf-8-sig").splitlines()
     assert len(lines) == 301 and lines[0].startswith("email,")
     assert hashlib.sha256(raw_bytes(store, backup.storage_key)).hexdigest() == backup.checksum
 
@@ -162,32 +171,32 @@ def test_a_snapshot_is_read_back_verified(backup, store):
 @pytest.mark.parametrize("where", [20, -12])
 def test_a_damaged_file_is_refused_by_the_verified_reading(backup, store, where):
     damage(store, backup.storage_key, at=where)
-    with pytest.raises(service.BackupUnreadable) as refused:
-        service.verify(backup, store)
-    assert refused.value.args[0] == service.DAMAGED
-    with pytest.raises(service.BackupUnreadable):
-        service.download_stream(backup, store)
+    with pytest.raises(BackupUnreadable) as refused:
+        verify(backup, store)
+    assert refused.value.args[0] == DAMAGED
+    with pytest.raises(BackupUnreadable):
+        download_stream(backup, store)
 
 
 def test_a_missing_file_is_refused(backup, store):
     lose(store, backup.storage_key)
     with pytest.raises(StorageError):
         store.open(backup.storage_key)
-    with pytest.raises(service.BackupUnreadable) as refused:
-        list(service.download_stream(backup, store))
-    assert refused.value.args[0] == service.MISSING
+    with pytest.raises(BackupUnreadable) as refused:
+        list(download_stream(backup, store))
+    assert refused.value.args[0] == MISSING
 
 
 def test_retention_and_the_sweep_of_files_without_a_row(backup, store, time_machine):
     stray = store.write_stream(f"{backup.account_id}/stray.csv.gz", [b"left over"])
-    service.remove_expired(storage=store)
+    remove_expired(storage=store)
     assert store.exists(stray.key) and store.exists(backup.storage_key)  # may be in writing
     age(store, stray.key, clock.now() - timedelta(days=2))
     age(store, backup.storage_key, clock.now() - timedelta(days=2))
-    service.remove_expired(storage=store)
+    remove_expired(storage=store)
     assert not store.exists(stray.key) and store.exists(backup.storage_key)
     time_machine.move_to(backup.expires_at + timedelta(seconds=1), tick=False)
-    assert service.remove_expired(storage=store) == 1
+    assert remove_expired(storage=store) == 1
     assert everything(store) == []
 
 

@@ -9,8 +9,10 @@ import pytest
 from portal import clock
 from portal.accounts import service as accounts
 from portal.accounts.models import Role
-from portal.backups import service
 from portal.backups.models import ImportUndo
+from portal.backups.read import live_backup
+from portal.backups.retention import delete_backup
+from portal.backups.undo import UndoRefused, request_undo, run_undo, undo_blocker
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Subscription, Tag
 from portal.core.storage import get_storage
@@ -100,9 +102,9 @@ def test_undo_restores_the_pre_import_state_exactly(account, group, scene, run_i
     contacts.subscribe(neu1, scene["other"])
     db.session.commit()
 
-    undo = service.request_undo(job, actor=None)
+    undo = request_undo(job, actor=None)
     db.session.commit()
-    service.run_undo(undo)
+    run_undo(undo)
 
     after = contact_state(account.id)
     neu1_after = after.pop("neu1@example.de")
@@ -116,17 +118,17 @@ def test_undo_restores_the_pre_import_state_exactly(account, group, scene, run_i
     assert job.undone_at is not None
     event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "import.undone"))
     assert event.object_id == job.id and event.details["deleted"] == 1
-    with pytest.raises(service.UndoRefused):
-        service.request_undo(job, actor=None)
+    with pytest.raises(UndoRefused):
+        request_undo(job, actor=None)
 
 
 def test_undo_removes_tags_the_import_created(account, group, scene, run_import):
     tags_before = _tag_names(account)
     job = _import_everything(run_import)
     assert "Neu" in _tag_names(account)
-    undo = service.request_undo(job, actor=None)
+    undo = request_undo(job, actor=None)
     db.session.commit()
-    service.run_undo(undo)
+    run_undo(undo)
     assert _tag_names(account) == tags_before
 
 
@@ -137,9 +139,9 @@ def test_undo_does_not_switch_back_who_signed_off_after_the_import(
     jurgen = db.session.scalar(db.select(Contact).where(Contact.email == "jürgen@größ.de"))
     contacts.unsubscribe(jurgen, group, reason="unsubscribed", at=clock.now() + timedelta(hours=1))
     db.session.commit()
-    undo = service.request_undo(job, actor=None)
+    undo = request_undo(job, actor=None)
     db.session.commit()
-    service.run_undo(undo)
+    run_undo(undo)
     sub = db.session.scalar(
         db.select(Subscription).where(
             Subscription.contact_id == jurgen.id, Subscription.group_id == group.id
@@ -152,12 +154,12 @@ def test_undo_does_not_switch_back_who_signed_off_after_the_import(
 def test_undo_of_a_damaged_backup_changes_nothing(account, group, scene, run_import):
     job = _import_everything(run_import)
     imported = contact_state(account.id)
-    backup = service.live_backup(account.id, job.backup_id)
+    backup = live_backup(account.id, job.backup_id)
     storage = get_storage()
     damage(storage, backup.storage_key, at=len(raw_bytes(storage, backup.storage_key)) // 2)
-    undo = service.request_undo(job, actor=None)
+    undo = request_undo(job, actor=None)
     db.session.commit()
-    service.run_undo(undo)
+    run_undo(undo)
     undo = db.session.get(ImportUndo, undo.id)
     assert undo.status == "failed" and "damaged" in undo.error
     assert contact_state(account.id) == imported
@@ -166,12 +168,12 @@ def test_undo_of_a_damaged_backup_changes_nothing(account, group, scene, run_imp
 
 def test_undo_needs_the_backup(account, group, scene, run_import):
     job = _import_everything(run_import)
-    backup = service.live_backup(account.id, job.backup_id)
-    service.delete_backup(backup)
+    backup = live_backup(account.id, job.backup_id)
+    delete_backup(backup)
     db.session.commit()
-    assert "no backup" in service.undo_blocker(job)
-    with pytest.raises(service.UndoRefused):
-        service.request_undo(job, actor=None)
+    assert "no backup" in undo_blocker(job)
+    with pytest.raises(UndoRefused):
+        request_undo(job, actor=None)
 
 
 def test_undo_from_the_import_summary(app, client, account, group, scene, run_import):
@@ -234,9 +236,9 @@ def test_contacts_from_other_groups_leave_the_group_and_get_their_data_back(
     before = contact_state(account.id)["kunde@example.de"]
     job = run_import([["email", "first_name", "tags"], ["kunde@example.de", "Karla", "Neu"]])
     assert contact_state(account.id)["kunde@example.de"]["first"] == "Karla"
-    undo = service.request_undo(job, actor=None)
+    undo = request_undo(job, actor=None)
     db.session.commit()
-    service.run_undo(undo)
+    run_undo(undo)
     assert contact_state(account.id)["kunde@example.de"] == before
     assert "Neu" not in _tag_names(account)
 
@@ -272,9 +274,9 @@ def test_after_an_undo_the_account_equals_its_state_before_the_import_field_by_f
     job = _import_everything(run_import)
     after_import = _dump(account.id)
     assert after_import != before
-    undo = service.request_undo(job, actor=None)
+    undo = request_undo(job, actor=None)
     db.session.commit()
-    service.run_undo(undo)
+    run_undo(undo)
     db.session.expire_all()
     after = _dump(account.id)
     for table in before:

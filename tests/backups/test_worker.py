@@ -12,8 +12,12 @@ import pytest
 
 from portal import create_app
 from portal.accounts import service as accounts
-from portal.backups import recovery, service, tasks
+from portal.backups import tasks
 from portal.backups.models import Backup, BackupRestore, ImportUndo
+from portal.backups.read import live_backup
+from portal.backups.restore import request_restore, restore_preview
+from portal.backups.snapshot import snapshot
+from portal.backups.undo import request_undo
 from portal.config import ROOT
 from portal.contacts import service as contacts
 from portal.extensions import db
@@ -73,8 +77,8 @@ def test_portal_import_and_its_undo_on_a_real_worker(web, tmp_path, database_url
         assert job.status == "finished", out[-3000:]
         backup = db.session.get(Backup, job.backup_id)
         assert backup is not None and backup.contact_count == 5
-        assert service.live_backup(account_id, job.backup_id) is not None
-        undo = service.request_undo(job, actor=None)
+        assert live_backup(account_id, job.backup_id) is not None
+        undo = request_undo(job, actor=None)
         tasks.enqueue_undo(undo)
         undo_id = undo.id
         assert db.session.get(ImportUndo, undo_id).status == "queued"
@@ -128,7 +132,7 @@ def test_a_confirmed_restore_on_a_real_worker(web, tmp_path, database_url, redis
             contact = contacts.create_contact(account, f"old{i}@example.de", first_name="Alt")
             contacts.subscribe(contact, group)
         db.session.commit()
-        backup_id = service.snapshot(group, reason="manual").id
+        backup_id = snapshot(group, reason="manual").id
         db.session.commit()
         account_id = account.id
         before = contact_state(account_id)
@@ -139,9 +143,9 @@ def test_a_confirmed_restore_on_a_real_worker(web, tmp_path, database_url, redis
     _burst_worker(database_url, redis_url)
     with web.app_context():
         backup = db.session.get(Backup, backup_id)
-        preview = recovery.restore_preview(backup)
+        preview = restore_preview(backup)
         assert (preview.count("set_back"), preview.removed) == (1, 1)
-        restore = recovery.request_restore(
+        restore = request_restore(
             backup, mode="exact", expected=preview.outcome("exact"), actor=None
         )
         tasks.enqueue_restore(restore)

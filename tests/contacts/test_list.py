@@ -10,8 +10,8 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from portal.accounts.models import Account
-from portal.contacts import service
-from portal.contacts.service import BulkSelection, ContactFilter
+from portal.contacts import queries, service
+from portal.contacts.queries import BulkSelection, ContactFilter
 from portal.extensions import db
 
 LIST = "/a/acme/contacts"
@@ -173,8 +173,8 @@ def test_signup_dates_are_days_in_the_users_timezone(app, people):
         service.subscribe(contact, db.session.get(service.Group, people["news"]), at=late)
         db.session.commit()
         f = ContactFilter(signup_from=datetime(2024, 6, 15).date(), q="late")
-        berlin = service.count_contacts(account, f, tz=ZoneInfo("Europe/Berlin"))
-        utc = service.count_contacts(account, f, tz=ZoneInfo("UTC"))
+        berlin = queries.count_contacts(account, f, tz=ZoneInfo("Europe/Berlin"))
+        utc = queries.count_contacts(account, f, tz=ZoneInfo("UTC"))
     assert berlin == (1, False) and utc == (0, False)
 
 
@@ -234,15 +234,15 @@ def test_the_count_is_exact_and_pluralised(client, people):
 
 
 def test_the_count_is_capped(client, people, monkeypatch, app):
-    monkeypatch.setattr(service, "COUNT_CAP", 3)
+    monkeypatch.setattr(queries, "COUNT_CAP", 3)
     html = client.get(LIST).get_data(as_text=True)
     assert "More than 3 contacts match." in html
     assert 'data-capped="true"' in html
     assert "Select all matching contacts (more than 3)" in html
     with app.app_context():
         account = db.session.scalar(db.select(Account))
-        assert service.count_contacts(account, ContactFilter(), cap=6) == (6, False)
-        assert service.count_contacts(account, ContactFilter(), cap=5) == (5, True)
+        assert queries.count_contacts(account, ContactFilter(), cap=6) == (6, False)
+        assert queries.count_contacts(account, ContactFilter(), cap=5) == (5, True)
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from portal.accounts.models import Account
-from portal.contacts import service
-from portal.contacts.service import ContactFilter, ContactSort
+from portal.contacts import queries, service
+from portal.contacts.queries import ContactFilter, ContactSort
 from portal.extensions import db
 from tests.contacts.test_list import LIST, emails, listed
 
@@ -230,7 +230,7 @@ def test_numbers_are_in_the_readers_format(client, app, owner):
         ]
         db.session.execute(db.insert(service.Contact), rows)
         db.session.commit()
-        assert service.count_contacts(account, ContactFilter()) == (1981, False)
+        assert queries.count_contacts(account, ContactFilter()) == (1981, False)
     html = html_lib.unescape(client.get(LIST).get_data(as_text=True))
     assert "1–50 of 1,981" in html
     html = html_lib.unescape(client.get(LIST + "?lang=de").get_data(as_text=True))
@@ -239,7 +239,7 @@ def test_numbers_are_in_the_readers_format(client, app, owner):
 
 
 def test_more_than_the_counting_cap(client, many, monkeypatch):
-    monkeypatch.setattr(service, "COUNT_CAP", 100)
+    monkeypatch.setattr(queries, "COUNT_CAP", 100)
     html = html_lib.unescape(client.get(LIST).get_data(as_text=True))
     assert "1–50 of more than 100" in html
 
@@ -297,12 +297,12 @@ def test_the_api_keeps_its_prefix_search(app, owner, mixed):
     with app.app_context():
         account = db.session.get(Account, owner)
         prefix = ContactFilter(q="neu", search="prefix")
-        page = service.page_contacts(account, prefix)
+        page = queries.page_contacts(account, prefix)
         assert {c.email for c in page.contacts} == {
             "bernd.neu02@example.org",
             "anton@example.com",
         }  # by the last name "Neu", not by the address
-        assert service.count_contacts(account, ContactFilter(q="d.neu", search="prefix")) == (
+        assert queries.count_contacts(account, ContactFilter(q="d.neu", search="prefix")) == (
             0,
             False,
         )
@@ -312,14 +312,14 @@ def test_a_page_cursor_that_left_the_list_starts_it_again(app, owner, mixed):
     with app.app_context():
         account = db.session.get(Account, owner)
         sort = ContactSort(key="email", descending=False)
-        page = service.page_contacts(account, ContactFilter(), after=10**9, sort=sort)
+        page = queries.page_contacts(account, ContactFilter(), after=10**9, sort=sort)
         assert page.at_start and page.contacts[0].email == "anton@example.com"
 
 
 def test_a_search_is_counted_exactly_further_than_the_list(client, many, monkeypatch):
     """The search's count decides how its page is read, so it counts further."""
-    monkeypatch.setattr(service, "COUNT_CAP", 5)
-    monkeypatch.setattr(service, "FEW_MATCHES", 200)
+    monkeypatch.setattr(queries, "COUNT_CAP", 5)
+    monkeypatch.setattr(queries, "FEW_MATCHES", 200)
     assert "1–50 of more than 5" in html_lib.unescape(client.get(LIST).get_data(as_text=True))
     html = html_lib.unescape(client.get(LIST + "?q=person").get_data(as_text=True))
     assert "1–50 of 120" in html
@@ -334,11 +334,11 @@ def test_few_matches_read_another_way_give_the_same_pages(app, owner, many, key,
         account = db.session.get(Account, owner)
         f = ContactFilter(q="son0")  # person000 - person099
         sort = ContactSort(key=key, descending=descending)
-        walked = service.page_contacts(account, f, sort=sort)
-        counted = service.page_contacts(account, f, sort=sort, matches=100)
+        walked = queries.page_contacts(account, f, sort=sort)
+        counted = queries.page_contacts(account, f, sort=sort, matches=100)
         assert [c.id for c in counted.contacts] == [c.id for c in walked.contacts]
         after = walked.next_after
-        walked = service.page_contacts(account, f, sort=sort, after=after)
-        counted = service.page_contacts(account, f, sort=sort, after=after, matches=100)
+        walked = queries.page_contacts(account, f, sort=sort, after=after)
+        counted = queries.page_contacts(account, f, sort=sort, after=after, matches=100)
         assert [c.id for c in counted.contacts] == [c.id for c in walked.contacts]
         assert len(walked.contacts) == 50

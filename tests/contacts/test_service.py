@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from portal.accounts.models import Account
-from portal.contacts import service
+from portal.contacts import fields as contact_fields
+from portal.contacts import queries, service
 from portal.contacts.models import Contact, CustomField, Group, Subscription, fold, search_columns
 from portal.extensions import db
 
@@ -50,7 +51,7 @@ def test_emails_are_normalized_and_unique_per_account(app, owner):
         with pytest.raises(service.ContactInvalid) as caught:
             service.create_contact(account, "JÜRGEN@bücher.example")
         assert "email" in caught.value.errors
-        assert service.find_contact(account, "jürgen@BÜCHER.example").id == contact.id
+        assert queries.find_contact(account, "jürgen@BÜCHER.example").id == contact.id
 
 
 def _field(kind, choices=None):
@@ -75,7 +76,7 @@ def _field(kind, choices=None):
 )
 def test_custom_field_values(app, kind, raw, value):
     with app.test_request_context():
-        assert service.clean_field_value(_field(kind, ["Basis", "Profi"]), raw) == value
+        assert contact_fields.clean_field_value(_field(kind, ["Basis", "Profi"]), raw) == value
 
 
 @pytest.mark.parametrize(
@@ -92,22 +93,22 @@ def test_custom_field_values(app, kind, raw, value):
 )
 def test_invalid_custom_field_values(app, kind, raw):
     with app.test_request_context(), pytest.raises(service.ServiceError):
-        service.clean_field_value(_field(kind, ["Basis", "Profi"]), raw)
+        contact_fields.clean_field_value(_field(kind, ["Basis", "Profi"]), raw)
 
 
 def test_custom_field_definitions_are_checked(app, owner):
     with app.app_context():
         account = db.session.get(Account, owner)
-        service.create_custom_field(account, "city", "Stadt")
+        contact_fields.create_custom_field(account, "city", "Stadt")
         for key, kind, choices in [
             ("city", "text", None),
             ("Bad Key", "text", None),
             ("plan", "choice", []),
         ]:
             with pytest.raises(service.ServiceError):
-                service.create_custom_field(account, key, "L", kind, choices=choices)
+                contact_fields.create_custom_field(account, key, "L", kind, choices=choices)
         with pytest.raises(ValueError):
-            service.create_custom_field(account, "kind", "L", "colour")
+            contact_fields.create_custom_field(account, "kind", "L", "colour")
 
 
 def test_unknown_custom_fields_are_refused(app, owner):
@@ -179,6 +180,6 @@ def test_iter_matching_ids_walks_every_match_once(app, owner):
         account = db.session.get(Account, owner)
         ids = [service.create_contact(account, f"p{i}@example.com").id for i in range(23)]
         db.session.commit()
-        batches = list(service.iter_matching_ids(account, service.ContactFilter(), batch=10))
+        batches = list(queries.iter_matching_ids(account, queries.ContactFilter(), batch=10))
         assert [len(b) for b in batches] == [10, 10, 3]
         assert sorted(i for b in batches for i in b) == sorted(ids)

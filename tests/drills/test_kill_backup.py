@@ -18,8 +18,9 @@ from sqlalchemy import text
 
 from portal import clock
 from portal.accounts.models import Account
-from portal.backups import service as backups
 from portal.backups.models import Backup
+from portal.backups.read import download_stream, verify
+from portal.backups.retention import remove_expired
 from portal.contacts.models import Contact, Group
 from portal.core.storage import get_storage
 from portal.extensions import db
@@ -58,7 +59,7 @@ def _portal_import(account_id: int, folder: Path) -> int:
 
 
 def _backup_rows(backup: Backup) -> list[list[str]]:
-    text = b"".join(backups.download_stream(backup)).decode("utf-8-sig")
+    text = b"".join(download_stream(backup)).decode("utf-8-sig")
     return sorted(csv.reader(io.StringIO(text)))
 
 
@@ -165,7 +166,7 @@ def test_backup_killed_mid_write_is_made_again_and_the_import_finishes(
         assert _backup_rows(backup) == _backup_rows(expected)
 
         # the retention run sweeps the half-written file a day later, never a backup
-        assert backups.remove_expired(now=clock.now() + timedelta(days=2)) == 0
+        assert remove_expired(now=clock.now() + timedelta(days=2)) == 0
         assert _stored_keys(drill) == [Path(backup.storage_key).name]
         assert get_storage().exists(backup.storage_key)
-        backups.verify(backup)
+        verify(backup)

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from portal import events
 from portal.accounts.models import Account
 from portal.contacts.models import Contact, ContactStatus
-from portal.contacts.service import ContactFilter
+from portal.contacts.queries import ContactFilter
 from portal.extensions import db
 from portal.lifecycle import mass, service, tasks
 from portal.lifecycle.models import LifecycleAction, LifecycleJob, LifecycleStatus

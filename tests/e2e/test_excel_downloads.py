@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from playwright.sync_api import expect
 
-from portal.backups import service
+from portal.backups.snapshot import snapshot
 from portal.contacts.models import Group
 from portal.extensions import db
 from portal.imports import headers as h
@@ -40,7 +40,7 @@ def test_owner_downloads_a_backup_for_excel_in_each_language(
         fields={"city": "Łódź"},
     )
     with app.app_context():
-        backup = service.snapshot(db.session.get(Group, newsletter["group"]), reason="manual")
+        backup = snapshot(db.session.get(Group, newsletter["group"]), reason="manual")
         db.session.commit()
         backup_id = backup.id
 

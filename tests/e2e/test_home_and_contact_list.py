@@ -14,7 +14,7 @@ import pytest
 from babel.numbers import format_decimal
 from playwright.sync_api import expect
 
-from portal.backups import service as backups
+from portal.backups.snapshot import snapshot
 from portal.contacts.models import Contact, Group
 from portal.extensions import db
 from portal.imports.models import ImportJob
@@ -50,7 +50,7 @@ def account_data(app, owner, newsletter):
         )
         db.session.add(job)
         db.session.flush()
-        backup = backups.snapshot(db.session.get(Group, group), reason="import", import_job=job)
+        backup = snapshot(db.session.get(Group, group), reason="import", import_job=job)
         job.backup_id = backup.id
         db.session.add(
             StaffAccess(

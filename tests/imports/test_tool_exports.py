@@ -23,9 +23,9 @@ from tests.imports.tool_exports import ALL_EXPORTS, write_to
 def account(account):
     """An account that keeps birthdays, as many do: the Mautic export has one that
     cannot be a date (its one unreadable optional cell)."""
-    from portal.contacts import service as contacts
+    from portal.contacts import fields as contact_fields
 
-    contacts.create_custom_field(account, "birthday", "Geburtstag", "date")
+    contact_fields.create_custom_field(account, "birthday", "Geburtstag", "date")
     db.session.commit()
     return account
 

@@ -29,7 +29,7 @@ def test_every_change_reaches_the_receiver_signed_and_in_order(account, receiver
     contacts.update_contact(anna, actor=None, last_name="Größ")
     contacts.unsubscribe(anna, group, reason="unsubscribed")
     lifecycle.delete_contacts(account, [anna.id], actor=None, source="ui")
-    lifecycle.restore_contacts(account, [anna.id], actor=None, source="ui")
+    lifecycle.undelete_contacts(account, [anna.id], actor=None, source="ui")
     lifecycle.forget_contact(anna, actor=None, source="ui")
     db.session.commit()
 

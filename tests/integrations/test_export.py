@@ -14,6 +14,8 @@ from pathlib import Path
 import time_machine
 
 from portal.accounts.models import Account
+from portal.contacts import fields as contact_fields
+from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, ContactStatus
 from portal.extensions import db
@@ -29,8 +31,8 @@ SIGNOFF = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 
 
 def _account_with_everything(account):
-    contacts.create_custom_field(account, "city", "Stadt", "text")
-    contacts.create_custom_field(account, "points", "Punkte", "number")
+    contact_fields.create_custom_field(account, "city", "Stadt", "text")
+    contact_fields.create_custom_field(account, "points", "Punkte", "number")
     news = contacts.create_group(account, "Newsletter", actor=None)
     shop = contacts.create_group(account, "Händler & Partner", actor=None)
     a = contacts.create_contact(
@@ -96,7 +98,7 @@ def test_export_of_everything_imports_into_another_account_unchanged(account, ma
 
     def comparable(account_id):
         state = contact_state(account_id)
-        names = {g.id: g.name for g in contacts.groups_of(db.session.get(Account, account_id))}
+        names = {g.id: g.name for g in queries.groups_of(db.session.get(Account, account_id))}
         for value in state.values():
             value["subs"] = {names[g]: s for g, s in value["subs"].items()}
         return state

@@ -59,7 +59,7 @@ def test_an_import_sends_created_updated_and_restored_contacts(account, receiver
 
 
 def test_the_undo_of_an_import_tells_the_provider_what_it_set_back(account, receiver, tmp_path):
-    from portal.backups import service as backups
+    from portal.backups.undo import request_undo, run_undo
 
     group, (alt, weg), link = _linked_group(
         account, receiver, {"alt@example.de": "Alt"}, deleted={"weg@example.pl": "Weg"}
@@ -73,9 +73,9 @@ def test_the_undo_of_an_import_tells_the_provider_what_it_set_back(account, rece
     assert delivery.deliver(link.id).delivered == 3
     sent_before = len(receiver.accepted_events())
 
-    undo = backups.request_undo(job, actor=None)
+    undo = request_undo(job, actor=None)
     db.session.commit()
-    backups.run_undo(undo)
+    run_undo(undo)
 
     assert delivery.deliver(link.id).delivered == 3 and receiver.bad_signatures == 0
     after = receiver.accepted_events()[sent_before:]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from portal.accounts import service as accounts
+from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.models import ContactStatus
 from portal.extensions import db
@@ -99,7 +100,7 @@ def test_a_mapping_that_merges_two_tags_is_refused_and_an_edited_one_accepted(ac
 def _population(account, n=250):
     ids = [contacts.create_contact(account, f"c{i:03d}@example.com").id for i in range(n)]
     for contact_id in ids[::50]:
-        contacts.contacts_by_ids(account, [contact_id])[0].status = ContactStatus.DELETED.value
+        queries.contacts_by_ids(account, [contact_id])[0].status = ContactStatus.DELETED.value
     db.session.commit()
     return {i for i in ids if i not in ids[::50]}
 

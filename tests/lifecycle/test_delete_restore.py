@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import time_machine
 
 from portal.accounts.models import Role
+from portal.contacts import counts as contact_counts
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Subscription
 from portal.extensions import db
@@ -79,7 +80,7 @@ def test_deleted_contacts_have_their_own_filter_and_leave_the_active_counts(clie
     )
     assert row, "the deleted contact is shown red in the list"
     with app.app_context():
-        counts = contacts.group_counts(_account(app), [group])[group]
+        counts = contact_counts.group_counts(_account(app), [group])[group]
         assert (counts.active, counts.to_be_deleted) == (1, 1)
     assert keep
 
@@ -186,5 +187,5 @@ def test_service_counts_only_real_changes_and_ignores_other_accounts(account, ma
     assert service.delete_contacts(account, [mine.id, theirs.id], actor=None, source="api") == 1
     assert service.delete_contacts(account, [mine.id], actor=None, source="api") == 0
     assert theirs.status == "active"
-    assert service.restore_contacts(account, [mine.id, theirs.id], actor=None, source="api") == 1
+    assert service.undelete_contacts(account, [mine.id, theirs.id], actor=None, source="api") == 1
     assert mine.status == "active"

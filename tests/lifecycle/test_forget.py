@@ -18,8 +18,12 @@ import pytest
 from sqlalchemy import inspect, text
 
 from portal.accounts.models import Account
-from portal.backups import service as backups
+from portal.backups import read
 from portal.backups.models import Backup
+from portal.backups.read import download_stream
+from portal.backups.restore import restore_as_import
+from portal.backups.snapshot import snapshot
+from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group
 from portal.core.storage import get_storage
@@ -190,14 +194,14 @@ def test_forget_erases_everything_and_leaves_only_a_keyed_hash(account, person, 
     assert event.ip == "203.0.113.9" and event.details["contacts"] == 1
     assert event.details["activities"] == 2 and event.details["source"] == "ui"
     # the other person of the import is untouched
-    assert contacts.find_contact(account, "other@example.com") is not None
+    assert queries.find_contact(account, "other@example.com") is not None
 
 
 def test_neither_an_import_nor_a_backup_restore_nor_the_api_brings_the_person_back(
     account, person, tmp_path
 ):
     group = db.session.scalar(db.select(Group).where(Group.name == "Newsletter"))
-    backup = backups.snapshot(group, reason="manual", actor=None)  # holds the person
+    backup = snapshot(group, reason="manual", actor=None)  # holds the person
     db.session.commit()
     service.forget_contact(person, actor=None, source="ui")
     db.session.commit()
@@ -217,12 +221,12 @@ def test_neither_an_import_nor_a_backup_restore_nor_the_api_brings_the_person_ba
     )
     assert problem.code == "forgotten"
 
-    restore = backups.restore(backup, actor=None)
+    restore = restore_as_import(backup, actor=None)
     db.session.commit()
     imports.run(restore)
-    assert contacts.find_contact(account, EMAIL) is None
+    assert queries.find_contact(account, EMAIL) is None
     # the download of the backup leaves the person out too
-    assert EMAIL.encode() not in b"".join(backups.download_stream(backup))
+    assert EMAIL.encode() not in b"".join(download_stream(backup))
 
     with pytest.raises(contacts.ContactForgotten) as refused:
         contacts.create_contact(account, EMAIL, source="api")
@@ -249,7 +253,7 @@ def test_the_sign_up_form_with_its_confirmation_link_brings_the_person_back(acco
         db.session.commit()
     assert result.created and result.lifted
     assert not service.is_forgotten(account, EMAIL)
-    contact = contacts.find_contact(account, EMAIL)
+    contact = queries.find_contact(account, EMAIL)
     sub = contacts.subscription(contact, group)
     assert sub.active and sub.source == "form" and sub.activated_at == request.created_at
     assert (sub.signup_ip, sub.confirm_ip) == ("198.51.100.7", "198.51.100.8")
@@ -417,7 +421,7 @@ def test_forget_leaves_no_trace_in_any_table_or_file(account, person, tmp_path, 
         db.select(ImportRowProblem).where(ImportRowProblem.import_id == again.id)
     )
     assert (problem.code, problem.line, problem.cells, problem.params) == ("forgotten", 2, [], {})
-    backups.snapshot(news, reason="manual", actor=None)  # made after: without the person
+    snapshot(news, reason="manual", actor=None)  # made after: without the person
     db.session.commit()
 
     assert receipt.files == 3 + 2 + 1  # three exports, two uploads, one mail
@@ -436,13 +440,13 @@ def test_forget_leaves_no_trace_in_any_table_or_file(account, person, tmp_path, 
     # no read gives them out: download, the file a restore imports, the restore itself
     old_bytes = raw_bytes(get_storage(), old_backup.storage_key)
     assert EMAIL.encode() in gzip.decompress(old_bytes)
-    assert EMAIL.encode() not in b"".join(backups.download_stream(old_backup))
-    backups.write_csv(old_backup, tmp_path / "restore.csv")
+    assert EMAIL.encode() not in b"".join(download_stream(old_backup))
+    read.write_csv(old_backup, tmp_path / "restore.csv")
     assert EMAIL not in (tmp_path / "restore.csv").read_text(encoding="utf-8-sig")
-    restore = backups.restore(old_backup, actor=None)
+    restore = restore_as_import(old_backup, actor=None)
     db.session.commit()
     imports.run(restore)
-    assert contacts.find_contact(account, EMAIL) is None
+    assert queries.find_contact(account, EMAIL) is None
 
 
 def test_pages_after_an_erasure_name_nobody_and_say_why_files_are_gone(

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from portal.accounts.models import Account
+from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, ContactStatus
 from portal.extensions import db
@@ -180,7 +181,7 @@ def test_a_job_that_failed_half_way_continues_without_doing_anything_twice(accou
     job = mass.draft_for_filter(
         account,
         LifecycleAction.DELETE,
-        contacts.ContactFilter(),
+        queries.ContactFilter(),
         tz=__import__("zoneinfo").ZoneInfo("UTC"),
         actor=None,
     )

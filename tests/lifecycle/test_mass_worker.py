@@ -14,10 +14,10 @@ from portal import create_app
 from portal.accounts import service as accounts
 from portal.accounts.models import Account
 from portal.config import ROOT
-from portal.contacts import demo
-from portal.contacts import service as contacts
+from portal.contacts import counts as contact_counts
+from portal.contacts import demo, queries
 from portal.contacts.models import Contact, ContactStatus, Subscription
-from portal.contacts.service import ContactFilter
+from portal.contacts.queries import ContactFilter
 from portal.extensions import db
 from portal.lifecycle import mass, tasks
 from portal.lifecycle.models import LifecycleAction, LifecycleJob
@@ -95,8 +95,8 @@ def test_a_hundred_thousand_contacts_are_deleted_by_a_worker_and_restored_in_bul
         db.session.commit()
         demo.build_large_account(account, N, group_count=2, activities=0.0)
         account_id = account.id
-        group_id = contacts.groups_of(account)[0].id
-        before = contacts.group_counts(account, [group_id])[group_id]
+        group_id = queries.groups_of(account)[0].id
+        before = contact_counts.group_counts(account, [group_id])[group_id]
         subscriptions_before = _subscriptions(group_id)
         already_deleted = _statuses(account.id).get(ContactStatus.DELETED.value, 0)  # ~1 % demo
         job_id = _start(account, LifecycleAction.DELETE, ContactFilter(status="active"))
@@ -113,7 +113,9 @@ def test_a_hundred_thousand_contacts_are_deleted_by_a_worker_and_restored_in_bul
         statuses = _statuses(account_id)
         assert statuses[ContactStatus.DELETED.value] == job.total + already_deleted
         assert sum(statuses.values()) == N
-        after = contacts.group_counts(db.session.get(Account, account_id), [group_id])[group_id]
+        after = contact_counts.group_counts(db.session.get(Account, account_id), [group_id])[
+            group_id
+        ]
         assert after.active == 0 and after.total == before.total
         restore_id = _start(
             db.session.get(Account, account_id),
@@ -128,7 +130,9 @@ def test_a_hundred_thousand_contacts_are_deleted_by_a_worker_and_restored_in_bul
         assert job.status == "finished" and job.changed == job.total
         statuses = _statuses(account_id)
         assert statuses == {ContactStatus.ACTIVE.value: N}
-        restored = contacts.group_counts(db.session.get(Account, account_id), [group_id])[group_id]
+        restored = contact_counts.group_counts(db.session.get(Account, account_id), [group_id])[
+            group_id
+        ]
         assert restored.to_be_deleted == 0 and restored.total == before.total
         # every contact is back with exactly its sign-up and sign-off data
         assert _subscriptions(group_id) == subscriptions_before

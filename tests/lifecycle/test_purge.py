@@ -153,7 +153,7 @@ def test_purge_works_in_batches_and_spares_a_contact_restored_in_time(ctx, make_
     account = db.session.get(Account, make_account("acme", timezone="Europe/Rome"))
     deleted = _utc(2026, 6, 1, 12)
     ids = [_deleted_contact(account, f"p{i}@example.com", deleted) for i in range(12)]
-    service.restore_contacts(account, [ids[3]], actor=None, source="ui")
+    service.undelete_contacts(account, [ids[3]], actor=None, source="ui")
     db.session.commit()
     night = _utc(2026, 6, 2, 0, 5)  # 02:05 in Rome
     assert service.purge_account(account, night, batch=5) == 11

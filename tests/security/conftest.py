@@ -20,11 +20,12 @@ import pytest
 from portal.accounts import service as accounts
 from portal.accounts.models import Account, Membership, Role, User
 from portal.api import service as api_keys
-from portal.backups import service as backups
 from portal.backups.models import Backup
+from portal.backups.undo import request_undo, run_undo
+from portal.contacts import fields as contact_fields
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Tag
-from portal.contacts.service import ContactFilter
+from portal.contacts.queries import ContactFilter
 from portal.extensions import db
 from portal.imports import service as imports
 from portal.integrations import export, sync
@@ -122,7 +123,7 @@ def build_tenant(app, name: str, *, clients: bool = True) -> Tenant:
         db.session.commit()
         t = Tenant(name, name, account.id, user_ids, emails)
 
-        contacts.create_custom_field(account, "city", f"City {tok}", "text")
+        contact_fields.create_custom_field(account, "city", f"City {tok}", "text")
         group = contacts.create_group(account, f"Group {tok}", actor=owner)
         db.session.flush()
         contact = contacts.create_contact(
@@ -154,9 +155,9 @@ def build_tenant(app, name: str, *, clients: bool = True) -> Tenant:
             group,
             [header, [f"undo-{tok}@{name}.example", f"U{tok}", "x"], [f"bad-{tok}", "", ""]],
         )
-        undo = backups.request_undo(undone, actor=owner)
+        undo = request_undo(undone, actor=owner)
         db.session.commit()
-        backups.run_undo(undo)
+        run_undo(undo)
         db.session.commit()
         job = _finished_import(
             account,

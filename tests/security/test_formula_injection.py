@@ -24,6 +24,7 @@ import pytest
 from portal.accounts import service as accounts
 from portal.accounts.models import Role
 from portal.api import service as api_keys
+from portal.contacts import fields as contact_fields
 from portal.contacts import service as contacts
 from portal.extensions import db
 from portal.imports import service as imports
@@ -39,11 +40,11 @@ FORMULAS = ["=1+2", "+SUM(A1:A2)", "-2+3", "@SUM(A1)", "\t=1+2", "\r=1+2", '=HYP
 # where the portal writes CSV (grep for csv.writer and text/csv); each is fetched below
 KNOWN_CSV_WRITERS = {
     "portal/imports/views.py": 1,  # failed-rows report
-    # snapshot (Python; PostgreSQL head line), filtered download, restore file
-    "portal/backups/service.py": 4,
+    "portal/backups/read.py": 2,  # filtered download, restore file
+    "portal/backups/snapshot.py": 2,  # snapshot (Python; PostgreSQL head line)
     "portal/excel_csv.py": 2,  # backups and exports for Excel (writer + content type)
     "portal/integrations/export.py": 1,  # group CSV, also inside the ZIP
-    "portal/api/views_imports.py": 2,  # JSON rows -> import file (guarded), OpenAPI media
+    "portal/api/endpoints_imports.py": 2,  # JSON rows -> import file (guarded), OpenAPI media
     "portal/support/account_views.py": 1,  # the account's log of support access
 }
 
@@ -84,7 +85,7 @@ def _build(app) -> dict:
         account = accounts.create_account("Formula", "formula")
         owner = accounts.create_user("owner@formula.example", PASSWORD)
         accounts.add_member(account, owner, Role.OWNER)
-        contacts.create_custom_field(account, "city", "City", "text")
+        contact_fields.create_custom_field(account, "city", "City", "text")
         group = contacts.create_group(account, "Newsletter", actor=owner)
         db.session.flush()
         for i, value in enumerate(FORMULAS):

@@ -19,8 +19,9 @@ import pytest
 from portal.accounts import service as accounts
 from portal.accounts.models import Membership, Role
 from portal.api import service as api_keys
+from portal.contacts import fields as contact_fields
 from portal.contacts import service as contacts
-from portal.contacts.service import ContactFilter
+from portal.contacts.queries import ContactFilter
 from portal.extensions import db
 from portal.imports import service as imports
 from portal.integrations import export, profiles, sync
@@ -60,7 +61,7 @@ def _build(app) -> dict:
         accounts.add_member(account, viewer, Role.VIEWER)
         staff = accounts.create_user("staff@xss.example", PASSWORD, name=IMG, is_staff=True)
         db.session.flush()
-        contacts.create_custom_field(account, "city", f"City {SCRIPT}", "text")
+        contact_fields.create_custom_field(account, "city", f"City {SCRIPT}", "text")
         group = contacts.create_group(account, f"Group {SCRIPT}", actor=owner)
         other_group = contacts.create_group(account, f"Group {IMG}", actor=owner)
         db.session.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from portal.backups import service as backups
+from portal.backups.snapshot import snapshot
 from portal.contacts.models import Contact, ContactStatus, Group
 from portal.extensions import db
 from portal.imports.models import ImportJob
@@ -161,7 +161,7 @@ def test_an_access_to_one_account_gives_nothing_of_another(
     b_group = b.group("Clienti")
     b_contact = b.contact("giulia@example.it", "Giulia", "Cantù", groups=(b_group,), deleted=True)
     with app.app_context():
-        backup = backups.snapshot(db.session.get(Group, b_group), reason="manual")
+        backup = snapshot(db.session.get(Group, b_group), reason="manual")
         job = ImportJob(account_id=beta, group_id=b_group, group_name="Clienti", status="finished")
         db.session.add(job)
         db.session.commit()

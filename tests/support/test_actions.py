@@ -11,8 +11,8 @@ import pytest
 
 from portal import clock
 from portal.accounts.models import Account, User
-from portal.backups import service as backups
 from portal.backups.models import Backup, ImportUndo
+from portal.backups.snapshot import snapshot
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, ContactStatus, Group
 from portal.extensions import db
@@ -362,7 +362,7 @@ def test_every_staff_step_is_an_audit_event_the_owner_sees(
     app, acme, people, portal_import, staff_client, owner_client, step
 ):
     with app.app_context():
-        backup = backups.snapshot(db.session.get(Group, people["shop"]), reason="manual")
+        backup = snapshot(db.session.get(Group, people["shop"]), reason="manual")
         db.session.commit()
         backup_id = backup.id
     _delete(app, acme, people["ids"])

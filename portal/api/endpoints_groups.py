@@ -10,6 +10,9 @@ from sqlalchemy import func, select
 from portal.api import schemas as s
 from portal.api.core import ApiError, actor, client_ip, operation
 from portal.api.serialize import group_json, iso, owned_or_404
+from portal.contacts import counts as contact_counts
+from portal.contacts import fields as contact_fields
+from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.models import Group
 from portal.contacts.service import ServiceError
@@ -45,8 +48,8 @@ def _refusal(exc: ServiceError, name: str, exclude_id: int | None = None) -> Api
     responses={200: ("The groups.", s.listing("Group"))},
 )
 def list_groups():
-    groups = contacts.groups_of(g.account)
-    counts = contacts.group_counts(g.account, [grp.id for grp in groups])
+    groups = queries.groups_of(g.account)
+    counts = contact_counts.group_counts(g.account, [grp.id for grp in groups])
     return jsonify(data=[group_json(grp, counts[grp.id]) for grp in groups])
 
 
@@ -149,7 +152,7 @@ def list_fields():
     return jsonify(
         data=[
             {"key": f.key, "label": f.label, "type": f.type, "choices": list(f.choices or [])}
-            for f in contacts.custom_fields(g.account)
+            for f in contact_fields.custom_fields(g.account)
         ]
     )
 

@@ -21,9 +21,11 @@ from portal.api.serialize import (
     subscription_json,
     tag_json,
 )
+from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Tag
-from portal.contacts.service import ContactFilter, ContactInvalid, EmailTaken, ServiceError
+from portal.contacts.queries import ContactFilter
+from portal.contacts.service import ContactInvalid, EmailTaken, ServiceError
 from portal.extensions import db
 from portal.lifecycle import service as lifecycle
 
@@ -77,7 +79,7 @@ LIST_PARAMS = [
     Param("group", BIG_ID, "Only contacts in this group (id)."),
     Param(
         "status",
-        {"type": "string", "enum": list(contacts.STATUS_FILTERS)},
+        {"type": "string", "enum": list(queries.STATUS_FILTERS)},
         "active, unsubscribed, or deleted (= to be deleted).",
     ),
     Param("tag", BIG_ID, "Only contacts with this tag (id)."),
@@ -145,7 +147,7 @@ def list_contacts(query: dict[str, Any]):
         q=(query["q"] or "").strip(),
         search="prefix",  # the documented contract: the start of the address or name
     )
-    page = contacts.page_contacts(g.account, f, after=after, size=query["limit"], tz=_tz())
+    page = queries.page_contacts(g.account, f, after=after, size=query["limit"], tz=_tz())
     return jsonify(
         data=contacts_json(page.contacts, page.tags),
         next_cursor=str(page.next_after) if page.next_after else None,
@@ -184,7 +186,7 @@ def get_contact(contact_id: int):
     errors=(400, 404),
 )
 def get_contact_by_email(query: dict[str, Any]):
-    contact = contacts.find_contact(g.account, query["email"])
+    contact = queries.find_contact(g.account, query["email"])
     if contact is None:
         raise ApiError(404, _l("There is no contact with this email address."))
     return jsonify(contact_json(contact))
@@ -194,7 +196,7 @@ def get_contact_by_email(query: dict[str, Any]):
 
 
 def _restore(contact: Contact) -> None:
-    lifecycle.restore_contacts(
+    lifecycle.undelete_contacts(
         g.account, [contact.id], actor=actor(), source=SOURCE, ip=client_ip()
     )
     db.session.refresh(contact)
@@ -465,7 +467,7 @@ def unsubscribe(contact_id: int, group_id: int, body: dict[str, Any]):
     responses={200: ("The tags, by name.", s.listing("Tag"))},
 )
 def list_tags():
-    return jsonify(data=[tag_json(t) for t in contacts.tags_of(g.account)])
+    return jsonify(data=[tag_json(t) for t in queries.tags_of(g.account)])
 
 
 @operation(

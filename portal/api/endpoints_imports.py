@@ -21,16 +21,23 @@ from portal import excel_csv
 from portal.api import schemas as s
 from portal.api.core import ApiError, Param, actor, client_ip, operation, parse_query
 from portal.api.serialize import iso, owned_or_404
-from portal.backups import service as backups
+from portal.backups import read
 from portal.backups.models import Backup
+from portal.backups.read import (
+    BackupUnreadable,
+    download_filenames,
+    download_stream,
+    live_backup,
+    record_download,
+)
 from portal.contacts.models import Group
 from portal.contacts.service import TAG_SEPARATORS
 from portal.extensions import db
-from portal.imports import mapping as m
 from portal.imports import service as imports
 from portal.imports import tasks as import_tasks
 from portal.imports.check import problem_text
 from portal.imports.models import ImportJob
+from portal.imports.portal_format import header_for
 from portal.safe_csv import safe_row
 
 SOURCE = "api"
@@ -105,7 +112,7 @@ def _write_rows(path: Path, rows: list[dict[str, Any]]) -> list[str]:
                 raise ApiError(422, msg, fields={f"rows[{index}].fields.{key}": str(msg)})
             if key not in keys:
                 keys.append(key)
-    header = [*m.PORTAL_HEADER, *(f"{m.CUSTOM_PREFIX}{k}" for k in keys)]
+    header = header_for(keys)
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, quoting=csv.QUOTE_ALL)
         writer.writerow(header)
@@ -264,7 +271,7 @@ def backup_json(backup: Backup) -> dict[str, Any]:
     responses={200: ("The backups.", s.listing("Backup"))},
 )
 def list_backups():
-    return jsonify(data=[backup_json(b) for b in backups.list_backups(g.account)])
+    return jsonify(data=[backup_json(b) for b in read.list_backups(g.account)])
 
 
 @operation(
@@ -280,17 +287,17 @@ def list_backups():
     errors=(404, 409),
 )
 def download_backup(backup_id: int):
-    backup = backups.live_backup(g.account.id, owned_or_404(Backup, backup_id).id)
+    backup = live_backup(g.account.id, owned_or_404(Backup, backup_id).id)
     if backup is None:
         raise ApiError(404, _l("There is no backup with this id, or it has expired."))
     try:
-        stream = backups.download_stream(backup)
-    except backups.BackupUnreadable as exc:
+        stream = download_stream(backup)
+    except BackupUnreadable as exc:
         raise ApiError(409, exc.args[0], code="unreadable") from exc
-    backups.record_download(backup, actor=actor(), ip=client_ip())
+    record_download(backup, actor=actor(), ip=client_ip())
     db.session.commit()
     zone = ZoneInfo(g.account.timezone)  # an API key has no reader: the account's zone
-    name, readable = backups.download_filenames(backup, zone)
+    name, readable = download_filenames(backup, zone)
     return Response(
         stream_with_context(stream),
         content_type=excel_csv.CONTENT_TYPE,
