@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import io
 import json
 import logging
@@ -27,7 +26,6 @@ import tempfile
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,7 +74,8 @@ from portal.contacts.models import (
     contact_tags,
     search_columns,
 )
-from portal.core.storage import BackupStorage, StorageError, get_storage, new_key
+from portal.core import move
+from portal.core.storage import BACKUPS, BackupStorage, StorageError, get_storage, measure, new_key
 from portal.database import UTCDateTime
 from portal.extensions import db
 from portal.imports import mapping as m
@@ -458,7 +457,7 @@ def verify(backup: Backup, storage: BackupStorage | None = None) -> None:
     """Raise BackupUnreadable unless the stored file has the row's size and sha256."""
     storage = storage or get_storage()
     try:
-        size, checksum = _measure(storage, backup.storage_key)
+        size, checksum = measure(storage, backup.storage_key)
     except StorageError as exc:
         log.error("backup %s: %s", backup.id, exc)
         raise BackupUnreadable(MISSING) from exc
@@ -467,17 +466,6 @@ def verify(backup: Backup, storage: BackupStorage | None = None) -> None:
             "backup %s: checksum mismatch (size %s, expected %s)", backup.id, size, backup.size
         )
         raise BackupUnreadable(DAMAGED)
-
-
-def _measure(storage: BackupStorage, key: str) -> tuple[int, str]:
-    """Size and sha256 of the stored bytes, read as a stream."""
-    digest = hashlib.sha256()
-    size = 0
-    with storage.open(key) as fh:
-        while chunk := fh.read(READ_BYTES):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
 
 
 def _unguard(cell: str) -> str:
@@ -1375,70 +1363,16 @@ def remove_expired(now: datetime | None = None, storage: BackupStorage | None = 
     return removed
 
 
-# --- moving files between stores ----------------------------------------------------------
+# --- moving files between stores (portal.core.move) ---------------------------------------
 
 
-@dataclass
-class MoveCounts:
-    moved: int = 0
-    already_there: int = 0  # verified in the target (a run before was interrupted)
-    missing: int = 0  # in neither store
-    damaged: int = 0  # the source's bytes do not match the row: left where they are
-    without_row: int = 0  # files in the source no backup points to (swept by retention)
+def _known_files(source: BackupStorage):
+    """The backup files, with the size and sha256 their rows keep."""
+    columns = (Backup.id, Backup.storage_key, Backup.size, Backup.checksum)
+    return move.rows_of(select(*columns), Backup.id)
 
 
-def _matches(backup: Backup, storage: BackupStorage) -> bool:
-    """The store holds exactly the row's bytes (size and sha256); unlike verify() a
-    missing file is an answer here, not an error to log."""
-    try:
-        return _measure(storage, backup.storage_key) == (backup.size, backup.checksum)
-    except StorageError:
-        return False
-
-
-def move_files(source: BackupStorage, target: BackupStorage) -> MoveCounts:
-    """Move every backup's file from `source` to `target` (flask portal move-files).
-    The copy is read back and checked against the row's sha256 before the source copy
-    is deleted, so a file is never lost; a second run continues where one stopped
-    (a verified copy is not written again, only its source copy removed)."""
-    counts = MoveCounts()
-    known: set[str] = set()
-    last_id = 0
-    while batch := list(
-        db.session.scalars(select(Backup).where(Backup.id > last_id).order_by(Backup.id).limit(500))
-    ):
-        for backup in batch:
-            known.add(backup.storage_key)
-            _move_one(backup, source, target, counts)
-        last_id = batch[-1].id
-        db.session.rollback()  # nothing written here; let go of the rows read
-    counts.without_row = sum(1 for e in source.entries() if e.key not in known)
-    return counts
-
-
-def _move_one(backup: Backup, source: BackupStorage, target: BackupStorage, counts) -> None:
-    key = backup.storage_key
-    if target.exists(key):
-        if _matches(backup, target):
-            source.delete(key)
-            counts.already_there += 1
-            return
-        target.delete(key)  # a damaged copy of a run before: made again
-    if not source.exists(key):
-        log.error("backup %s: file %s is in neither store", backup.id, key)
-        counts.missing += 1
-        return
-    with source.open(key) as fh:
-        stored = target.write_stream(key, iter(lambda: fh.read(READ_BYTES), b""))
-    if (stored.size, stored.checksum) != (backup.size, backup.checksum) or not _matches(
-        backup, target
-    ):
-        log.error("backup %s: file %s does not match its checksum, not moved", backup.id, key)
-        target.delete(key)
-        counts.damaged += 1
-        return
-    source.delete(key)
-    counts.moved += 1
+move.register(BACKUPS, _known_files)
 
 
 # --- hooks: automatic backups ------------------------------------------------------------
