@@ -17,7 +17,6 @@ import hashlib
 import io
 import os
 import re
-import shutil
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
@@ -444,9 +443,3 @@ def _sha256_of(path: Path) -> str:
 def store_file(storage: BackupStorage, key: str, path: str | Path) -> StoredFile:
     """A local file into the store, streamed."""
     return storage.write_stream(key, file_chunks(path))
-
-
-def copy_file(storage: BackupStorage, key: str, target: str | Path) -> None:
-    """The stored bytes into a local file, streamed (no verification: local_copy)."""
-    with storage.open(key) as source, Path(target).open("wb") as out:
-        shutil.copyfileobj(source, out, READ_BYTES)
