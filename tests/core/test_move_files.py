@@ -175,3 +175,14 @@ def test_a_damaged_source_is_refused_and_stays_where_it_is(app, made, area):
     assert line.endswith("0 missing, 1 damaged (left in the folder store)."), line
     assert everything(folder) == [key] and not database.exists(key)
     assert _stores("backups")[1].exists(made["backups"][0])  # the other areas moved
+
+
+def test_the_source_is_the_configured_store_unless_named(app, made):
+    same = _move(app, "folder", "--from", "folder")
+    assert same.exit_code != 0 and "name the same store" in same.output
+    # FILE_STORE=folder and --to folder: the files are taken from the database store,
+    # which holds none here
+    nothing = _move(app, "folder")
+    assert nothing.exit_code == 0 and nothing.output.count("Moved 0 ") == 4
+    assert "from the postgresql store to the folder store" in nothing.output
+    assert all(sorted(e.key for e in _stores(a)[0].entries()) == sorted(made[a]) for a in AREAS)
