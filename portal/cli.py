@@ -8,6 +8,7 @@ from flask.cli import AppGroup
 
 from portal.accounts import service as accounts
 from portal.accounts.models import Account, Role, User
+from portal.core import storage
 from portal.extensions import db
 
 portal_cli = AppGroup("portal", help="Recipient portal operator commands.")
@@ -192,32 +193,53 @@ def backups_cleanup_cmd() -> None:
     click.echo(f"Removed {remove_expired()} expired backup(s).")
 
 
+# what one file of an area is called in the report of move-files
+_FILE_NOUNS = {"backups": "backup", "uploads": "upload", "exports": "export", "outbox": "mail"}
+
+
 @portal_cli.command("move-files")
-@click.option("--to", "target", required=True, type=click.Choice(["postgresql", "folder"]))
-def move_files_cmd(target: str) -> None:
-    """Move the backup files into the database store or into the folder (BACKUP_DIR):
-    each copy verified by its sha256 before the original is deleted; run it again to
-    continue after an interruption."""
+@click.option("--to", "target", required=True, type=click.Choice(storage.STORES))
+@click.option(
+    "--from",
+    "source",
+    type=click.Choice(storage.STORES),
+    help="Where the files are now (default: FILE_STORE, or the folder when that is --to).",
+)
+def move_files_cmd(target: str, source: str | None) -> None:
+    """Move every file the portal keeps (backups, uploads, exports, the outbox) into
+    another store: each copy verified by its sha256 before the original is deleted; run
+    it again to continue after an interruption."""
     from flask import current_app
 
-    from portal.backups.retention import move_files
-    from portal.core import storage
+    from portal.core import move
 
-    source = storage.FOLDER if target == storage.DATABASE else storage.DATABASE
-    counts = move_files(storage.storage_named(source), storage.storage_named(target))
-    click.echo(
-        f"Moved {counts.moved} backup file(s) from the {source} store to the {target} store; "
-        f"{counts.already_there} already there, {counts.missing} missing, "
-        f"{counts.damaged} damaged (left in the {source} store)."
+    configured = current_app.config["FILE_STORE"]
+    if source is None:
+        source = configured if configured != target else storage.FOLDER
+        if source == target:
+            source = storage.DATABASE
+    if source == target:
+        raise click.ClickException("--from and --to name the same store.")
+    results = move.move_all(
+        lambda area: (storage.storage_named(source, area), storage.storage_named(target, area))
     )
-    if counts.without_row:
+    trouble = False
+    for area, counts in results.items():
+        noun = _FILE_NOUNS.get(area, area)
         click.echo(
-            f"{counts.without_row} file(s) in the {source} store belong to no backup "
-            "(the daily retention run removes them)."
+            f"Moved {counts.moved} {noun} file(s) from the {source} store to the {target} "
+            f"store; {counts.already_there} already there, {counts.missing} missing, "
+            f"{counts.damaged} damaged (left in the {source} store)."
         )
-    if current_app.config["FILE_STORE"] != target:
+        if counts.without_row:
+            click.echo(
+                f"{counts.without_row} file(s) in the {source} store belong to no {noun} "
+                "(the daily retention run removes them)."
+            )
+        trouble = trouble or bool(counts.missing or counts.damaged)
+    if configured != target:
         click.echo(f"Set FILE_STORE={target} so that the portal reads them there.")
-    if counts.missing or counts.damaged:
+    if trouble:
         raise SystemExit(1)
 
 

@@ -1,19 +1,26 @@
 """Outgoing mail in the recipient's language: SMTP when MAIL_SERVER is set,
-otherwise an .eml file in the outbox folder plus a log line, so nothing is lost."""
+otherwise an .eml file in the outbox plus a log line, so nothing is lost.
+
+The outbox is an area of the file store (OUTBOX_DIR on the folder store, the database
+on PostgreSQL): a mail written by a worker on one machine is there for whoever reads
+the outbox on another, and "forget me" — which runs wherever the request lands —
+finds and removes every mail for the person (docs/decisions/file-store.md)."""
 
 from __future__ import annotations
 
 import logging
 import smtplib
+import uuid
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid, parseaddr
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 from flask_babel import force_locale
 
 from portal import clock
+from portal.core import move
+from portal.core.storage import OUTBOX, StorageError, get_storage
 from portal.i18n import formatting_locale
 
 log = logging.getLogger(__name__)
@@ -49,7 +56,7 @@ def send_mail(
 
     `about_account`: the account a mail to one of its contacts is sent for (a sign-up
     confirmation). It goes into a header, so that "forget me" in that account can find
-    the mail in the outbox folder and remove it (redact_outbox).
+    the mail in the outbox and remove it (redact_outbox).
     `sender_address`: the account's own, confirmed address (accounts/sender.py); the
     portal's address then goes into Sender:, the mailbox that actually sends."""
     with force_locale(formatting_locale(locale)):
@@ -90,12 +97,15 @@ def _deliver(message: EmailMessage) -> None:
             smtp.send_message(message)
         log.info("mail sent via SMTP to %s: %s", message["To"], message["Subject"])
         return
-    outbox = Path(config["OUTBOX_DIR"])
-    outbox.mkdir(parents=True, exist_ok=True)
     stamp = clock.now().strftime("%Y%m%dT%H%M%S%f")
-    path = outbox / f"{stamp}-{abs(hash(message['Message-ID'])) % 10**8:08d}.eml"
-    path.write_bytes(bytes(message))
-    log.warning("MAIL_SERVER not set; mail to %s written to %s", message["To"], path)
+    key = f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
+    get_storage(OUTBOX).write_stream(key, [bytes(message)])
+    log.warning("MAIL_SERVER not set; mail to %s written to the outbox: %s", message["To"], key)
+
+
+def _outbox_keys() -> list[str]:
+    """The mails in the outbox, oldest first (their names begin with the time)."""
+    return sorted(e.key for e in get_storage(OUTBOX).entries() if e.key.endswith(".eml"))
 
 
 def outbox_messages() -> list[EmailMessage]:
@@ -103,34 +113,39 @@ def outbox_messages() -> list[EmailMessage]:
     from email import policy
     from email.parser import BytesParser
 
-    outbox = Path(current_app.config["OUTBOX_DIR"])
-    if not outbox.exists():
-        return []
+    outbox = get_storage(OUTBOX)
     parser = BytesParser(policy=policy.default)
-    return [parser.parsebytes(p.read_bytes()) for p in sorted(outbox.glob("*.eml"))]
+    messages = []
+    for key in _outbox_keys():
+        try:
+            with outbox.open(key) as fh:
+                messages.append(parser.parse(fh))
+        except StorageError:
+            continue  # removed meanwhile ("forget me" on another node)
+    return messages
 
 
 def redact_outbox(account_id: int, emails: set[str]) -> int:
-    """ "Forget me": mails in the outbox folder sent for this account to one of these
+    """ "Forget me": mails in the outbox sent for this account to one of these
     (normalized) addresses are removed — a confirmation mail names the person and would
     otherwise stay on disk for good. Mails of other accounts and mails to users (password
     resets, invitations) are left alone. Returns how many were removed. SMTP mail has
-    left the portal; only the outbox folder is the portal's to clean."""
+    left the portal; only the outbox is the portal's to clean."""
     from email import policy
     from email.parser import BytesHeaderParser
 
     from portal.accounts.service import ServiceError, normalize_email
 
-    outbox = Path(current_app.config["OUTBOX_DIR"])
-    if not emails or not outbox.exists():
+    if not emails:
         return 0
+    outbox = get_storage(OUTBOX)
     parser = BytesHeaderParser(policy=policy.default)
     removed = 0
-    for path in outbox.glob("*.eml"):
+    for key in _outbox_keys():
         try:
-            with path.open("rb") as fh:
+            with outbox.open(key) as fh:
                 headers = parser.parse(fh)
-        except OSError:
+        except (OSError, StorageError):
             continue
         if headers.get(ACCOUNT_HEADER, "").strip() != str(account_id):
             continue
@@ -139,6 +154,17 @@ def redact_outbox(account_id: int, emails: set[str]) -> int:
         except (IndexError, AttributeError, ServiceError):
             continue
         if to in emails:
-            path.unlink(missing_ok=True)
+            outbox.delete(key)
             removed += 1
     return removed
+
+
+def _known_files(source):
+    """For move-files: every file in the outbox (no row keeps a checksum; the copy is
+    compared with the source's own bytes)."""
+    from portal.core.move import Expected
+
+    return [Expected(entry.key) for entry in source.entries()]
+
+
+move.register(OUTBOX, _known_files)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import io
 import logging
 import zlib
@@ -28,7 +27,7 @@ from sqlalchemy import func, select
 from portal import clock, excel_csv
 from portal.accounts.service import ServiceError
 from portal.backups.models import Backup
-from portal.core.storage import BackupStorage, StorageError, get_storage
+from portal.core.storage import BackupStorage, StorageError, get_storage, measure
 from portal.extensions import db
 from portal.imports.portal_format import unguard
 from portal.lifecycle import suppression
@@ -80,17 +79,6 @@ def verify(backup: Backup, storage: BackupStorage | None = None) -> None:
             "backup %s: checksum mismatch (size %s, expected %s)", backup.id, size, backup.size
         )
         raise BackupUnreadable(DAMAGED)
-
-
-def measure(storage: BackupStorage, key: str) -> tuple[int, str]:
-    """Size and sha256 of the stored bytes, read as a stream."""
-    digest = hashlib.sha256()
-    size = 0
-    with storage.open(key) as fh:
-        while chunk := fh.read(READ_BYTES):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
 
 
 def forgotten_filter(account_id: int) -> Callable[[str], bool] | None:

@@ -5,15 +5,14 @@ the row; orphaned files swept) and moving every file from one store to another
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
 from portal import clock
 from portal.backups.models import Backup, BackupPendingDeletion
-from portal.backups.read import READ_BYTES, measure
-from portal.core.storage import BackupStorage, StorageError, get_storage
+from portal.core import move
+from portal.core.storage import BACKUPS, BackupStorage, get_storage
 from portal.extensions import db
 from portal.imports.models import ImportBeforeImage, ImportJob
 
@@ -72,64 +71,13 @@ def remove_expired(now: datetime | None = None, storage: BackupStorage | None = 
     return removed
 
 
-@dataclass
-class MoveCounts:
-    moved: int = 0
-    already_there: int = 0  # verified in the target (a run before was interrupted)
-    missing: int = 0  # in neither store
-    damaged: int = 0  # the source's bytes do not match the row: left where they are
-    without_row: int = 0  # files in the source no backup points to (swept by retention)
+# --- moving files between stores (portal.core.move) ---------------------------------------
 
 
-def _matches(backup: Backup, storage: BackupStorage) -> bool:
-    """The store holds exactly the row's bytes (size and sha256); unlike verify() a
-    missing file is an answer here, not an error to log."""
-    try:
-        return measure(storage, backup.storage_key) == (backup.size, backup.checksum)
-    except StorageError:
-        return False
+def _known_files(source: BackupStorage):
+    """The backup files, with the size and sha256 their rows keep."""
+    columns = (Backup.id, Backup.storage_key, Backup.size, Backup.checksum)
+    return move.rows_of(select(*columns), Backup.id)
 
 
-def move_files(source: BackupStorage, target: BackupStorage) -> MoveCounts:
-    """Move every backup's file from `source` to `target` (flask portal move-files).
-    The copy is read back and checked against the row's sha256 before the source copy
-    is deleted, so a file is never lost; a second run continues where one stopped
-    (a verified copy is not written again, only its source copy removed)."""
-    counts = MoveCounts()
-    known: set[str] = set()
-    last_id = 0
-    while batch := list(
-        db.session.scalars(select(Backup).where(Backup.id > last_id).order_by(Backup.id).limit(500))
-    ):
-        for backup in batch:
-            known.add(backup.storage_key)
-            _move_one(backup, source, target, counts)
-        last_id = batch[-1].id
-        db.session.rollback()  # nothing written here; let go of the rows read
-    counts.without_row = sum(1 for e in source.entries() if e.key not in known)
-    return counts
-
-
-def _move_one(backup: Backup, source: BackupStorage, target: BackupStorage, counts) -> None:
-    key = backup.storage_key
-    if target.exists(key):
-        if _matches(backup, target):
-            source.delete(key)
-            counts.already_there += 1
-            return
-        target.delete(key)  # a damaged copy of a run before: made again
-    if not source.exists(key):
-        log.error("backup %s: file %s is in neither store", backup.id, key)
-        counts.missing += 1
-        return
-    with source.open(key) as fh:
-        stored = target.write_stream(key, iter(lambda: fh.read(READ_BYTES), b""))
-    if (stored.size, stored.checksum) != (backup.size, backup.checksum) or not _matches(
-        backup, target
-    ):
-        log.error("backup %s: file %s does not match its checksum, not moved", backup.id, key)
-        target.delete(key)
-        counts.damaged += 1
-        return
-    source.delete(key)
-    counts.moved += 1
+move.register(BACKUPS, _known_files)

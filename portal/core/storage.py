@@ -1,10 +1,15 @@
-"""Where backup files live, behind a small interface: a local folder (LocalStorage) or
-the portal's own database (DatabaseStorage, the default on PostgreSQL, so that every
-web and worker node reads the same files; docs/decisions/file-store.md).
+"""Where every file the portal keeps lives, behind one small interface: a local folder
+(LocalStorage) or the portal's own database (DatabaseStorage, the default on PostgreSQL,
+so that every web and worker node reads the same files; docs/decisions/file-store.md).
 
-A backup is written once, as a stream of bytes; the storage returns its size and
-sha256, which the Backup row keeps. Every read is verified against that checksum
-(service.verify()): a file that was changed, truncated or lost is refused."""
+One store (FILE_STORE) for all areas — backups, uploads (the lists of imports), exports
+and the outbox — each area apart: its own folder on the folder store (the folders the
+portal always used), its own `area` in the database store. `get_storage(area)`.
+
+A file is written once, as a stream of bytes; the storage returns its size and sha256,
+which the file's row keeps (Backup, ImportJob, ExportRun). Every read is verified
+against that checksum (backups: service.verify(); uploads and exports: local_copy()):
+a file that was changed, truncated or lost is refused."""
 
 from __future__ import annotations
 
@@ -12,9 +17,11 @@ import hashlib
 import io
 import os
 import re
+import tempfile
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +32,12 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from portal import clock
 
-_KEY = re.compile(r"^[0-9]+/[A-Za-z0-9._-]+$")
+# `<account_id>/<name>`, or `<name>` alone in an area without account folders (outbox)
+_KEY = re.compile(r"^(?:[0-9]+/)?[A-Za-z0-9._-]+$")
+
+# The areas: kinds of files, kept apart in every store.
+BACKUPS, UPLOADS, EXPORTS, OUTBOX = "backups", "uploads", "exports", "outbox"
+AREAS = (BACKUPS, UPLOADS, EXPORTS, OUTBOX)
 
 
 class StorageError(Exception):
@@ -51,7 +63,8 @@ def new_key(account_id: int) -> str:
 
 
 class BackupStorage(ABC):
-    """What the backups area needs of a storage. Keys look like `<account_id>/<name>`."""
+    """What every area needs of a storage (the name is the backups', who had it first).
+    Keys look like `<account_id>/<name>` (the outbox: `<name>`)."""
 
     @abstractmethod
     def write_stream(self, key: str, chunks: Iterable[bytes]) -> StoredFile:
@@ -72,14 +85,21 @@ class BackupStorage(ABC):
     def entries(self) -> Iterator[StoredEntry]:
         """Every stored file with its age, for the sweep of files without a row."""
 
+    def local_path(self, key: str) -> Path | None:
+        """The file on this machine's disk, when the store keeps it there (the folder):
+        readers that need a path (openpyxl, zipfile) use it instead of a copy."""
+        return None
+
 
 class LocalStorage(BackupStorage):
-    """Files in a folder (BACKUP_DIR, default instance/backups), one subfolder per account.
-    A file is written under a temporary name and renamed when complete, so a reader
-    never sees half a backup."""
+    """Files in a folder (BACKUP_DIR, instance/imports, ...), one subfolder per account
+    (`flat`: the files right in the folder, as the outbox keeps them). A file is written
+    under a temporary name and renamed when complete, so a reader never sees half a
+    file."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, flat: bool = False) -> None:
         self.root = Path(root)
+        self.flat = flat
 
     def _path(self, key: str) -> Path:
         return self.root / _check_key(key)
@@ -109,7 +129,7 @@ class LocalStorage(BackupStorage):
         try:
             return self._path(key).open("rb")
         except FileNotFoundError as exc:
-            raise StorageError(f"backup file {key!r} is missing") from exc
+            raise StorageError(f"stored file {key!r} is missing") from exc
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -120,19 +140,27 @@ class LocalStorage(BackupStorage):
     def entries(self) -> Iterator[StoredEntry]:
         if not self.root.is_dir():
             return
-        for folder in self.root.iterdir():
-            if not folder.is_dir() or not folder.name.isdigit():
-                continue
-            for path in folder.iterdir():
-                if path.is_file():
-                    modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-                    # partial files of an interrupted write are swept too
-                    yield StoredEntry(key=f"{folder.name}/{path.name}", modified_at=modified)
+        for path in self.root.iterdir():
+            if self.flat and path.is_file() and _KEY.match(path.name):
+                yield _entry(path.name, path)
+            elif not self.flat and path.is_dir() and path.name.isdigit():
+                for inner in path.iterdir():
+                    if inner.is_file():
+                        # partial files of an interrupted write are swept too
+                        yield _entry(f"{path.name}/{inner.name}", inner)
+
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None
+
+
+def _entry(key: str, path: Path) -> StoredEntry:
+    return StoredEntry(key=key, modified_at=datetime.fromtimestamp(path.stat().st_mtime, UTC))
 
 
 def _check_key(key: str) -> str:
     if not _KEY.match(key) or ".." in key:
-        raise StorageError(f"invalid backup key {key!r}")
+        raise StorageError(f"invalid file key {key!r}")
     return key
 
 
@@ -152,7 +180,7 @@ class DatabaseStorage(BackupStorage):
     so a reader never sees half a file and an interrupted write (an error, a killed
     process: the database rolls back) leaves nothing behind."""
 
-    def __init__(self, engine: Engine, area: str = "backups") -> None:
+    def __init__(self, engine: Engine, area: str = BACKUPS) -> None:
         from portal.backups.models import StoredFileChunk, StoredFileRecord
 
         self.engine = engine
@@ -207,7 +235,7 @@ class DatabaseStorage(BackupStorage):
                 select(self.files.c.id, self.files.c.chunks).where(*self._where(key))
             ).first()
         if row is None:
-            raise StorageError(f"backup file {key!r} is missing")
+            raise StorageError(f"stored file {self.area}/{key} is missing")
         reader = _ChunkReader(self, key, file_id=row.id, chunks=row.chunks)
         return io.BufferedReader(reader, buffer_size=CHUNK_BYTES)
 
@@ -264,7 +292,7 @@ class _ChunkReader(io.RawIOBase):
                 return 0
             data = self._storage._chunk(self._key, self._id, self._seq)
             if data is None:
-                raise StorageError(f"backup file {self._key!r} lost chunk {self._seq}")
+                raise StorageError(f"stored file {self._key!r} lost chunk {self._seq}")
             self._seq += 1
             self._data = memoryview(data)
         n = min(len(buffer), len(self._data))
@@ -277,22 +305,40 @@ FOLDER, DATABASE = "folder", "postgresql"
 STORES = (FOLDER, DATABASE)
 
 
-def storage_named(name: str) -> BackupStorage:
-    """One of the stores by its FILE_STORE name."""
+def folder_root(area: str) -> Path:
+    """The folder of an area on the folder store: the folders the portal always used,
+    so that an existing installation finds its files where they are."""
+    config = current_app.config
+    instance = Path(config["INSTANCE_PATH"])
+    roots = {
+        BACKUPS: config["BACKUP_DIR"],
+        UPLOADS: instance / "imports",
+        EXPORTS: instance / "exports",
+        OUTBOX: config["OUTBOX_DIR"],
+    }
+    if area not in roots:
+        raise StorageError(f"unknown file area {area!r} (one of: {', '.join(AREAS)})")
+    return Path(roots[area])
+
+
+def storage_named(name: str, area: str = BACKUPS) -> BackupStorage:
+    """One of the stores by its FILE_STORE name, for one area."""
     if name == FOLDER:
-        return LocalStorage(current_app.config["BACKUP_DIR"])
+        return LocalStorage(folder_root(area), flat=area == OUTBOX)
     if name == DATABASE:
         from portal.extensions import db
 
-        return DatabaseStorage(db.engine)
+        folder_root(area)  # an unknown area is refused here too
+        return DatabaseStorage(db.engine, area)
     raise StorageError(f"unknown file store {name!r} (one of: {', '.join(STORES)})")
 
 
 class DatabaseWithFolder(BackupStorage):
     """The database store that still reads the files an installation kept in its folder
-    before it moved to PostgreSQL's store: after the upgrade every backup stays readable
-    (restore, undo, download) until `flask portal move-files --to postgresql` has moved
-    it, or its retention removes it. New files go to the database only."""
+    before it moved to PostgreSQL's store: after the upgrade every file stays readable
+    (restore, undo, download, an import's list, an export) until `flask portal
+    move-files --to postgresql` has moved it, or its retention removes it. New files go
+    to the database only."""
 
     def __init__(self, database: BackupStorage, folder: BackupStorage) -> None:
         self.database, self.folder = database, folder
@@ -316,11 +362,84 @@ class DatabaseWithFolder(BackupStorage):
         yield from self.database.entries()
         yield from self.folder.entries()
 
+    def local_path(self, key: str) -> Path | None:
+        if self.database.exists(key):
+            return None
+        return self.folder.local_path(key)
 
-def get_storage() -> BackupStorage:
-    """The configured store (FILE_STORE: the database on PostgreSQL, else the folder).
-    The database store also reads what is still in the folder (DatabaseWithFolder)."""
+
+def get_storage(area: str = BACKUPS) -> BackupStorage:
+    """The configured store (FILE_STORE: the database on PostgreSQL, else the folder)
+    for one area. The database store also reads what is still in the area's folder
+    (DatabaseWithFolder)."""
     name = current_app.config["FILE_STORE"]
     if name == DATABASE:
-        return DatabaseWithFolder(storage_named(DATABASE), storage_named(FOLDER))
-    return storage_named(name)
+        return DatabaseWithFolder(storage_named(DATABASE, area), storage_named(FOLDER, area))
+    return storage_named(name, area)
+
+
+# --- reading and writing whole files ------------------------------------------------------
+
+READ_BYTES = 1 << 20
+
+
+def file_chunks(path: str | Path, size: int = READ_BYTES) -> Iterator[bytes]:
+    """A local file as a stream of chunks, for write_stream (never whole in memory)."""
+    with Path(path).open("rb") as fh:
+        while chunk := fh.read(size):
+            yield chunk
+
+
+def measure(storage: BackupStorage, key: str) -> tuple[int, str]:
+    """Size and sha256 of the stored bytes, read as a stream."""
+    digest = hashlib.sha256()
+    size = 0
+    with storage.open(key) as fh:
+        while chunk := fh.read(READ_BYTES):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+class FileDamaged(StorageError):
+    """The stored bytes do not match the checksum their row keeps."""
+
+
+@contextmanager
+def local_copy(
+    storage: BackupStorage, key: str, sha256: str = "", suffix: str = ""
+) -> Iterator[Path]:
+    """The stored file as a path on this machine, verified against `sha256`, for readers
+    that need a real file (openpyxl and zipfile seek). On the folder store that is the
+    file itself; on any other store a copy, streamed into a temporary file (constant
+    memory) and removed when the block ends, so no node keeps people's data it was
+    not asked to keep. `sha256` "" (a row from before checksums were kept): not
+    verified. StorageError when the file is missing, FileDamaged when it was changed."""
+    path = storage.local_path(key)
+    if path is not None:
+        if sha256 and _sha256_of(path) != sha256:
+            raise FileDamaged(f"stored file {key!r} does not match its checksum")
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="portal-file-") as folder:
+        copy = Path(folder) / f"copy{suffix or Path(key).suffix}"
+        digest = hashlib.sha256()
+        with storage.open(key) as source, copy.open("wb") as target:
+            while chunk := source.read(READ_BYTES):
+                digest.update(chunk)
+                target.write(chunk)
+        if sha256 and digest.hexdigest() != sha256:
+            raise FileDamaged(f"stored file {key!r} does not match its checksum")
+        yield copy
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    for chunk in file_chunks(path):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def store_file(storage: BackupStorage, key: str, path: str | Path) -> StoredFile:
+    """A local file into the store, streamed."""
+    return storage.write_stream(key, file_chunks(path))

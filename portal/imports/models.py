@@ -66,7 +66,11 @@ class ImportJob(TenantOwned, db.Model):
     restore_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
 
     filename: Mapped[str] = mapped_column(String(255), default="")
+    # the list's key in the file store (area "uploads", imports/files.py), "" once it
+    # is gone; the name is older than the store (it held the file's path)
     stored_path: Mapped[str] = mapped_column(String(1024), default="")
+    # sha256 of the stored list, verified by every read; "" for lists stored before
+    file_sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
     file_kind: Mapped[str] = mapped_column(String(8), default="csv")
     encoding: Mapped[str | None] = mapped_column(String(32))
     delimiter: Mapped[str | None] = mapped_column(String(1))

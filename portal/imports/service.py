@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -22,8 +20,8 @@ from sqlalchemy import text
 from portal import clock
 from portal.contacts.models import CustomField, FieldType, Group
 from portal.extensions import db
+from portal.imports import files, merge, profiles, reader, staging, values
 from portal.imports import mapping as m
-from portal.imports import merge, profiles, reader, staging, values
 from portal.imports.lease import Lease, LeaseLost
 from portal.imports.models import (
     ACTIVE_STATUSES,
@@ -43,10 +41,6 @@ before_import: list[Callable[[ImportJob], None]] = []
 
 class ImportError_(Exception):  # noqa: N801 - avoids shadowing the builtin ImportError
     """A refusal with a translated message for the user."""
-
-
-def upload_dir() -> Path:
-    return Path(current_app.config["INSTANCE_PATH"]) / "imports"
 
 
 def custom_fields(account_id: int) -> dict[str, CustomField]:
@@ -104,18 +98,17 @@ def create_import(
     filename: str,
     source: str = "ui",
 ) -> ImportJob:
-    """Store an uploaded file, recognise its format and suggest a mapping."""
-    target_dir = upload_dir() / str(account.id)
-    target_dir.mkdir(parents=True, exist_ok=True)
-    stored = target_dir / f"{uuid.uuid4().hex}{Path(filename).suffix.lower()[:6]}"
-    shutil.copyfile(source_path, stored)
+    """Recognise an uploaded file's format, suggest a mapping and keep the file in the
+    file store (files.keep), where the worker that checks and runs the import reads it,
+    whichever machine it is on. A file that cannot be read is refused before it is
+    stored."""
     try:
-        info = reader.inspect(stored, filename)
-        header, samples = reader.preview(stored, info, rows=SAMPLE_ROWS)
+        info = reader.inspect(source_path, filename)
+        header, samples = reader.preview(source_path, info, rows=SAMPLE_ROWS)
         header = reader.fit_columns(header, samples)
     except reader.FileProblem as problem:
-        stored.unlink(missing_ok=True)
         raise ImportError_(str(problem.args[0])) from problem
+    stored = files.keep(account.id, source_path, filename)
     mapping = suggest_mapping(account.id, header, samples)
     recognised = profiles.recognise(header, mapping)
     job = ImportJob(
@@ -125,11 +118,12 @@ def create_import(
         created_by_id=getattr(actor, "id", None),
         source=source,
         filename=Path(filename).name[:255],
-        stored_path=str(stored),
+        stored_path=stored.key,
+        file_sha256=stored.checksum,
         file_kind=info.kind,
         encoding=info.encoding,
         delimiter=info.delimiter,
-        file_size=stored.stat().st_size,
+        file_size=stored.size,
         header=header,
         mapping=mapping,
         detected_format=recognised.profile.key if recognised.profile else "",
@@ -144,7 +138,8 @@ def create_import(
 
 def preview_rows(job: ImportJob, rows: int = 5) -> list[list[str]]:
     info = reader.FileInfo(kind=job.file_kind, encoding=job.encoding, delimiter=job.delimiter)
-    _, body = reader.preview(Path(job.stored_path), info, rows=rows)
+    with files.upload_copy(job) as path:
+        _, body = reader.preview(path, info, rows=rows)
     return body
 
 
@@ -521,21 +516,22 @@ def _file_names_someone_erased_since(job: ImportJob, began: datetime) -> bool:
             )
         )
     )
-    if not erased or not job.stored_path or not Path(job.stored_path).exists():
+    if not erased or not job.stored_path or not files.store().exists(job.stored_path):
         return False
     hash_of = suppression.hasher()
     info = reader.FileInfo(kind=job.file_kind, encoding=job.encoding, delimiter=job.delimiter)
-    for row in reader.iter_rows(Path(job.stored_path), info):
-        if isinstance(row, reader.RowProblem):
-            continue
-        for cell in row[1]:
-            if "@" not in cell:
+    with files.upload_copy(job) as path:
+        for row in reader.iter_rows(path, info):
+            if isinstance(row, reader.RowProblem):
                 continue
-            try:
-                if hash_of(values.normalize_email(cell)) in erased:
-                    return True
-            except values.ValueProblem:
-                continue
+            for cell in row[1]:
+                if "@" not in cell:
+                    continue
+                try:
+                    if hash_of(values.normalize_email(cell)) in erased:
+                        return True
+                except values.ValueProblem:
+                    continue
     return False
 
 
@@ -623,12 +619,8 @@ def drop_staging(job: ImportJob) -> None:
 def _discard_staging(job: ImportJob) -> bool:
     """The staged rows and the uploaded file; True when there was a file to remove."""
     db.session.execute(db.delete(ImportRow).where(ImportRow.import_id == job.id))
-    if not job.stored_path:
-        return False
-    path, job.stored_path = Path(job.stored_path), ""
-    existed = path.exists()
-    path.unlink(missing_ok=True)
-    return existed
+    key, job.stored_path = job.stored_path, ""
+    return files.remove(key)
 
 
 FILE_EXPIRED = "file_expired"  # ImportJob.error of an import whose file was swept
@@ -701,13 +693,7 @@ def sweep_uploads(now: datetime | None = None) -> int:
     referenced = set(
         db.session.scalars(db.select(ImportJob.stored_path).where(ImportJob.stored_path != ""))
     )
-    folder = upload_dir()
-    for path in folder.glob("*/*") if folder.exists() else ():
-        too_old = path.stat().st_mtime < cutoff.timestamp()
-        if path.is_file() and too_old and str(path) not in referenced:
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
+    return removed + files.sweep_orphans(referenced, cutoff)
 
 
 ENCODING_BROKEN = "encoding_broken"  # ImportJob.error: "encoding_broken:<line>:<encoding>"

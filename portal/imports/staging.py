@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 
 from portal.contacts.models import CustomField, Tag
 from portal.extensions import db
-from portal.imports import reader, values
+from portal.imports import files, reader, values
 from portal.imports.lease import Lease
 from portal.imports.models import ImportJob, ImportRow
 from portal.imports.rows import RowParser, add_stats
@@ -180,9 +180,10 @@ class Source:
     resume_after: int
 
     @classmethod
-    def of(cls, job: ImportJob) -> Source:
+    def of(cls, job: ImportJob, path: Path) -> Source:
+        """`path`: the job's list on this machine (files.upload_copy)."""
         info = reader.FileInfo(kind=job.file_kind, encoding=job.encoding, delimiter=job.delimiter)
-        return cls(job.id, Path(job.stored_path), info, job.staged_line)
+        return cls(job.id, path, info, job.staged_line)
 
 
 def parse_batches(
@@ -291,8 +292,28 @@ def stage(
     parser = RowParser(
         job, fields, ZoneInfo(account.timezone), _time_adapter(dialect), known_tags(job)
     )
-    batches = parse_batches(Source.of(job), parser, batch_rows, for_copy=dialect == "postgresql")
-    for parsed in _in_background(batches):
+    # the list from the file store, as a file on this machine for as long as it is read
+    with files.upload_copy(job) as path:
+        source = Source.of(job, path)
+        batches = _in_background(
+            parse_batches(source, parser, batch_rows, for_copy=dialect == "postgresql")
+        )
+        try:
+            _write_batches(job, lease, batches, dialect, after_batch, stop)
+        finally:
+            batches.close()  # the parser thread stops before its file goes
+
+
+def _write_batches(
+    job: ImportJob,
+    lease: Lease,
+    batches: Iterator[ParsedBatch],
+    dialect: str,
+    after_batch: Callable[[int], None] | None,
+    stop: threading.Event | None,
+) -> None:
+    """Commit each parsed batch with its checkpoint (see stage)."""
+    for parsed in batches:
         if stop is not None and stop.is_set():
             return
         lease.begin()

@@ -14,6 +14,10 @@ tags, lists and groups before switching).
 - **JSON Lines**: one object per contact with all groups nested.
 - Contacts "to be deleted" and forgotten ones are never exported. Large exports are a
   job with progress; the file can be downloaded for EXPORT_HOURS, then it is removed.
+- The file lives in the file store (area "exports"; on the folder store
+  instance/exports/<account>/): the worker that writes it and the web process that hands
+  it out may be on different machines. ExportRun.path holds its key, `sha256` what was
+  stored; every download verifies it (storage.local_copy).
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ import tempfile
 import uuid
 import zipfile
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
@@ -42,6 +46,15 @@ from portal.accounts.service import ServiceError
 from portal.contacts import fields as contact_fields
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, ContactStatus, Group, Subscription, Tag, contact_tags
+from portal.core import move
+from portal.core.storage import (
+    EXPORTS,
+    BackupStorage,
+    StoredFile,
+    get_storage,
+    local_copy,
+    store_file,
+)
 from portal.extensions import db
 from portal.imports import mapping as m
 from portal.imports import service as imports
@@ -64,8 +77,8 @@ PACKAGE_MAX_UNCOMPRESSED = 8 * 1024**3
 PACKAGE_MAX_RATIO = 200
 
 
-def export_dir() -> Path:
-    return Path(current_app.config["INSTANCE_PATH"]) / "exports"
+def store() -> BackupStorage:
+    return get_storage(EXPORTS)
 
 
 def start(account: Account, *, fmt: str, group: Group | None, actor: User | None) -> ExportRun:
@@ -236,28 +249,28 @@ def run(export: ExportRun) -> None:
         export.error = ""
         db.session.commit()
         began = clock.now()
-        path = _write(export)
-        export.path = str(path)
-        export.size = path.stat().st_size
+        stored = _write(export)
+        export.path, export.size, export.sha256 = stored.key, stored.size, stored.checksum
         export.status = RunStatus.FINISHED.value
         export.finished_at = clock.now()
         export.expires_at = export.finished_at + timedelta(hours=EXPORT_HOURS)
         db.session.commit()
         if not _erased_since(export.account_id, began):
             return
-        path.unlink(missing_ok=True)
+        store().delete(stored.key)
         export.path = ""
         export.error = ERASED
         db.session.commit()
 
 
-def _write(export: ExportRun) -> Path:
-    folder = export_dir() / str(export.account_id)
-    folder.mkdir(parents=True, exist_ok=True)
+def _write(export: ExportRun) -> StoredFile:
+    """Write the file into a temporary folder of this machine (a ZIP is written with
+    seeks), then stream it into the file store. The temporary file goes either way;
+    half a file of people's data helps nobody."""
     keys = _field_keys(export.account_id)
     suffix = "jsonl" if export.format == "jsonl" else ("zip" if export.all_contacts else "csv")
-    path = folder / f"{uuid.uuid4().hex}.{suffix}"
-    try:
+    with tempfile.TemporaryDirectory(prefix="portal-export-") as folder:
+        path = Path(folder) / f"export.{suffix}"
         if export.format == "jsonl":
             with path.open("w", encoding="utf-8", newline="") as out:
                 _json_lines(out, export)
@@ -266,10 +279,7 @@ def _write(export: ExportRun) -> Path:
                 _write_group_csv(out, export, export.group_id, keys)
         else:
             _write_package(path, export, keys)
-    except BaseException:
-        path.unlink(missing_ok=True)  # half a file of people's data helps nobody
-        raise
-    return path
+        return store_file(store(), f"{export.account_id}/{uuid.uuid4().hex}.{suffix}", path)
 
 
 def _erased_since(account_id: int, began) -> bool:
@@ -294,10 +304,11 @@ def withdraw_exports(account_id: int) -> int:
     EXPORT_HOURS, and rewriting a package in the request of an erasure costs more than
     asking the customer to export again. Returns the number of files removed."""
     removed = 0
+    files = store()
     for export in db.session.scalars(
         select(ExportRun).where(ExportRun.account_id == account_id, ExportRun.path != "")
     ):
-        Path(export.path).unlink(missing_ok=True)
+        files.delete(export.path)
         export.path = ""
         export.error = ERASED
         removed += 1
@@ -349,14 +360,20 @@ def _write_package(path: Path, export: ExportRun, keys: list[str]) -> None:
     export.total = max(export.total, export.processed)
 
 
-def download(export: ExportRun, now=None) -> Path | None:
-    """The file, while it may still be downloaded."""
+def downloadable(export: ExportRun, now=None) -> bool:
+    """Can the file be downloaded (finished, not expired, in the store)?"""
     if export.status != RunStatus.FINISHED.value or not export.path:
-        return None
+        return False
     if export.expires_at is not None and export.expires_at <= (now or clock.now()):
-        return None
-    path = Path(export.path)
-    return path if path.exists() else None
+        return False
+    return store().exists(export.path)
+
+
+def export_copy(export: ExportRun) -> AbstractContextManager[Path]:
+    """The stored file as a file on this machine, verified against its sha256, for as
+    long as the block runs (storage.local_copy). StorageError when it is gone,
+    FileDamaged when it was changed."""
+    return local_copy(store(), export.path, export.sha256 or "")
 
 
 def download_names(
@@ -459,16 +476,41 @@ def recent(account: Account, limit: int = 10) -> list[ExportRun]:
 def sweep_expired(now=None) -> int:
     now = now or clock.now()
     removed = 0
+    files = store()
     for export in db.session.scalars(
         select(ExportRun).where(
             ExportRun.expires_at.is_not(None), ExportRun.expires_at <= now, ExportRun.path != ""
         )
     ):
-        Path(export.path).unlink(missing_ok=True)
+        files.delete(export.path)
         export.path = ""
         removed += 1
     db.session.commit()
     return removed
+
+
+def sweep_orphans(now=None) -> int:
+    """Export files no export points to (a worker died between the store and its row),
+    after a day: nobody can download them, and they hold people's data. Returns how
+    many were removed."""
+    cutoff = (now or clock.now()) - timedelta(days=1)
+    files = store()
+    referenced = set(db.session.scalars(select(ExportRun.path).where(ExportRun.path != "")))
+    removed = 0
+    for entry in list(files.entries()):
+        if entry.key not in referenced and entry.modified_at < cutoff:
+            files.delete(entry.key)
+            removed += 1
+    return removed
+
+
+def _known_files(source: BackupStorage):
+    """For move-files: the export files, with the size and sha256 their rows keep."""
+    columns = (ExportRun.id, ExportRun.path, ExportRun.size, ExportRun.sha256)
+    return move.rows_of(select(*columns).where(ExportRun.path != ""), ExportRun.id)
+
+
+move.register(EXPORTS, _known_files)
 
 
 # --- importing a package into another account -------------------------------------------

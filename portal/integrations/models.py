@@ -153,8 +153,12 @@ class ExportRun(TenantOwned, db.Model):
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED.value)
     total: Mapped[int] = mapped_column(Integer, default=0)
     processed: Mapped[int] = mapped_column(Integer, default=0)
+    # the file's key in the file store (area "exports"), "" once it is gone; the name
+    # is older than the store (it held the file's path)
     path: Mapped[str] = mapped_column(String(1024), default="")
     size: Mapped[int] = mapped_column(BigInteger, default=0)
+    # sha256 of the stored file, verified by every read; "" for files stored before
+    sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -73,7 +73,7 @@ def run_export(export_id: int) -> None:
 
 @rq.job(queue="low")
 def sweep_exports() -> int:
-    return export.sweep_expired()
+    return export.sweep_expired() + export.sweep_orphans()
 
 
 def enqueue_sync(run: SyncRun) -> None:

@@ -7,7 +7,9 @@ Editors export and import packages; viewers read."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 from flask import (
@@ -34,6 +36,7 @@ from portal.accounts.models import Role
 from portal.accounts.service import ServiceError
 from portal.contacts import queries
 from portal.contacts.models import Group
+from portal.core.storage import StorageError
 from portal.extensions import db
 from portal.imports import tasks as import_tasks
 from portal.integrations import (  # noqa: F401 - support_actions adds a console route
@@ -51,6 +54,7 @@ from portal.integrations.models import EventStatus, ExportRun, OutgoingEvent, Sy
 from portal.tenancy import can, get_owned_or_404, require_role, tenant_blueprint
 
 bp = tenant_blueprint("integrations", __name__)
+log = logging.getLogger(__name__)
 
 
 def _export_form():
@@ -209,9 +213,7 @@ def start_export():
 @require_role(Role.EDITOR)
 def show_export(export_id: int):
     run = get_owned_or_404(ExportRun, export_id)
-    return render_template(
-        "integrations/export.html", run=run, available=export.download(run) is not None
-    )
+    return render_template("integrations/export.html", run=run, available=export.downloadable(run))
 
 
 @bp.route("/integrations/exports/<int:export_id>/status")
@@ -226,8 +228,13 @@ def export_status(export_id: int):
 @require_role(Role.EDITOR)
 def download_export(export_id: int):
     run = get_owned_or_404(ExportRun, export_id)
-    path = export.download(run)
-    if path is None:
+    if not export.downloadable(run):
+        abort(410)
+    files = ExitStack()  # the file on this machine until the response is sent
+    try:
+        path = files.enter_context(export.export_copy(run))
+    except StorageError:
+        log.exception("export %s: the stored file cannot be read", run.id)
         abort(410)
     from portal.support import service as audit
 
@@ -244,16 +251,19 @@ def download_export(export_id: int):
     zone = i18n.current_timezone()
     name, readable = export.download_names(run, g.account, zone)
     if run.format != "csv":  # JSON Lines stays the machine format
-        return send_file(path, as_attachment=True, download_name=readable)
-    stream = export.excel_stream(run, path, i18n.current_language(), zone)
-    return Response(
-        stream_with_context(stream),
-        content_type="application/zip" if run.all_contacts else excel_csv.CONTENT_TYPE,
-        headers={
-            "Content-Disposition": excel_csv.content_disposition(name, readable),
-            "Cache-Control": "no-store",
-        },
-    )
+        response = send_file(path, as_attachment=True, download_name=readable)
+    else:
+        stream = export.excel_stream(run, path, i18n.current_language(), zone)
+        response = Response(
+            stream_with_context(stream),
+            content_type="application/zip" if run.all_contacts else excel_csv.CONTENT_TYPE,
+            headers={
+                "Content-Disposition": excel_csv.content_disposition(name, readable),
+                "Cache-Control": "no-store",
+            },
+        )
+    response.call_on_close(files.close)
+    return response
 
 
 @bp.route("/integrations/import-package", methods=["POST"])

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
 from portal.contacts.models import Contact
+from portal.core.storage import FileDamaged
 from portal.extensions import db
+from portal.imports import files as upload_files
 from portal.imports import reader
 from portal.imports import service as imports
 from portal.imports.models import ImportJob, ImportRow, ImportStatus
@@ -112,17 +113,18 @@ def _names(job: ImportJob, emails: set[str], addresses_in: Callable[[Iterable], 
     )
     if staged is not None:
         return True
-    path = Path(job.stored_path)
-    if not path.exists():
+    if not upload_files.store().exists(job.stored_path):
         return False
     info = reader.FileInfo(kind=job.file_kind, encoding=job.encoding, delimiter=job.delimiter)
     try:
-        for row in reader.iter_rows(path, info):
-            if not isinstance(row, reader.RowProblem) and addresses_in(row[1]) & emails:
-                return True
-    except reader.FileProblem:
-        # a file that cannot be read to its end cannot be shown either; it may still
-        # name the person in the part that was not read: it goes
+        with upload_files.upload_copy(job) as path:
+            for row in reader.iter_rows(path, info):
+                if not isinstance(row, reader.RowProblem) and addresses_in(row[1]) & emails:
+                    return True
+    except (reader.FileProblem, FileDamaged):
+        # a file that cannot be read to its end (or was changed since the upload) cannot
+        # be shown either; it may still name the person in the part that was not read:
+        # it goes
         log.warning("import %s: file unreadable while checking it for an erasure", job.id)
         return True
     return False

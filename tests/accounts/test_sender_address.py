@@ -64,7 +64,9 @@ def test_a_confirmed_address_sends_the_sign_up_mails(app, client, data):
     assert "come from “Acme” (news@acme.example)." in page
     with app.app_context():
         actions = db.session.scalars(
-            db.select(AuditEvent.action).where(AuditEvent.action.like("account.sender%"))
+            db.select(AuditEvent.action)
+            .where(AuditEvent.action.like("account.sender%"))
+            .order_by(AuditEvent.id)
         ).all()
     assert actions == ["account.sender_requested", "account.sender_confirmed"]
 

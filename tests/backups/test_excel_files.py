@@ -194,7 +194,7 @@ def test_export_of_a_group_opens_in_the_language_and_imports_back_exactly(
     app, client, account, group, people, editor, tmp_path, language
 ):
     run = _export(account, group)
-    with open(run.path, encoding="utf-8-sig") as fh:
+    with export.export_copy(run) as path, path.open(encoding="utf-8-sig") as fh:
         stored = fh.readline()
     assert stored.startswith("email,first_name,last_name,tags,active,signup_at")
 

@@ -288,11 +288,10 @@ def test_after_an_undo_the_account_equals_its_state_before_the_import_field_by_f
 def _full_export(account):
     """The account's lossless export (JSON Lines: every contact with its groups, dates,
     reasons, tags and fields)."""
-    from pathlib import Path
-
     from portal.integrations import export
 
     run = export.start(account, fmt="jsonl", group=None, actor=None)
     db.session.commit()
     export.run(run)
-    return sorted(Path(run.path).read_text(encoding="utf-8").splitlines())
+    with export.export_copy(run) as path:
+        return sorted(path.read_text(encoding="utf-8").splitlines())

@@ -92,7 +92,7 @@ def _stored_keys(account_id: int) -> list[str]:
         return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
     return sorted(
         key.split("/", 1)[1]
-        for key in db.session.scalars(text("SELECT key FROM stored_files"))
+        for key in db.session.scalars(text("SELECT key FROM stored_files WHERE area = 'backups'"))
         if key.startswith(f"{account_id}/")
     )
 

@@ -176,21 +176,21 @@ def test_a_column_becomes_a_new_custom_field_on_the_mapping_page(app, client, gr
 
 
 def test_a_checked_import_can_be_discarded_and_its_file_goes(app, client, group_id):
-    from pathlib import Path
+    from portal.imports import files
 
     job_id = _upload(client, group_id, b"E-Mail;Vorname\r\na@example.com;Anna\r\n", "list.csv")
     page = client.get(f"/a/acme/imports/{job_id}").get_data(as_text=True)
     _submit_mapping(client, job_id, page)
     with app.app_context():
-        stored = Path(db.session.get(ImportJob, job_id).stored_path)
-    assert stored.exists()
+        stored = db.session.get(ImportJob, job_id).stored_path
+        assert files.store().exists(stored)
     response = client.post(f"/a/acme/imports/{job_id}/discard")
     assert response.status_code == 302
     history = client.get(response.location).get_data(as_text=True)
     assert "The import was discarded; its file was deleted." in history
     assert "Cancelled" in history
-    assert not stored.exists()
     with app.app_context():
+        assert not files.store().exists(stored)
         job = db.session.get(ImportJob, job_id)
         assert (job.status, job.stored_path) == ("cancelled", "")
         assert db.session.scalar(db.select(db.func.count(Contact.id))) == 0

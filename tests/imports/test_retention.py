@@ -5,14 +5,13 @@ no import refers to. The summary and the failed-rows report stay."""
 from __future__ import annotations
 
 import io
-import os
 from datetime import timedelta
-from pathlib import Path
 
 from portal import clock
 from portal.extensions import db
-from portal.imports import service, tasks
+from portal.imports import files, service, tasks
 from portal.imports.models import ImportJob, ImportRow, ImportStatus
+from tests.backups.stores import age
 from tests.imports.conftest import configured_import, write_csv
 
 ROWS = [
@@ -29,14 +28,14 @@ def _uploaded(account, group, tmp_path, name="list.csv") -> ImportJob:
 
 def test_a_finished_import_keeps_its_report_but_not_the_file(account, group, tmp_path):
     job = _uploaded(account, group, tmp_path)
-    stored = Path(job.stored_path)
-    assert stored.exists()
+    stored = job.stored_path
+    assert files.store().exists(stored)
 
     tasks.enqueue_run(job)  # the session app runs jobs at once: run, then the clean-up
 
     job = db.session.get(ImportJob, job.id)
     assert job.status == ImportStatus.FINISHED and job.created == 2
-    assert not stored.exists() and job.stored_path == ""
+    assert not files.store().exists(stored) and job.stored_path == ""
     assert db.session.scalar(db.select(db.func.count()).select_from(ImportRow)) == 0
     assert [p.line for p in service.problems(job)] == [3], "the failed-rows report stays"
 
@@ -59,27 +58,26 @@ def test_unfinished_imports_lose_their_file_after_seven_days(account, group, tmp
     running.status = ImportStatus.RUNNING.value  # a long import is never swept
     running.touched_at = now - timedelta(minutes=1)
     db.session.commit()
-    folder = service.upload_dir() / str(account.id)
-    orphan_old, orphan_new = folder / "broken-off.csv", folder / "just-now.csv"
+    store = files.store()
+    orphan_old, orphan_new = f"{account.id}/broken-off.csv", f"{account.id}/just-now.csv"
     for orphan in (orphan_old, orphan_new):
-        orphan.write_text("email\nx@example.de\n")
-    eight_days_ago = (now - timedelta(days=8)).timestamp()
-    os.utime(orphan_old, (eight_days_ago, eight_days_ago))
-    paths = {job.id: Path(job.stored_path) for job in (old, recent, running, failed, done)}
+        store.write_stream(orphan, [b"email\nx@example.de\n"])
+    age(store, orphan_old, now - timedelta(days=8))
+    paths = {job.id: job.stored_path for job in (old, recent, running, failed, done)}
 
     assert service.sweep_uploads(now) == 4
 
     for job, kept in ((old, False), (failed, False), (recent, True), (running, True)):
         job = db.session.get(ImportJob, job.id)
-        assert paths[job.id].exists() is kept
+        assert store.exists(paths[job.id]) is kept
         if not kept:
             assert (job.status, job.error, job.stored_path) == ("cancelled", "file_expired", "")
     assert db.session.get(ImportJob, recent.id).status == ImportStatus.UPLOADED
     done = db.session.get(ImportJob, done.id)
     assert (done.status, done.created, done.stored_path) == ("finished", 2, "")
-    assert not paths[done.id].exists()
+    assert not store.exists(paths[done.id])
     assert db.session.scalar(db.select(db.func.count()).select_from(ImportRow)) == 0
-    assert not orphan_old.exists() and orphan_new.exists()
+    assert not store.exists(orphan_old) and store.exists(orphan_new)
     assert service.sweep_uploads(now) == 0, "a second run finds nothing more"
 
 
@@ -90,12 +88,12 @@ def test_an_import_abandoned_by_a_dead_worker_loses_its_file_too(account, group,
     job.created_at = now - timedelta(days=9)
     job.touched_at = now - timedelta(days=8)  # its worker died; nobody continued it
     db.session.commit()
-    stored = Path(job.stored_path)
+    stored = job.stored_path
 
     assert service.sweep_uploads(now) == 1
 
     job = db.session.get(ImportJob, job.id)
-    assert not stored.exists()
+    assert not files.store().exists(stored)
     assert (job.status, job.error, job.stored_path) == ("cancelled", "file_expired", "")
 
 

@@ -68,6 +68,12 @@ def _run(account, fmt, group=None):
     return run
 
 
+def _stored(run) -> bytes:
+    """The export's stored bytes, read from the file store (verified)."""
+    with export.export_copy(run) as path:
+        return path.read_bytes()
+
+
 def _import_everything(target, path):
     for job in export.import_package(target, Path(path), actor=None):
         db.session.commit()
@@ -78,7 +84,7 @@ def test_export_of_everything_imports_into_another_account_unchanged(account, ma
     _account_with_everything(account)
     run = _run(account, "csv")
     assert run.status == "finished" and Path(run.path).suffix == ".zip"
-    with zipfile.ZipFile(run.path) as package:
+    with zipfile.ZipFile(io.BytesIO(_stored(run))) as package:
         assert set(package.namelist()) == {
             "Newsletter.csv",
             "Händler _ Partner.csv",
@@ -94,7 +100,8 @@ def test_export_of_everything_imports_into_another_account_unchanged(account, ma
     assert "'=Köln".encode() in everything  # formula-guarded, and unguarded again by the importer
 
     other = db.session.get(Account, make_account("other", timezone="Europe/Berlin"))
-    _import_everything(other, run.path)
+    with export.export_copy(run) as path:
+        _import_everything(other, path)
 
     def comparable(account_id):
         state = contact_state(account_id)
@@ -118,7 +125,7 @@ def test_export_of_everything_imports_into_another_account_unchanged(account, ma
 def test_one_group_as_csv_is_exactly_the_import_format(account):
     news, _shop = _account_with_everything(account)
     run = _run(account, "csv", news)
-    text = Path(run.path).read_text(encoding="utf-8")
+    text = _stored(run).decode("utf-8")
     assert text.startswith(
         "\ufeffemail,first_name,last_name,tags,active,signup_at,signoff_at,optout_reason,field:city,field:points"
     )
@@ -140,7 +147,7 @@ def test_one_group_as_csv_is_exactly_the_import_format(account):
 def test_json_lines_nest_every_group(account):
     _account_with_everything(account)
     run = _run(account, "jsonl")
-    lines = [json.loads(line) for line in Path(run.path).read_text(encoding="utf-8").splitlines()]
+    lines = [json.loads(line) for line in _stored(run).decode("utf-8").splitlines()]
     assert [line["email"] for line in lines] == [
         "jürgen@example.com",
         "zoe@example.com",
@@ -198,7 +205,7 @@ def test_nothing_to_be_deleted_is_exported(account):
     anna.status = ContactStatus.DELETED.value
     db.session.commit()
     run = _run(account, "jsonl")
-    assert Path(run.path).read_text() == "" and run.total == 0
+    assert _stored(run) == b"" and run.total == 0
     assert db.session.get(Contact, anna.id) is not None
 
 
@@ -210,7 +217,7 @@ def test_an_export_imported_into_another_account_gets_the_check_step_first(
     data.contact("anna@example.com", groups=(group,))
     with app.app_context():
         run = _run(db.session.get(Account, data.account_id), "csv")
-        package = Path(run.path).read_bytes()
+        package = _stored(run)
     other = make_account("other")
     make_user("owner@other.example", other, "owner")
     client = app.test_client()
