@@ -8,6 +8,7 @@ from flask.cli import AppGroup
 
 from portal.accounts import service as accounts
 from portal.accounts.models import Account, Role, User
+from portal.core.storage import STORES
 from portal.extensions import db
 
 portal_cli = AppGroup("portal", help="Recipient portal operator commands.")
@@ -193,18 +194,33 @@ def backups_cleanup_cmd() -> None:
 
 
 @portal_cli.command("move-files")
-@click.option("--to", "target", required=True, type=click.Choice(["postgresql", "folder"]))
-def move_files_cmd(target: str) -> None:
-    """Move the backup files into the database store or into the folder (BACKUP_DIR):
-    each copy verified by its sha256 before the original is deleted; run it again to
-    continue after an interruption."""
+@click.option("--to", "target", required=True, type=click.Choice(STORES))
+@click.option(
+    "--from",
+    "source",
+    type=click.Choice(STORES),
+    help="The store the files are in now (default: FILE_STORE; when that is the target, "
+    "the folder, or the database for --to folder).",
+)
+def move_files_cmd(target: str, source: str | None) -> None:
+    """Move the backup files into the database store, the folder (BACKUP_DIR) or the S3
+    bucket: each copy verified by its sha256 before the original is deleted; run it
+    again to continue after an interruption."""
     from flask import current_app
 
     from portal.backups import service
     from portal.core import storage
 
-    source = storage.FOLDER if target == storage.DATABASE else storage.DATABASE
-    counts = service.move_files(storage.storage_named(source), storage.storage_named(target))
+    if source is None:
+        source = current_app.config["FILE_STORE"]
+        if source == target:
+            source = storage.FOLDER if target != storage.FOLDER else storage.DATABASE
+    if source == target:
+        raise click.UsageError("--from and --to name the same store")
+    try:
+        counts = service.move_files(storage.storage_named(source), storage.storage_named(target))
+    except storage.StorageError as exc:  # no bucket, server unreachable: run it again later
+        raise click.ClickException(str(exc)) from exc
     click.echo(
         f"Moved {counts.moved} backup file(s) from the {source} store to the {target} store; "
         f"{counts.already_there} already there, {counts.missing} missing, "

@@ -76,7 +76,13 @@ from portal.contacts.models import (
     contact_tags,
     search_columns,
 )
-from portal.core.storage import BackupStorage, StorageError, get_storage, new_key
+from portal.core.storage import (
+    BackupStorage,
+    FileDamaged,
+    StorageError,
+    get_storage,
+    new_key,
+)
 from portal.database import UTCDateTime
 from portal.extensions import db
 from portal.imports import mapping as m
@@ -459,6 +465,9 @@ def verify(backup: Backup, storage: BackupStorage | None = None) -> None:
     storage = storage or get_storage()
     try:
         size, checksum = _measure(storage, backup.storage_key)
+    except FileDamaged as exc:  # a store that checks its own sha256 (S3) refused the bytes
+        log.error("backup %s: %s", backup.id, exc)
+        raise BackupUnreadable(DAMAGED) from exc
     except StorageError as exc:
         log.error("backup %s: %s", backup.id, exc)
         raise BackupUnreadable(MISSING) from exc
@@ -516,6 +525,8 @@ def _rows(
                 if skip is not None and cells and skip(cells[0]):
                     continue
                 yield cells
+    except FileDamaged as exc:
+        raise BackupUnreadable(DAMAGED) from exc
     except StorageError as exc:
         raise BackupUnreadable(MISSING) from exc
     except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error, StopIteration) as exc:

@@ -32,6 +32,10 @@ class StorageError(Exception):
     """The storage could not do what was asked (file missing, disk full, ...)."""
 
 
+class FileDamaged(StorageError):
+    """A store that keeps each file's sha256 itself (S3) found bytes that do not match."""
+
+
 @dataclass(frozen=True)
 class StoredFile:
     key: str
@@ -273,8 +277,8 @@ class _ChunkReader(io.RawIOBase):
         return n
 
 
-FOLDER, DATABASE = "folder", "postgresql"
-STORES = (FOLDER, DATABASE)
+FOLDER, DATABASE, S3 = "folder", "postgresql", "s3"
+STORES = (FOLDER, DATABASE, S3)
 
 
 def storage_named(name: str) -> BackupStorage:
@@ -285,6 +289,10 @@ def storage_named(name: str) -> BackupStorage:
         from portal.extensions import db
 
         return DatabaseStorage(db.engine)
+    if name == S3:
+        from portal.core.storage_s3 import S3Storage
+
+        return S3Storage.from_config(current_app.config)
     raise StorageError(f"unknown file store {name!r} (one of: {', '.join(STORES)})")
 
 
@@ -319,8 +327,9 @@ class DatabaseWithFolder(BackupStorage):
 
 def get_storage() -> BackupStorage:
     """The configured store (FILE_STORE: the database on PostgreSQL, else the folder).
-    The database store also reads what is still in the folder (DatabaseWithFolder)."""
+    The database and the S3 store also read what is still in the folder
+    (DatabaseWithFolder)."""
     name = current_app.config["FILE_STORE"]
-    if name == DATABASE:
+    if name in (DATABASE, S3):
         return DatabaseWithFolder(storage_named(DATABASE), storage_named(FOLDER))
     return storage_named(name)
