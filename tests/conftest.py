@@ -26,7 +26,7 @@ from portal.extensions import db  # noqa: E402
 PASSWORD = "correct-horse-battery"
 
 # What `make check` leaves out (marked "slow"): worker processes, browsers, drills,
-# schemathesis, bandit and pip-audit, the `make run` launcher. `make test` runs them all.
+# schemathesis, bandit and pip-audit, the `make run` launcher, 200 MB through S3. `make test` runs them all.
 SLOW_TESTS = (
     "tests/e2e/",
     "tests/drills/",
@@ -36,6 +36,7 @@ SLOW_TESTS = (
     "tests/api/test_openapi.py",
     "tests/security/test_static_analysis.py",
     "tests/test_launcher.py",
+    "test_s3_store.py::test_two_hundred_megabytes",
 )
 
 

@@ -331,5 +331,5 @@ def get_storage() -> BackupStorage:
     (DatabaseWithFolder)."""
     name = current_app.config["FILE_STORE"]
     if name in (DATABASE, S3):
-        return DatabaseWithFolder(storage_named(DATABASE), storage_named(FOLDER))
+        return DatabaseWithFolder(storage_named(name), storage_named(FOLDER))
     return storage_named(name)
