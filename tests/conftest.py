@@ -26,7 +26,8 @@ from portal.extensions import db  # noqa: E402
 PASSWORD = "correct-horse-battery"
 
 # What `make check` leaves out (marked "slow"): worker processes, browsers, drills,
-# schemathesis, bandit and pip-audit, the `make run` launcher, 200 MB through S3. `make test` runs them all.
+# schemathesis, bandit and pip-audit, the `make run` launcher, 200 MB through S3.
+# `make test` runs them all.
 SLOW_TESTS = (
     "tests/e2e/",
     "tests/drills/",
