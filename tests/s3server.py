@@ -77,6 +77,15 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: a test run killed with -9 takes its server along."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class SeaweedFS:
     """`weed server` with an S3 gateway, started and stopped by the tests."""
 
@@ -127,7 +136,7 @@ class SeaweedFS:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.root,
-                start_new_session=True,
+                preexec_fn=_die_with_parent,  # a test server; SeaweedFS wheels are Linux only
             )
         server = S3Server(f"http://127.0.0.1:{s3}", access, secret, bucket)
         self._wait(server, timeout)
