@@ -220,9 +220,12 @@ def move_files_cmd(target: str, source: str | None) -> None:
             source = storage.DATABASE
     if source == target:
         raise click.ClickException("--from and --to name the same store.")
-    results = move.move_all(
-        lambda area: (storage.storage_named(source, area), storage.storage_named(target, area))
-    )
+    try:
+        results = move.move_all(
+            lambda area: (storage.storage_named(source, area), storage.storage_named(target, area))
+        )
+    except storage.StorageError as exc:  # no bucket, server unreachable: run it again later
+        raise click.ClickException(str(exc)) from exc
     trouble = False
     for area, counts in results.items():
         noun = _FILE_NOUNS.get(area, area)

@@ -89,10 +89,13 @@ def check_base_url(value: str) -> str:
     return value.rstrip("/")
 
 
-def check_file_store(value: str) -> str:
-    """A typo must stop the start, not put backups somewhere nobody looks."""
-    if value not in ("folder", "postgresql"):
-        raise ValueError(f"FILE_STORE must be 'folder' or 'postgresql', not {value!r}")
+def check_file_store(value: str, bucket: str = "") -> str:
+    """A typo must stop the start, not put backups somewhere nobody looks; so must the S3
+    store without a bucket."""
+    if value not in ("folder", "postgresql", "s3"):
+        raise ValueError(f"FILE_STORE must be 'folder', 'postgresql' or 's3', not {value!r}")
+    if value == "s3" and not bucket:
+        raise ValueError("FILE_STORE=s3 needs S3_BUCKET (and S3_ENDPOINT_URL for a non-AWS server)")
     return value
 
 
@@ -125,8 +128,16 @@ def build_config(overrides: dict | None = None) -> dict:
         "FILE_STORE": check_file_store(
             overrides.get("FILE_STORE")
             or os.environ.get("FILE_STORE")
-            or ("postgresql" if database_url.startswith("postgresql") else "folder")
+            or ("postgresql" if database_url.startswith("postgresql") else "folder"),
+            overrides.get("S3_BUCKET") or os.environ.get("S3_BUCKET", ""),
         ),
+        # FILE_STORE=s3 (docs/deploy.md): the bucket, a prefix that keeps this
+        # installation's objects apart, and the endpoint of an S3-compatible server (none
+        # for AWS). Credentials are boto3's own: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.
+        "S3_BUCKET": os.environ.get("S3_BUCKET", ""),
+        "S3_PREFIX": os.environ.get("S3_PREFIX", ""),
+        "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL", ""),
+        "S3_REGION": os.environ.get("S3_REGION", ""),
         "OUTBOX_DIR": os.environ.get("OUTBOX_DIR", str(instance / "outbox")),
         "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_MB", 50) * 1024 * 1024,
         # Mail: SMTP when MAIL_SERVER is set, otherwise the outbox folder.

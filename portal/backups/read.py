@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from portal import clock, excel_csv
 from portal.accounts.service import ServiceError
 from portal.backups.models import Backup
-from portal.core.storage import BackupStorage, StorageError, get_storage, measure
+from portal.core.storage import BackupStorage, FileDamaged, StorageError, get_storage, measure
 from portal.extensions import db
 from portal.imports.portal_format import unguard
 from portal.lifecycle import suppression
@@ -71,6 +71,9 @@ def verify(backup: Backup, storage: BackupStorage | None = None) -> None:
     storage = storage or get_storage()
     try:
         size, checksum = measure(storage, backup.storage_key)
+    except FileDamaged as exc:  # a store that checks its own sha256 (S3) refused the bytes
+        log.error("backup %s: %s", backup.id, exc)
+        raise BackupUnreadable(DAMAGED) from exc
     except StorageError as exc:
         log.error("backup %s: %s", backup.id, exc)
         raise BackupUnreadable(MISSING) from exc
@@ -110,6 +113,8 @@ def read_rows(
                 if skip is not None and cells and skip(cells[0]):
                     continue
                 yield cells
+    except FileDamaged as exc:
+        raise BackupUnreadable(DAMAGED) from exc
     except StorageError as exc:
         raise BackupUnreadable(MISSING) from exc
     except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error, StopIteration) as exc:

@@ -44,6 +44,10 @@ class StorageError(Exception):
     """The storage could not do what was asked (file missing, disk full, ...)."""
 
 
+class FileDamaged(StorageError):
+    """The stored bytes do not match their sha256 (the row's, or the one S3 keeps)."""
+
+
 @dataclass(frozen=True)
 class StoredFile:
     key: str
@@ -301,8 +305,8 @@ class _ChunkReader(io.RawIOBase):
         return n
 
 
-FOLDER, DATABASE = "folder", "postgresql"
-STORES = (FOLDER, DATABASE)
+FOLDER, DATABASE, S3 = "folder", "postgresql", "s3"
+STORES = (FOLDER, DATABASE, S3)
 
 
 def folder_root(area: str) -> Path:
@@ -330,6 +334,11 @@ def storage_named(name: str, area: str = BACKUPS) -> BackupStorage:
 
         folder_root(area)  # an unknown area is refused here too
         return DatabaseStorage(db.engine, area)
+    if name == S3:
+        from portal.core.storage_s3 import S3Storage
+
+        folder_root(area)
+        return S3Storage.from_config(current_app.config, area)
     raise StorageError(f"unknown file store {name!r} (one of: {', '.join(STORES)})")
 
 
@@ -370,11 +379,11 @@ class DatabaseWithFolder(BackupStorage):
 
 def get_storage(area: str = BACKUPS) -> BackupStorage:
     """The configured store (FILE_STORE: the database on PostgreSQL, else the folder)
-    for one area. The database store also reads what is still in the area's folder
-    (DatabaseWithFolder)."""
+    for one area. The database and the S3 store also read what is still in the area's
+    folder (DatabaseWithFolder)."""
     name = current_app.config["FILE_STORE"]
-    if name == DATABASE:
-        return DatabaseWithFolder(storage_named(DATABASE, area), storage_named(FOLDER, area))
+    if name in (DATABASE, S3):
+        return DatabaseWithFolder(storage_named(name, area), storage_named(FOLDER, area))
     return storage_named(name, area)
 
 
@@ -399,10 +408,6 @@ def measure(storage: BackupStorage, key: str) -> tuple[int, str]:
             digest.update(chunk)
             size += len(chunk)
     return size, digest.hexdigest()
-
-
-class FileDamaged(StorageError):
-    """The stored bytes do not match the checksum their row keeps."""
 
 
 @contextmanager

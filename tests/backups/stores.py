@@ -1,6 +1,7 @@
 """What a test does to a store behind its back: read the raw bytes, damage them, lose
-them, age them — on the folder (files) and on the database store (rows) alike, so that
-the backups tests run on whichever store the database makes the default."""
+them, age them — on the folder (files), the database store (rows) and the S3 store
+(objects) alike, so that the backups tests run on whichever store the database makes
+the default."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from portal.core.storage import (
@@ -16,6 +18,7 @@ from portal.core.storage import (
     DatabaseWithFolder,
     LocalStorage,
 )
+from portal.core.storage_s3 import S3Storage
 
 
 def _store(storage: BackupStorage) -> BackupStorage:
@@ -36,6 +39,9 @@ def raw_bytes(storage: BackupStorage, key: str) -> bytes:
     storage = _store(storage)
     if isinstance(storage, LocalStorage):
         return Path(storage.root, key).read_bytes()
+    if isinstance(storage, S3Storage):
+        answer = storage.client.get_object(Bucket=storage.bucket, Key=storage.object_key(key))
+        return answer["Body"].read()
     assert isinstance(storage, DatabaseStorage)
     with storage.engine.connect() as conn:
         parts = conn.execute(
@@ -53,6 +59,16 @@ def damage(storage: BackupStorage, key: str, at: int = -12) -> None:
         data = bytearray(path.read_bytes())
         data[at] ^= 0x01
         path.write_bytes(bytes(data))
+        return
+    if isinstance(storage, S3Storage):
+        # bit rot on the server: other bytes under the same metadata (the written sha256)
+        name = storage.object_key(key)
+        answer = storage.client.get_object(Bucket=storage.bucket, Key=name)
+        data = bytearray(answer["Body"].read())
+        data[at] ^= 0x01
+        storage.client.put_object(
+            Bucket=storage.bucket, Key=name, Body=bytes(data), Metadata=answer["Metadata"]
+        )
         return
     assert isinstance(storage, DatabaseStorage)
     file_id = _file_id(storage, key)
@@ -84,6 +100,9 @@ def lose(storage: BackupStorage, key: str) -> None:
     if isinstance(storage, LocalStorage):
         Path(storage.root, key).unlink()
         return
+    if isinstance(storage, S3Storage):
+        storage.client.delete_object(Bucket=storage.bucket, Key=storage.object_key(key))
+        return
     assert isinstance(storage, DatabaseStorage)
     file_id = _file_id(storage, key)
     with storage.engine.begin() as conn:
@@ -98,6 +117,11 @@ def age(storage: BackupStorage, key: str, when: datetime) -> None:
     if isinstance(storage, LocalStorage):
         os.utime(Path(storage.root, key), (when.timestamp(), when.timestamp()))
         return
+    if isinstance(storage, S3Storage):
+        pytest.skip(
+            "an S3 server sets an object's LastModified itself; test_s3_store.py tests the "
+            "ages and the sweep on S3 by moving the sweep's clock instead"
+        )
     assert isinstance(storage, DatabaseStorage)
     from portal.backups.models import StoredFileRecord
 
@@ -116,8 +140,26 @@ def everything(storage: BackupStorage) -> list[str]:
     if isinstance(storage, LocalStorage):
         root = Path(storage.root)
         return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    if isinstance(storage, S3Storage):
+        return s3_everything(storage)
     assert isinstance(storage, DatabaseStorage)
     with storage.engine.connect() as conn:
         files = [f"file:{k}" for k in conn.execute(text("SELECT key FROM stored_files")).scalars()]
         chunks = conn.execute(text("SELECT file_id, seq FROM stored_file_chunks")).all()
     return sorted(files + [f"chunk:{f}/{s}" for f, s in chunks])
+
+
+def s3_everything(storage: S3Storage) -> list[str]:
+    """Every object under the store's prefix (of any name) and every multipart upload
+    begun there and neither completed nor aborted (parts a bucket keeps, and bills)."""
+    start = f"{storage.base}/"
+    objects = [
+        item["Key"][len(start) :]
+        for page in storage.client.get_paginator("list_objects_v2").paginate(
+            Bucket=storage.bucket, Prefix=start
+        )
+        for item in page.get("Contents", ())
+    ]
+    uploads = storage.client.list_multipart_uploads(Bucket=storage.bucket, Prefix=start)
+    pending = [f"upload:{u['Key'][len(start) :]}" for u in uploads.get("Uploads", ())]
+    return sorted(objects + pending)

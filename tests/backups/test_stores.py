@@ -1,5 +1,5 @@
-"""Every file store against the same contract (issue 18, point 1): the folder and the
-database store write a stream all or nothing, read it back as a stream in flat memory,
+"""Every file store against the same contract (issue 18, point 1): the folder, the
+database and the S3 store write a stream all or nothing, read it back as a stream in flat memory,
 delete (twice is fine), list by age for the sweep, and a damaged or missing file is
 refused by the verified reading of the backups service. On SQLite and, with
 TEST_DATABASE_URL, on PostgreSQL."""
@@ -37,10 +37,12 @@ from tests.backups.conftest import build_contacts
 from tests.backups.stores import age, damage, everything, lose, raw_bytes
 
 
-@pytest.fixture(params=["folder", "postgresql"])
+@pytest.fixture(params=["folder", "postgresql", "s3"])
 def store(request, ctx, tmp_path):
     if request.param == "folder":
         return LocalStorage(tmp_path / "store")
+    if request.param == "s3":  # a real S3-compatible server (tests/s3server.py)
+        return request.getfixturevalue("s3_store")
     return DatabaseStorage(db.engine)
 
 
