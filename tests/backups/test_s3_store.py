@@ -132,7 +132,7 @@ def test_entries_are_listed_page_by_page_with_last_modified(s3_store, s3_client)
     # objects that are not files of this store: another area, another installation,
     # a name no store writes
     s3_client.put_object(Bucket=s3_store.bucket, Key=f"{s3_store.base}-x/1/a.csv.gz", Body=b"")
-    s3_client.put_object(Bucket=s3_store.bucket, Key=f"{s3_store.base}/notes.txt", Body=b"")
+    s3_client.put_object(Bucket=s3_store.bucket, Key=f"{s3_store.base}/1/x/notes.txt", Body=b"")
     calls = []
     paginate = s3_store.client.get_paginator("list_objects_v2").paginate
 
