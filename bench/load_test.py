@@ -228,6 +228,9 @@ class ImportLoop(threading.Thread):
 
 
 def main() -> None:
+    from bench.keys import use_bench_keys
+
+    use_bench_keys()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slug", default="bench")
     parser.add_argument("--seconds", type=int, default=30)

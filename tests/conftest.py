@@ -22,6 +22,7 @@ from portal import create_app  # noqa: E402
 from portal.accounts import service as accounts  # noqa: E402
 from portal.accounts.models import Role  # noqa: E402
 from portal.extensions import db  # noqa: E402
+from tests.workers import TEST_KEYS  # noqa: E402
 
 PASSWORD = "correct-horse-battery"
 
@@ -39,6 +40,7 @@ SLOW_TESTS = (
     "tests/security/test_static_analysis.py",
     "tests/test_launcher.py",
     "test_s3_store.py::test_two_hundred_megabytes",
+    "test_shared_keys.py::test_start_",
 )
 
 
@@ -73,7 +75,7 @@ def app(database_url, redis_url):
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
+            **TEST_KEYS,
             "WTF_CSRF_ENABLED": False,
             "OUTBOX_DIR": str(_TMP / "outbox"),
             "SERVER_NAME": "localhost",

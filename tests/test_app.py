@@ -6,16 +6,19 @@ import pytest
 
 from portal import create_app
 from portal.config import build_config
+from tests.workers import TEST_KEYS
 
 
 def test_settings_come_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db.example/portal")
     monkeypatch.setenv("SECRET_KEY", "from-env")
+    monkeypatch.setenv("SUPPRESSION_KEY", "AB" * 32)
     monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "b"))
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "true")
     config = build_config()
     assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u:p@db.example/portal"
     assert config["SECRET_KEY"] == "from-env"
+    assert config["SUPPRESSION_KEY"] == "ab" * 32
     assert config["BACKUP_DIR"] == str(tmp_path / "b")
     assert config["SESSION_COOKIE_SECURE"] is True
 
@@ -50,7 +53,7 @@ def test_healthz_is_503_when_the_queue_is_down(database_url, tmp_path):
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": "redis://127.0.0.1:1/0",
-            "SECRET_KEY": "x",
+            **TEST_KEYS,
         }
     )
     response = broken.test_client().get("/healthz")

@@ -23,7 +23,14 @@ ROUNDS = 6
 @pytest.fixture
 def queued_app(app):
     """The session app's database, Redis and outbox, with jobs that wait for a worker."""
-    keys = ("SQLALCHEMY_DATABASE_URI", "REDIS_URL", "SECRET_KEY", "OUTBOX_DIR", "BASE_URL")
+    keys = (
+        "SQLALCHEMY_DATABASE_URI",
+        "REDIS_URL",
+        "SECRET_KEY",
+        "SUPPRESSION_KEY",
+        "OUTBOX_DIR",
+        "BASE_URL",
+    )
     second = create_app(
         {"TESTING": True, "RQ_ASYNC": True, "WTF_CSRF_ENABLED": False}
         | {"LOGIN_RATE_LIMIT": "1000 per minute"}

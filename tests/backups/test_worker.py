@@ -4,7 +4,6 @@ import that ran on one: the RQ glue, app context and storage path as in producti
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 
@@ -24,6 +23,7 @@ from portal.extensions import db
 from portal.imports import tasks as import_tasks
 from portal.imports.models import ImportJob
 from tests.imports.conftest import configured_import, contact_state, write_csv
+from tests.workers import TEST_KEYS, worker_env
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def web(database_url, redis_url):
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
+            **TEST_KEYS,
         }
     )
     yield app
@@ -43,9 +43,7 @@ def web(database_url, redis_url):
 
 
 def _burst_worker(database_url, redis_url) -> str:
-    env = dict(
-        os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY="test-secret-key"
-    )
+    env = worker_env(database_url, redis_url)
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "rq", "worker", "--burst"],
         cwd=ROOT,

@@ -23,7 +23,7 @@ from portal.extensions import db, rq
 from portal.integrations import service as integrations
 from portal.integrations import tasks as integration_tasks
 from portal.integrations.models import OutgoingEvent
-from tests.workers import Worker, start_worker, wait_for
+from tests.workers import TEST_KEYS, Worker, start_worker, wait_for
 
 # every drill builds its accounts at this instant, so two builds are identical; what
 # the drilled work itself stamps is later (see account_state)
@@ -41,7 +41,7 @@ def web(database_url, redis_url, tmp_path):
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
+            **TEST_KEYS,
             "BACKUP_DIR": str(tmp_path / "backups"),
             # the drills' receivers and closed ports are on 127.0.0.1 (issue 16, point 7)
             "WEBHOOK_ALLOW_PRIVATE_TARGETS": True,

@@ -115,7 +115,14 @@ def async_app(app):
     worker (flask-rq reads RQ_ASYNC; the session app runs them at once because of TESTING).
     Same database, Redis, secret key and outbox as the session app, so a session cookie
     of either server is good on the other."""
-    keys = ("SQLALCHEMY_DATABASE_URI", "REDIS_URL", "SECRET_KEY", "OUTBOX_DIR", "LOGIN_RATE_LIMIT")
+    keys = (
+        "SQLALCHEMY_DATABASE_URI",
+        "REDIS_URL",
+        "SECRET_KEY",
+        "SUPPRESSION_KEY",
+        "OUTBOX_DIR",
+        "LOGIN_RATE_LIMIT",
+    )
     second = create_app(
         {"TESTING": True, "RQ_ASYNC": True, "WTF_CSRF_ENABLED": True}
         | {key: app.config[key] for key in keys}
@@ -147,6 +154,7 @@ def rq_worker(app, tmp_path):
             DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
             REDIS_URL=app.config["REDIS_URL"],
             SECRET_KEY=app.config["SECRET_KEY"],
+            SUPPRESSION_KEY=app.config["SUPPRESSION_KEY"],
             **extra_env,
         )
         log = tmp_path / f"worker-{len(workers)}.log"

@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.imports import service, tasks
 from portal.imports.models import ImportJob, ImportRow, ImportRowProblem, ImportStatus
 from tests.imports.conftest import contact_state, postgresql_only, write_csv
-from tests.workers import children, kill_with_work_horses, start_worker
+from tests.workers import TEST_KEYS, children, kill_with_work_horses, start_worker
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def web(database_url, redis_url):
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
+            **TEST_KEYS,
         }
     )
     yield app

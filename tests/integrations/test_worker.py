@@ -3,7 +3,6 @@ receiver through the job that the commit enqueued."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -14,6 +13,7 @@ from portal.contacts import service as contacts
 from portal.extensions import db
 from portal.integrations import service
 from portal.integrations.models import OutgoingEvent
+from tests.workers import TEST_KEYS, worker_env
 
 
 def test_a_commit_enqueues_the_delivery_and_a_real_worker_sends_it(
@@ -23,7 +23,7 @@ def test_a_commit_enqueues_the_delivery_and_a_real_worker_sends_it(
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
+            **TEST_KEYS,
         }
     )
     with web.app_context():
@@ -33,9 +33,7 @@ def test_a_commit_enqueues_the_delivery_and_a_real_worker_sends_it(
         receiver.secret = link.secret
         contacts.create_contact(account, "worker@example.com", first_name="Wiktoria")
         db.session.commit()  # after_commit enqueues deliver_link for the link
-    env = dict(
-        os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY="test-secret-key"
-    )
+    env = worker_env(database_url, redis_url)
     done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "rq", "worker", "--burst"],
         cwd=ROOT,

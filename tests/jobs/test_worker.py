@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -12,12 +11,7 @@ from portal.config import ROOT
 from portal.extensions import db, rq
 from portal.jobs import service, tasks
 from portal.jobs.models import Heartbeat
-
-
-def _worker_env(database_url: str, redis_url: str) -> dict:
-    env = dict(os.environ)
-    env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY="test-secret-key")
-    return env
+from tests.workers import TEST_KEYS, worker_env
 
 
 def test_heartbeat_job_runs_on_a_real_worker_process(app, database_url, redis_url):
@@ -26,7 +20,7 @@ def test_heartbeat_job_runs_on_a_real_worker_process(app, database_url, redis_ur
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
+            **TEST_KEYS,
         }
     )
     with web.app_context():
@@ -38,7 +32,7 @@ def test_heartbeat_job_runs_on_a_real_worker_process(app, database_url, redis_ur
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "rq", "worker", "--burst"],
         cwd=ROOT,
-        env=_worker_env(database_url, redis_url),
+        env=worker_env(database_url, redis_url),
         capture_output=True,
         text=True,
         timeout=120,
@@ -119,7 +113,7 @@ def test_jobs_get_the_portals_timeout_not_rqs_three_minutes(database_url, redis_
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
+            **TEST_KEYS,
             "JOB_TIMEOUT_SECONDS": 7200,
         }
     )

@@ -3,7 +3,6 @@ bulk afterwards, with the progress on the job's row."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from zoneinfo import ZoneInfo
@@ -21,6 +20,7 @@ from portal.contacts.queries import ContactFilter
 from portal.extensions import db
 from portal.lifecycle import mass, tasks
 from portal.lifecycle.models import LifecycleAction, LifecycleJob
+from tests.workers import TEST_KEYS, worker_env
 
 N = 100_000
 
@@ -32,7 +32,7 @@ def web(database_url, redis_url):
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
+            **TEST_KEYS,
         }
     )
     yield app
@@ -42,9 +42,7 @@ def web(database_url, redis_url):
 
 
 def _run_worker(database_url, redis_url) -> str:
-    env = dict(
-        os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY="test-secret-key"
-    )
+    env = worker_env(database_url, redis_url)
     done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "rq", "worker", "--burst"],
         cwd=ROOT,

@@ -2,8 +2,11 @@
 everyone forgotten, the key moves only with `flask portal rekey-suppressions`, and a
 process with another key refuses every suppression check instead of finding nobody.
 
-Each test builds apps of its own on the test database, with an instance folder of its
-own (where the key file lives), as a deploy with a new SECRET_KEY would."""
+Each test builds apps of its own, with an instance folder of its own (where the key
+file lives), as a deploy with a new SECRET_KEY would — on a SQLite database of the test's
+own also when the suite runs on PostgreSQL: a key kept in the instance folder exists only
+on SQLite (one machine); on PostgreSQL the portal does not start without SUPPRESSION_KEY
+in the environment (tests/test_shared_keys.py)."""
 
 from __future__ import annotations
 
@@ -27,9 +30,10 @@ GONE = "gone@example.com"
 
 
 @pytest.fixture
-def make_app(database_url, redis_url, tmp_path, monkeypatch):
-    """make_app(secret, **config): an app on the test database whose instance folder is
-    this test's (the same for every app of the test); engines are closed at the end."""
+def make_app(redis_url, tmp_path, monkeypatch):
+    """make_app(secret, **config): an app on this test's SQLite database whose instance
+    folder is this test's (the same for every app of the test); engines are closed at
+    the end."""
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
     monkeypatch.delenv("SUPPRESSION_KEY", raising=False)
     made = []
@@ -38,7 +42,7 @@ def make_app(database_url, redis_url, tmp_path, monkeypatch):
         app = create_app(
             {
                 "TESTING": True,
-                "SQLALCHEMY_DATABASE_URI": database_url,
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'keys.db'}",
                 "REDIS_URL": redis_url,
                 "SECRET_KEY": secret,
                 "WTF_CSRF_ENABLED": False,
@@ -47,6 +51,9 @@ def make_app(database_url, redis_url, tmp_path, monkeypatch):
             }
             | config
         )
+        if not made:
+            with app.app_context():
+                db.create_all()
         made.append(app)
         return app
 

@@ -4,7 +4,6 @@ job and in the audit log, and every sign-up and sign-off date as it was."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from portal.lifecycle import service as lifecycle
 from portal.lifecycle.models import LifecycleJob
 from portal.support.models import AuditEvent
 from tests.conftest import PASSWORD, login
+from tests.workers import TEST_KEYS, worker_env
 
 N = 20_000
 
@@ -34,7 +34,7 @@ def web(database_url, redis_url):
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
+            **TEST_KEYS,
             "WTF_CSRF_ENABLED": False,
             "SERVER_NAME": "localhost",
         }
@@ -85,9 +85,7 @@ def test_restore_all_of_many_contacts_runs_on_a_real_worker(web, database_url, r
         assert job.created_by.email == "support@portal.example" and job.source == "support"
 
     started = time.monotonic()
-    env = dict(
-        os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY="test-secret-key"
-    )
+    env = worker_env(database_url, redis_url)
     done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "rq", "worker", "--burst"],
         cwd=ROOT,
