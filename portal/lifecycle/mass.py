@@ -26,7 +26,7 @@ from portal import clock
 from portal.accounts.models import Account
 from portal.accounts.service import ServiceError, normalize_email
 from portal.contacts import queries
-from portal.contacts.models import Contact
+from portal.contacts.models import Contact, Source
 from portal.contacts.queries import ContactFilter
 from portal.extensions import db
 from portal.imports import reader
@@ -174,7 +174,7 @@ def draft_for_filter(
     *,
     tz: ZoneInfo,
     actor: User | None,
-    source: str = "ui",
+    source: Source,
     ip: str | None = None,
 ) -> LifecycleJob:
     total, _capped = queries.count_contacts(account, f, cap=10**9, tz=tz)
@@ -188,7 +188,7 @@ def draft_for_emails(
     emails: EmailList,
     *,
     actor: User | None,
-    source: str = "ui",
+    source: Source,
     ip: str | None = None,
 ) -> LifecycleJob:
     found = len(service.ids_for_emails(account, emails.emails))
@@ -217,7 +217,7 @@ def draft_for_ids(
     ids: Iterable[int],
     *,
     actor: User | None,
-    source: str = "ui",
+    source: Source,
     ip: str | None = None,
 ) -> LifecycleJob:
     owned = sorted(

@@ -174,6 +174,7 @@ def _bulk(action: LifecycleAction):
             tz=i18n.current_timezone(),
             actor=current_user,
             ip=request.remote_addr,
+            source="ui",
         )
         db.session.commit()
         return redirect(url_for("lifecycle.show_job", job_id=job.id))
@@ -283,6 +284,7 @@ def manage_by_filter():
         tz=i18n.current_timezone(),
         actor=current_user,
         ip=request.remote_addr,
+        source="ui",
     )
     db.session.commit()
     return redirect(url_for("lifecycle.show_job", job_id=job.id))
@@ -312,6 +314,7 @@ def manage_by_list():
                     emails,
                     actor=current_user,
                     ip=request.remote_addr,
+                    source="ui",
                 )
                 db.session.commit()
                 return redirect(url_for("lifecycle.show_job", job_id=job.id))

@@ -137,7 +137,7 @@ def test_the_same_email_may_live_in_two_accounts(app, tenants):
 
     with app.app_context():
         beta = db.session.scalar(db.select(Account).where(Account.slug == "beta"))
-        service.create_contact(beta, "Secret@Alpha.example")
+        service.create_contact(beta, "Secret@Alpha.example", source="ui")
         db.session.commit()
         assert (
             db.session.scalar(

@@ -96,9 +96,9 @@ def _rows(n: int) -> list[list[str]]:
 
 def _new_import(account_id: int, path: Path) -> int:
     account = db.session.get(Account, account_id)
-    group = contacts.create_group(account, "Newsletter", actor=None)
+    group = contacts.create_group(account, "Newsletter", actor=None, source="ui")
     job = imports.create_import(
-        account, actor=None, group=group, source_path=path, filename="list.csv"
+        account, actor=None, group=group, source_path=path, filename="list.csv", source="ui"
     )
     imports.configure(
         job, mapping=job.mapping, mode="update_add", import_consent=False, restore_deleted=False

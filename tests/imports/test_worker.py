@@ -50,7 +50,7 @@ def _new_import(app, tmp_path, slug, rows):
         db.session.commit()
         path = write_csv(tmp_path / f"{slug}.csv", rows)
         job = service.create_import(
-            account, actor=None, group=group, source_path=path, filename=f"{slug}.csv"
+            account, actor=None, group=group, source_path=path, filename=f"{slug}.csv", source="ui"
         )
         service.configure(
             job, mapping=job.mapping, mode="update_add", import_consent=False, restore_deleted=False

@@ -31,7 +31,7 @@ def test_a_commit_enqueues_the_delivery_and_a_real_worker_sends_it(
         link = service.link_provider(account, profile="webhook", url=receiver.url, actor=None)
         db.session.commit()
         receiver.secret = link.secret
-        contacts.create_contact(account, "worker@example.com", first_name="Wiktoria")
+        contacts.create_contact(account, "worker@example.com", first_name="Wiktoria", source="ui")
         db.session.commit()  # after_commit enqueues deliver_link for the link
     env = worker_env(database_url, redis_url)
     done = subprocess.run(

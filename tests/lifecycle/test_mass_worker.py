@@ -79,7 +79,9 @@ def _subscriptions(group_id: int) -> set[tuple]:
 
 
 def _start(account, action, f) -> int:
-    job = mass.draft_for_filter(account, action, f, tz=ZoneInfo("Europe/Berlin"), actor=None)
+    job = mass.draft_for_filter(
+        account, action, f, tz=ZoneInfo("Europe/Berlin"), actor=None, source="ui"
+    )
     mass.confirm(job)
     tasks.enqueue(job)
     return job.id

@@ -68,9 +68,9 @@ def _forget_someone(app) -> str:
     """An account whose contact GONE is forgotten; returns a write API key."""
     with app.app_context():
         account = accounts.create_account("Acme", "acme")
-        contact = contacts.create_contact(account, GONE, first_name="Gone")
+        contact = contacts.create_contact(account, GONE, first_name="Gone", source="ui")
         lifecycle.forget_contact(contact, actor=None, source="ui")
-        _, key = api_keys.create_key(account, name="Shop", scope="write", actor=None)
+        _, key = api_keys.create_key(account, name="Shop", scope="write", actor=None, source="ui")
         db.session.commit()
         return key
 
@@ -101,7 +101,7 @@ def test_rotating_secret_key_keeps_everyone_forgotten(make_app):
         # what imports and backup restores use: the same hash as the stored one
         assert suppression.hasher()(GONE) in _stored_hashes()
         with pytest.raises(contacts.ContactForgotten):
-            contacts.create_contact(account, GONE)
+            contacts.create_contact(account, GONE, source="ui")
         db.session.rollback()
     response = _api_upsert(after, key)
     assert response.status_code == 409 and response.get_json()["error"]["code"] == "forgotten"

@@ -27,7 +27,7 @@ def busy_support(app, acme, staff_client, make_user, now):
     from portal.extensions import db
 
     with app.app_context():
-        contacts.create_contact(db.session.get(Account, acme), "anna@example.com")
+        contacts.create_contact(db.session.get(Account, acme), "anna@example.com", source="ui")
         db.session.commit()
     open_account(staff_client, "acme", reason="Ticket #4711")
     staff_client.post("/support/lookup", data={"email": "anna@example.com", "reason": "T 1"})
