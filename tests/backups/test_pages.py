@@ -20,7 +20,7 @@ from portal.extensions import db
 from portal.imports.models import ImportJob
 from tests.backups.conftest import build_contacts
 from tests.backups.stores import damage, lose
-from tests.conftest import login
+from tests.helpers.auth import login
 
 
 def _member(account, email, role, **kwargs):

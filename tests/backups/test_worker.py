@@ -8,9 +8,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
-from portal import create_app
 from portal.accounts import service as accounts
 from portal.backups import recovery, service, tasks
 from portal.backups.models import Backup, BackupRestore, ImportUndo
@@ -20,22 +17,6 @@ from portal.extensions import db
 from portal.imports import tasks as import_tasks
 from portal.imports.models import ImportJob
 from tests.imports.conftest import configured_import, contact_state, write_csv
-
-
-@pytest.fixture
-def web(database_url, redis_url):
-    """The app as the web process has it: queues are asynchronous."""
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 def _burst_worker(database_url, redis_url) -> str:

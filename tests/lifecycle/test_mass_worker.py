@@ -8,9 +8,6 @@ import subprocess
 import sys
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from portal import create_app
 from portal.accounts import service as accounts
 from portal.accounts.models import Account
 from portal.config import ROOT
@@ -23,22 +20,6 @@ from portal.lifecycle import mass, tasks
 from portal.lifecycle.models import LifecycleAction, LifecycleJob
 
 N = 100_000
-
-
-@pytest.fixture
-def web(database_url, redis_url):
-    """The app as the web process has it: queues are asynchronous."""
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 def _run_worker(database_url, redis_url) -> str:
