@@ -94,5 +94,18 @@ def test_bootstrap_is_served_by_the_portal_not_a_cdn(client):
 
 
 @pytest.mark.parametrize("path", ["/nope", "/a/unknown-account/"])
-def test_unknown_pages_are_404(client, path):
-    assert client.get(path).status_code in (404, 302)
+def test_unknown_pages_are_404(client, owner, path):
+    """Signed in, a page that does not exist and an account that does not exist are
+    both 404 — nothing else (it used to accept a 302 too, which passed for any redirect)."""
+    assert client.get(path).status_code == 404
+
+
+def test_signed_out_an_unknown_account_goes_to_login_like_a_real_one(app, make_account):
+    """Signed out, /a/<slug>/ asks for the login first whether the account exists or not,
+    so the answer does not tell which slugs are taken; a page that exists nowhere is 404."""
+    make_account("real")
+    anonymous = app.test_client()
+    unknown, real = anonymous.get("/a/unknown-account/"), anonymous.get("/a/real/")
+    assert unknown.status_code == real.status_code == 302
+    assert "/login" in unknown.headers["Location"] and "/login" in real.headers["Location"]
+    assert anonymous.get("/nope").status_code == 404

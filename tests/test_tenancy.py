@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from portal.accounts.models import Role
-from tests.conftest import login
+from tests.helpers.auth import login
 
 TENANT_GETS = ["/a/{slug}/", "/a/{slug}/settings", "/a/{slug}/settings/team"]
 TENANT_POSTS = [

@@ -10,7 +10,7 @@ from portal.accounts.models import Account, Membership, Role, User
 from portal.extensions import db
 from portal.mail import outbox_messages
 from portal.support.models import AuditEvent
-from tests.conftest import PASSWORD, login
+from tests.helpers.auth import PASSWORD, login
 
 
 def _membership_id(app, email: str) -> int:

@@ -28,7 +28,7 @@ from portal.imports import mapping as m
 from portal.imports import service as imports
 from portal.integrations import export
 from tests.backups.conftest import add_fields, group_state
-from tests.conftest import login
+from tests.helpers.auth import login
 
 LANGUAGES = ("en", "de", "it", "nl", "pl")
 DELIMITER = {"en": ",", "de": ";", "it": ";", "nl": ";", "pl": ";"}

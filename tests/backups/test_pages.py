@@ -23,7 +23,7 @@ from portal.imports.models import ImportJob
 from portal.template_helpers import days_left, human_size
 from tests.backups.conftest import build_contacts
 from tests.backups.stores import damage, lose
-from tests.conftest import login
+from tests.helpers.auth import login
 
 
 def _member(account, email, role, **kwargs):

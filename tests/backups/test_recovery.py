@@ -23,7 +23,7 @@ from portal.imports.models import ImportBeforeImage, ImportJob
 from portal.lifecycle import service as lifecycle
 from portal.support.models import AuditEvent
 from tests.backups.conftest import build_contacts, group_state
-from tests.conftest import login
+from tests.helpers.auth import login
 from tests.imports.conftest import contact_state
 
 HEADER = ["email", "first_name", "last_name"]

@@ -25,7 +25,7 @@ from portal.imports.models import ImportJob
 from portal.lifecycle.models import Suppression
 from portal.lifecycle.suppression import email_hash
 from tests.backups.conftest import add_fields, build_contacts, group_state
-from tests.conftest import login
+from tests.helpers.auth import login
 
 
 def _sign_in(client, account):

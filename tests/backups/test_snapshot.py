@@ -161,7 +161,7 @@ def test_a_failed_snapshot_stops_the_group_deletion(account, group, monkeypatch)
 
 
 def test_group_deletion_page_makes_the_backup(app, client, owner):
-    from tests.conftest import login  # noqa: F401 - the owner fixture signed in
+    from tests.helpers.auth import login  # noqa: F401 - the owner fixture signed in
 
     with app.app_context():
         from portal.accounts.models import Account

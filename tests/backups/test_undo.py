@@ -21,7 +21,7 @@ from portal.imports.models import ImportJob
 from portal.support.models import AuditEvent
 from tests.backups.conftest import mark_deleted
 from tests.backups.stores import damage, raw_bytes
-from tests.conftest import login
+from tests.helpers.auth import login
 from tests.imports.conftest import contact_state
 
 HEADER = ["email", "first_name", "last_name", "tags", "active", "signup_at", "signoff_at",

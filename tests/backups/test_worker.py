@@ -7,9 +7,6 @@ import io
 import subprocess
 import sys
 
-import pytest
-
-from portal import create_app
 from portal.accounts import service as accounts
 from portal.backups import tasks
 from portal.backups.models import Backup, BackupRestore, ImportUndo
@@ -23,23 +20,7 @@ from portal.extensions import db
 from portal.imports import tasks as import_tasks
 from portal.imports.models import ImportJob
 from tests.imports.conftest import configured_import, contact_state, write_csv
-from tests.workers import TEST_KEYS, worker_env
-
-
-@pytest.fixture
-def web(database_url, redis_url):
-    """The app as the web process has it: queues are asynchronous."""
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REDIS_URL": redis_url,
-            **TEST_KEYS,
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+from tests.workers import worker_env
 
 
 def _burst_worker(database_url, redis_url) -> str:

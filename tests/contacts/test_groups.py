@@ -11,7 +11,7 @@ from portal.contacts import service
 from portal.contacts.models import Activity, Contact, Group, Subscription
 from portal.extensions import db
 from portal.support.models import AuditEvent
-from tests.conftest import login
+from tests.helpers.auth import login
 
 
 def _audit(app, action: str) -> list[AuditEvent]:

@@ -8,7 +8,7 @@ import pytest
 from portal.accounts.models import Role
 from portal.contacts.models import Contact, Group, Tag
 from portal.extensions import db
-from tests.conftest import login
+from tests.helpers.auth import login
 
 GETS = [
     "/a/{slug}/contacts",

@@ -363,7 +363,7 @@ def test_filter_roundtrip_through_the_query_string():
 
 def test_viewers_see_the_list(client, app, owner, make_user, data, people):
     from portal.accounts.models import Role
-    from tests.conftest import login
+    from tests.helpers.auth import login
 
     make_user("viewer@acme.example", owner, Role.VIEWER)
     client.post("/logout")

@@ -6,32 +6,13 @@ import os
 import signal
 import time
 
-import pytest
-
-from portal import create_app
 from portal.accounts import service as accounts
 from portal.contacts.models import Contact, Group, Subscription, Tag, contact_tags
 from portal.extensions import db
 from portal.imports import service, tasks
 from portal.imports.models import ImportJob, ImportRow, ImportRowProblem, ImportStatus
 from tests.imports.conftest import contact_state, postgresql_only, write_csv
-from tests.workers import TEST_KEYS, children, kill_with_work_horses, start_worker
-
-
-@pytest.fixture
-def web(database_url, redis_url):
-    """The app as the web process has it: queues are asynchronous."""
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REDIS_URL": redis_url,
-            **TEST_KEYS,
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+from tests.workers import children, kill_with_work_horses, start_worker
 
 
 def _rows(n):

@@ -23,7 +23,7 @@ from portal.imports import service as imports
 from portal.imports.models import ImportJob
 from portal.integrations import export
 from portal.lifecycle import service as lifecycle
-from tests.conftest import login
+from tests.helpers.auth import login
 from tests.imports.conftest import contact_state
 
 SIGNUP = datetime(2024, 3, 1, 8, 30, tzinfo=UTC)

@@ -19,7 +19,7 @@ from portal.contacts import service as contacts
 from portal.extensions import db
 from portal.integrations import delivery, service, sync, targets
 from portal.integrations.models import OutgoingEvent
-from tests.conftest import allowing_private_targets
+from tests.helpers.apps import allowing_private_targets
 from tests.integrations.conftest import Receiver
 
 REFUSED_URLS = [

@@ -16,7 +16,7 @@ from portal.contacts.models import Contact, Subscription
 from portal.extensions import db
 from portal.lifecycle import service
 from portal.support.models import AuditEvent
-from tests.conftest import login
+from tests.helpers.auth import login
 
 
 def _post(client, url, **data):

@@ -7,9 +7,6 @@ import subprocess
 import sys
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from portal import create_app
 from portal.accounts import service as accounts
 from portal.accounts.models import Account
 from portal.config import ROOT
@@ -20,25 +17,9 @@ from portal.contacts.queries import ContactFilter
 from portal.extensions import db
 from portal.lifecycle import mass, tasks
 from portal.lifecycle.models import LifecycleAction, LifecycleJob
-from tests.workers import TEST_KEYS, worker_env
+from tests.workers import worker_env
 
 N = 100_000
-
-
-@pytest.fixture
-def web(database_url, redis_url):
-    """The app as the web process has it: queues are asynchronous."""
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REDIS_URL": redis_url,
-            **TEST_KEYS,
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 def _run_worker(database_url, redis_url) -> str:

@@ -35,7 +35,8 @@ from portal.lifecycle import mass, signup
 from portal.lifecycle import service as lifecycle
 from portal.lifecycle.models import LifecycleAction
 from portal.support import console
-from tests.conftest import PASSWORD, allowing_private_targets, login
+from tests.helpers.apps import allowing_private_targets
+from tests.helpers.auth import PASSWORD, login
 
 ROLES = (Role.OWNER, Role.ADMIN, Role.EDITOR, Role.VIEWER)
 _ips = itertools.count(10)

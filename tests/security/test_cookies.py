@@ -3,7 +3,7 @@ SESSION_COOKIE_SECURE=true (as behind HTTPS in production)."""
 
 from __future__ import annotations
 
-from tests.conftest import PASSWORD
+from tests.helpers.auth import PASSWORD
 from tests.workers import TEST_KEYS
 
 

@@ -32,7 +32,7 @@ from portal.integrations import export
 from portal.lifecycle import service as lifecycle
 from portal.safe_csv import TRIGGERS
 from portal.support.models import AuditEvent
-from tests.conftest import PASSWORD, login
+from tests.helpers.auth import PASSWORD, login
 from tests.security.conftest import clean_database, new_client
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.helpers.auth import PASSWORD
 from tests.security.conftest import new_client
 
 LOGIN_LIMIT = 5  # tests/conftest.py: LOGIN_RATE_LIMIT = "5 per minute"

@@ -30,7 +30,8 @@ from portal.lifecycle import mass
 from portal.lifecycle import service as lifecycle
 from portal.lifecycle.models import LifecycleAction
 from portal.support import console
-from tests.conftest import PASSWORD, allowing_private_targets, login
+from tests.helpers.apps import allowing_private_targets
+from tests.helpers.auth import PASSWORD, login
 from tests.security import routes as R
 from tests.security.conftest import clean_database, new_client
 

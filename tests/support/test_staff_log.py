@@ -12,7 +12,7 @@ import re
 import pytest
 
 from portal.accounts.models import Role
-from tests.conftest import login
+from tests.helpers.auth import login
 from tests.support.conftest import STAFF_EMAIL, open_account, staff_events
 
 OTHER_STAFF = "second-line@portal.example"

@@ -11,7 +11,6 @@ import time
 import pytest
 from sqlalchemy import select
 
-from portal import create_app
 from portal.accounts import service as accounts
 from portal.accounts.models import Account, Role
 from portal.config import ROOT
@@ -21,8 +20,9 @@ from portal.extensions import db
 from portal.lifecycle import service as lifecycle
 from portal.lifecycle.models import LifecycleJob
 from portal.support.models import AuditEvent
-from tests.conftest import PASSWORD, login
-from tests.workers import TEST_KEYS, worker_env
+from tests.helpers.apps import web_app
+from tests.helpers.auth import PASSWORD, login
+from tests.workers import worker_env
 
 N = 20_000
 
@@ -30,19 +30,8 @@ N = 20_000
 @pytest.fixture
 def web(database_url, redis_url):
     """The app as the web process has it: queues are asynchronous."""
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REDIS_URL": redis_url,
-            **TEST_KEYS,
-            "WTF_CSRF_ENABLED": False,
-            "SERVER_NAME": "localhost",
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with web_app(database_url, redis_url, WTF_CSRF_ENABLED=False, SERVER_NAME="localhost") as app:
+        yield app
 
 
 def _subscriptions(account_id: int) -> set[tuple]:
