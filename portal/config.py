@@ -60,7 +60,7 @@ def check_shared_keys(database_url: str, given: Mapping[str, str | None]) -> Non
     missing = [name for name in SHARED_KEYS if not given.get(name)]
     if not missing:
         return
-    files = {"SECRET_KEY": "secret_key", "SUPPRESSION_KEY": "suppression_key"}
+    files = {name: name.lower() for name in SHARED_KEYS}  # instance/secret_key, …
     kept = [
         f"{name} from {instance_path() / files[name]}"
         for name in missing
