@@ -47,11 +47,11 @@ TEST_WORKERS ?= 2
 test: $(STAMP) $(AXE) compile-translations
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=25 -m "not audit" $(PYTEST_ARGS)
 
-## The fast tier for the inner loop, in one process: no worker processes, browsers, drills,
-## 100k-row tests, schemathesis or bandit/pip-audit (tests/conftest.py marks those "slow");
-## `make test` runs everything.
+## The fast tier for the inner loop, on TEST_WORKERS processes like `make test`: no worker
+## processes, browsers, drills, 100k-row tests, schemathesis or bandit/pip-audit
+## (tests/conftest.py marks those "slow"); `make test` runs everything.
 check: $(STAMP) compile-translations
-	$(PY) -m pytest -m "not slow" -q $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not slow" -q $(PYTEST_ARGS)
 
 ## The security checks (tests/security): tenant isolation, CSRF, headers, limits, XSS,
 ## CSV formulas, bandit and pip-audit; -rxs shows what pip-audit could not audit and why.
