@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from portal import clock
 from portal.backups.models import Backup, BackupPendingDeletion
 from portal.core import move
-from portal.core.storage import BACKUPS, BackupStorage, get_storage
+from portal.core.storage import BACKUPS, BackupStorage, get_storage, remove_unreferenced
 from portal.extensions import db
 from portal.imports.models import ImportBeforeImage, ImportJob
 
@@ -62,10 +62,8 @@ def remove_expired(now: datetime | None = None, storage: BackupStorage | None = 
     db.session.execute(delete(ImportBeforeImage).where(ImportBeforeImage.import_id.in_(stale)))
     db.session.commit()
     known = set(db.session.scalars(select(Backup.storage_key)))
-    for entry in list(storage.entries()):
-        if entry.key not in known and entry.modified_at < now - ORPHAN_AGE:
-            storage.delete(entry.key)
-            log.warning("removed backup file %s that no backup row points to", entry.key)
+    for key in remove_unreferenced(storage, known, now - ORPHAN_AGE):
+        log.warning("removed backup file %s that no backup row points to", key)
     if removed:
         log.info("removed %s expired backup(s)", removed)
     return removed

@@ -445,6 +445,20 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def remove_unreferenced(
+    storage: BackupStorage, referenced: set[str], older_than: datetime
+) -> list[str]:
+    """Remove the files no row points to (a writer that died between the store and its
+    row), once older than `older_than` so that a write in progress is never taken for
+    one. Returns the keys removed."""
+    removed = []
+    for entry in list(storage.entries()):
+        if entry.key not in referenced and entry.modified_at < older_than:
+            storage.delete(entry.key)
+            removed.append(entry.key)
+    return removed
+
+
 def store_file(storage: BackupStorage, key: str, path: str | Path) -> StoredFile:
     """A local file into the store, streamed."""
     return storage.write_stream(key, file_chunks(path))

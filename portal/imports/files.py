@@ -22,6 +22,7 @@ from portal.core.storage import (
     StoredFile,
     get_storage,
     local_copy,
+    remove_unreferenced,
     store_file,
 )
 from portal.imports.models import ImportJob
@@ -60,13 +61,7 @@ def remove(key: str) -> bool:
 def sweep_orphans(referenced: set[str], older_than: datetime) -> int:
     """Stored lists no import points to (an upload that broke off between the store and
     its row), older than `older_than`. Returns how many were removed."""
-    files = store()
-    removed = 0
-    for entry in list(files.entries()):
-        if entry.key not in referenced and entry.modified_at < older_than:
-            files.delete(entry.key)
-            removed += 1
-    return removed
+    return len(remove_unreferenced(store(), referenced, older_than))
 
 
 def _known_files(source: BackupStorage):

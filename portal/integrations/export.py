@@ -61,6 +61,7 @@ from portal.core.storage import (
     StoredFile,
     get_storage,
     local_copy,
+    remove_unreferenced,
     store_file,
 )
 from portal.extensions import db
@@ -502,14 +503,8 @@ def sweep_orphans(now=None) -> int:
     after a day: nobody can download them, and they hold people's data. Returns how
     many were removed."""
     cutoff = (now or clock.now()) - timedelta(days=1)
-    files = store()
     referenced = set(db.session.scalars(select(ExportRun.path).where(ExportRun.path != "")))
-    removed = 0
-    for entry in list(files.entries()):
-        if entry.key not in referenced and entry.modified_at < cutoff:
-            files.delete(entry.key)
-            removed += 1
-    return removed
+    return len(remove_unreferenced(store(), referenced, cutoff))
 
 
 def _known_files(source: BackupStorage):
