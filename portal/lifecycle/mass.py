@@ -244,7 +244,7 @@ def cancel_draft(job: LifecycleJob, *, actor: User | None, ip: str | None = None
         return False
     audit.record(
         "lifecycle.draft_cancelled",
-        account=db.session.get(Account, job.account_id),
+        account=job.account,
         actor=actor,
         object_type="lifecycle_job",
         object_id=job.id,
@@ -397,7 +397,7 @@ def run(job: LifecycleJob) -> None:
     """Do the confirmed work batch by batch; resumes from the row's checkpoint."""
     if job.status in (LifecycleStatus.DRAFT.value, LifecycleStatus.FINISHED.value):
         return
-    account = db.session.get(Account, job.account_id)
+    account = job.account
     job.status = LifecycleStatus.RUNNING.value
     job.started_at = job.started_at or clock.now()
     job.touched_at = clock.now()

@@ -159,7 +159,7 @@ def close_access(access: StaffAccess, *, staff: User, ip: str | None = None) -> 
     access.ended_at = clock.now()
     audit.record(
         "support.access_closed",
-        account=db.session.get(Account, access.account_id),
+        account=access.account,
         actor=staff,
         object_type="staff_access",
         object_id=access.id,
@@ -175,7 +175,7 @@ def record_view(
     """A staff user read a page of the account's data: an audit event on the account."""
     audit.record(
         "support.viewed",
-        account=db.session.get(Account, access.account_id),
+        account=access.account,
         actor=staff,
         object_type="staff_access",
         object_id=access.id,
@@ -360,7 +360,7 @@ def undelete_selected(
 ) -> int:
     """Restore ticked contacts "to be deleted" of the opened account (ids of other
     accounts are ignored by the lifecycle service); returns how many came back."""
-    account = db.session.get(Account, access.account_id)
+    account = access.account
     return lifecycle.undelete_contacts(
         account, ids[:INLINE_RESTORE_LIMIT], actor=staff, source=SOURCE, ip=ip
     )
@@ -376,7 +376,7 @@ def undelete_all(
     from portal.lifecycle import mass
     from portal.lifecycle.models import LifecycleAction
 
-    account = db.session.get(Account, access.account_id)
+    account = access.account
     ids = list(
         db.session.scalars(
             select(Contact.id).where(
@@ -425,7 +425,7 @@ def restore_backup(
     restore = request_restore(backup, mode=mode, expected=expected, actor=staff)
     audit.record(
         "support.backup_restore_requested",
-        account=db.session.get(Account, access.account_id),
+        account=access.account,
         actor=staff,
         object_type="backup",
         object_id=backup.id,
@@ -446,7 +446,7 @@ def request_undo(
     undo = backup_undo.request_undo(job, actor=staff, ip=ip)
     audit.record(
         "support.import_undo_requested",
-        account=db.session.get(Account, access.account_id),
+        account=access.account,
         actor=staff,
         object_type="import",
         object_id=job.id,
