@@ -19,7 +19,6 @@ from portal.extensions import db
 from portal.tenancy import owned
 
 MAX_ID = s.MAX_ID  # no id is larger (BIGINT)
-MAX_INT_ID = 2**31 - 1  # ids of INTEGER columns (PostgreSQL refuses larger parameters)
 
 NOT_FOUND = {
     "Contact": _l("There is no contact with this id."),
