@@ -10,13 +10,14 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import clock
 from portal.accounts.models import Account, Invitation, LoginSession, Membership, Role, User
+from portal.core.errors import ServiceError
+from portal.core.privacy import normalize_email
 from portal.extensions import db
 from portal.support import service as audit
 
@@ -35,23 +36,8 @@ def has_control_characters(text: str) -> bool:
 MIN_PASSWORD_LENGTH = 10
 
 
-class ServiceError(Exception):
-    """A refusal the user should read; the message is already translated (lazy)."""
-
-
 class LastOwnerError(ServiceError):
     pass
-
-
-def normalize_email(email: str) -> str:
-    """Lower-cased, syntax-checked address; raises ServiceError on a bad one."""
-    try:
-        result = validate_email(email.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        from flask_babel import lazy_gettext as _l
-
-        raise ServiceError(_l("This is not a valid email address.")) from exc
-    return result.normalized.lower()
 
 
 # --- accounts -------------------------------------------------------------
