@@ -119,7 +119,8 @@ def redact_outbox(account_id: int, emails: set[str]) -> int:
     from email import policy
     from email.parser import BytesHeaderParser
 
-    from portal.accounts.service import ServiceError, normalize_email
+    from portal.core.errors import ServiceError
+    from portal.core.privacy import normalize_email
 
     outbox = Path(current_app.config["OUTBOX_DIR"])
     if not emails or not outbox.exists():

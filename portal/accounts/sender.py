@@ -15,14 +15,11 @@ from flask_babel import lazy_gettext as _l
 
 from portal import clock
 from portal.accounts.models import Account, User
-from portal.accounts.service import (
-    ServiceError,
-    has_control_characters,
-    hash_token,
-    normalize_email,
-)
+from portal.accounts.service import has_control_characters, hash_token
+from portal.core import audit
+from portal.core.errors import ServiceError
+from portal.core.privacy import normalize_email
 from portal.extensions import db
-from portal.support import service as audit
 
 CONFIRM_DAYS = 2
 RESEND_AFTER = timedelta(minutes=1)

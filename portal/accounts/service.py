@@ -16,10 +16,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import clock
 from portal.accounts.models import Account, Invitation, LoginSession, Membership, Role, User
+from portal.core import audit
 from portal.core.errors import ServiceError
 from portal.core.privacy import normalize_email
 from portal.extensions import db
-from portal.support import service as audit
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

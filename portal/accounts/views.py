@@ -24,8 +24,9 @@ from flask_login import current_user, login_required, login_user, logout_user
 from portal import i18n
 from portal.accounts import forms, sender, service
 from portal.accounts.models import Role, User
+from portal.core import audit
+from portal.core.forms import EmptyForm
 from portal.extensions import db, limiter
-from portal.support import service as audit
 from portal.tenancy import can, require_role, tenant_blueprint, user_accounts
 
 bp = Blueprint("accounts", __name__)
@@ -100,7 +101,7 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    form = forms.EmptyForm()
+    form = EmptyForm()
     if form.validate_on_submit():
         service.end_login(session.get("_user_id"))
         logout_user()
@@ -151,7 +152,7 @@ def confirm_sender(token: str):
     account = sender.account_for_sender_token(token)
     if account is None:
         return render_template("accounts/confirm_sender.html", account=None), 404
-    form = forms.EmptyForm()
+    form = EmptyForm()
     if form.validate_on_submit():
         address = sender.confirm_sender_address(account, ip=request.remote_addr)
         db.session.commit()
@@ -181,7 +182,7 @@ def accept_invitation(token: str):
                 "info",
             )
             return redirect(url_for("accounts.login", next=request.path))
-        if request.method == "POST" and forms.EmptyForm().validate_on_submit():
+        if request.method == "POST" and EmptyForm().validate_on_submit():
             try:
                 service.accept_invitation(invitation, current_user)
             except service.ServiceError as exc:
@@ -192,7 +193,7 @@ def accept_invitation(token: str):
         return render_template(
             "accounts/accept_invitation.html",
             invitation=invitation,
-            form=forms.EmptyForm(),
+            form=EmptyForm(),
             needs_password=False,
         )
     form = forms.AcceptInvitationForm()
@@ -239,7 +240,7 @@ def profile():
         db.session.commit()
         flash(_("Your profile has been saved."), "success")
         return redirect(url_for("accounts.profile"))
-    return render_template("accounts/profile.html", form=form, security_form=forms.EmptyForm())
+    return render_template("accounts/profile.html", form=form, security_form=EmptyForm())
 
 
 @bp.route("/profile/password", methods=["GET", "POST"])
@@ -274,7 +275,7 @@ def change_password():
 @bp.route("/profile/sign-out-everywhere", methods=["POST"])
 @login_required
 def sign_out_everywhere():
-    if forms.EmptyForm().validate_on_submit():
+    if EmptyForm().validate_on_submit():
         service.sign_out_everywhere(current_user, ip=request.remote_addr)
         db.session.commit()
         logout_user()
@@ -410,7 +411,7 @@ def sender_address():
 @account_bp.route("/settings/sender/remove", methods=["POST"])
 @require_role(Role.ADMIN)
 def remove_sender_address():
-    if forms.EmptyForm().validate_on_submit():
+    if EmptyForm().validate_on_submit():
         sender.remove_sender_address(g.account, actor=current_user, ip=request.remote_addr)
         db.session.commit()
         flash(_("Mails to contacts come from the portal's address again."), "info")
@@ -448,7 +449,7 @@ def team():
         manage=manage,
         members=service.members(g.account),
         invitations=service.pending_invitations(g.account),
-        remove_form=forms.EmptyForm(),
+        remove_form=EmptyForm(),
         role_labels=forms.ROLE_LABELS,
     )
 
@@ -482,7 +483,7 @@ def change_role(membership_id: int):
 @require_role(Role.ADMIN)
 def remove_member(membership_id: int):
     membership = _member_or_404(membership_id)
-    if forms.EmptyForm().validate_on_submit():
+    if EmptyForm().validate_on_submit():
         try:
             service.remove_member(membership, actor=current_user, actor_membership=g.membership)
         except service.ServiceError as exc:

@@ -13,10 +13,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from portal import clock
-from portal.accounts.service import ServiceError
 from portal.api.models import ApiKey, Scope
+from portal.core import audit
+from portal.core.errors import ServiceError
 from portal.extensions import db
-from portal.support import service as audit
 
 if TYPE_CHECKING:
     from portal.accounts.models import Account, User

@@ -23,7 +23,8 @@ from portal.api.serialize import (
 )
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Tag
-from portal.contacts.service import ContactFilter, ContactInvalid, EmailTaken, ServiceError
+from portal.contacts.service import ContactFilter, ContactInvalid, EmailTaken
+from portal.core.errors import ServiceError
 from portal.extensions import db
 from portal.lifecycle import service as lifecycle
 

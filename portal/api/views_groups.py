@@ -12,7 +12,7 @@ from portal.api.core import ApiError, actor, client_ip, operation
 from portal.api.serialize import group_json, iso, owned_or_404
 from portal.contacts import service as contacts
 from portal.contacts.models import Group
-from portal.contacts.service import ServiceError
+from portal.core.errors import ServiceError
 from portal.extensions import db
 
 SOURCE = "api"

@@ -174,7 +174,7 @@ def _start(source_path: Path, filename: str, options: dict[str, Any], header=Non
         )
     except imports.ImportError_ as exc:
         raise ApiError(422, exc.args[0], fields={"file": str(exc.args[0])}) from exc
-    from portal.support import service as audit
+    from portal.core import audit
 
     audit.record(
         "api.import_started",

@@ -32,14 +32,14 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, text
 
 from portal import clock, events
-from portal.accounts.service import ServiceError
 from portal.backups import service
 from portal.backups.models import Backup, BackupRestore, RestoreMode, UndoStatus
 from portal.contacts.models import Group
+from portal.core import audit
+from portal.core.errors import ServiceError
 from portal.core.storage import BackupStorage, get_storage
 from portal.extensions import db
 from portal.imports.models import ImportJob
-from portal.support import service as audit
 
 if TYPE_CHECKING:
     from portal.accounts.models import User

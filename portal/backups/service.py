@@ -56,7 +56,6 @@ from sqlalchemy import (
 )
 
 from portal import clock, events, excel_csv
-from portal.accounts.service import ServiceError
 from portal.backups.models import (
     Backup,
     BackupPendingDeletion,
@@ -76,16 +75,16 @@ from portal.contacts.models import (
     contact_tags,
     search_columns,
 )
+from portal.core import audit, privacy
+from portal.core.errors import ServiceError
+from portal.core.privacy import Suppression
 from portal.core.storage import BackupStorage, StorageError, get_storage, new_key
 from portal.database import UTCDateTime
 from portal.extensions import db
 from portal.imports import mapping as m
 from portal.imports import service as imports
 from portal.imports.models import ImportBeforeImage, ImportJob, ImportStatus
-from portal.lifecycle import suppression
-from portal.lifecycle.models import Suppression
 from portal.safe_csv import TRIGGERS, safe_row
-from portal.support import service as audit
 
 if TYPE_CHECKING:
     from portal.accounts.models import Account, User
@@ -497,7 +496,7 @@ def _suppressed(account_id: int) -> Callable[[str], bool] | None:
     )
     if not hashes:
         return None
-    hash_ = suppression.hasher()
+    hash_ = privacy.hasher()
     return lambda email: hash_(_unguard(email).strip().lower()) in hashes
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import and_, case, delete, exists, func, literal, not_, or_, sel
 from sqlalchemy.exc import IntegrityError
 
 from portal import clock, events
-from portal.accounts.service import ServiceError, has_control_characters, normalize_email
+from portal.accounts.service import has_control_characters
 from portal.contacts.models import (
     Activity,
     ActivityKind,
@@ -35,9 +35,10 @@ from portal.contacts.models import (
     contact_tags,
     fold,
 )
+from portal.core import audit, privacy
+from portal.core.errors import ServiceError
+from portal.core.privacy import normalize_email
 from portal.extensions import db
-from portal.lifecycle import suppression
-from portal.support import service as audit
 
 if TYPE_CHECKING:
     from portal.accounts.models import Account, User
@@ -363,7 +364,7 @@ def status_counts(account: Account) -> StatusCounts:
 
 def group_events(group: Group, limit: int = 10):
     """The latest audit events about this group."""
-    from portal.support.models import AuditEvent
+    from portal.core.audit import AuditEvent
 
     return list(
         db.session.scalars(
@@ -535,7 +536,7 @@ def _validate_contact(
             if _email_taken(account_id, clean["email"], exclude_id):
                 taken = True
                 errors["email"] = _l("Another contact already has this email address.")
-            elif suppression.is_suppressed(account_id, clean["email"]):
+            elif privacy.is_suppressed(account_id, clean["email"]):
                 raise ContactForgotten()
     for key, value in (("first_name", first_name), ("last_name", last_name)):
         if value is not None:

@@ -14,11 +14,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal import i18n
-from portal.accounts.forms import EmptyForm
 from portal.accounts.models import Role
 from portal.contacts import forms, service
 from portal.contacts.models import Contact, Group, Tag
 from portal.contacts.service import ContactFilter, ContactSort
+from portal.core.forms import EmptyForm
 from portal.extensions import db
 from portal.tenancy import can, get_owned_or_404, id_or_none, require_role, tenant_blueprint
 

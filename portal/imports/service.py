@@ -20,6 +20,7 @@ from flask_babel import lazy_gettext as _l
 
 from portal import clock
 from portal.contacts.models import CustomField, FieldType, Group
+from portal.core import audit
 from portal.extensions import db
 from portal.imports import mapping as m
 from portal.imports import merge, profiles, reader, staging, values
@@ -32,7 +33,6 @@ from portal.imports.models import (
     ImportRowProblem,
     ImportStatus,
 )
-from portal.support import service as audit
 
 log = logging.getLogger(__name__)
 
@@ -446,8 +446,8 @@ def check(job: ImportJob) -> dict[str, Any]:
 def _file_names_someone_erased_since(job: ImportJob, began: datetime) -> bool:
     """Does the file hold an address forgotten in the account since `began`? Read only
     when there is such an erasure (rarely): every cell with an @ is hashed."""
-    from portal.lifecycle import suppression
-    from portal.lifecycle.models import Suppression
+    from portal.core import privacy
+    from portal.core.privacy import Suppression
 
     erased = set(
         db.session.scalars(
@@ -458,7 +458,7 @@ def _file_names_someone_erased_since(job: ImportJob, began: datetime) -> bool:
     )
     if not erased or not job.stored_path or not Path(job.stored_path).exists():
         return False
-    hash_of = suppression.hasher()
+    hash_of = privacy.hasher()
     info = reader.FileInfo(kind=job.file_kind, encoding=job.encoding, delimiter=job.delimiter)
     for row in reader.iter_rows(Path(job.stored_path), info):
         if isinstance(row, reader.RowProblem):

@@ -38,16 +38,16 @@ from sqlalchemy import func, select
 
 from portal import clock, excel_csv
 from portal.accounts.models import Account
-from portal.accounts.service import ServiceError
 from portal.backups.service import _field_text, _iso, _tag_order, header_for
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, ContactStatus, Group, Subscription, Tag, contact_tags
+from portal.core.errors import ServiceError
+from portal.core.privacy import Suppression
 from portal.extensions import db
 from portal.imports import mapping as m
 from portal.imports import service as imports
 from portal.imports.models import ImportJob
 from portal.integrations.models import ExportRun, RunStatus
-from portal.lifecycle.models import Suppression
 from portal.safe_csv import safe_row
 
 if TYPE_CHECKING:

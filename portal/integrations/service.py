@@ -17,8 +17,9 @@ from sqlalchemy import insert, literal, select
 
 from portal import clock, events
 from portal.accounts.models import Account
-from portal.accounts.service import ServiceError
 from portal.contacts.models import Tag
+from portal.core import audit
+from portal.core.errors import ServiceError
 from portal.extensions import db
 from portal.integrations import profiles, targets
 from portal.integrations.models import (
@@ -28,7 +29,6 @@ from portal.integrations.models import (
     ProviderLink,
     TagMapping,
 )
-from portal.support import service as audit
 
 if TYPE_CHECKING:
     from portal.accounts.models import User

@@ -32,15 +32,16 @@ from sqlalchemy import delete, func, select, update
 
 from portal import clock, events
 from portal.accounts.models import Account
-from portal.accounts.service import ServiceError, normalize_email
 from portal.contacts.models import Activity, Contact, ContactStatus, Subscription, contact_tags
 from portal.contacts.service import ContactForgotten
+from portal.core import audit, privacy
+from portal.core.audit import AuditEvent
+from portal.core.errors import ServiceError
+from portal.core.privacy import Suppression, normalize_email
 from portal.extensions import db
 from portal.imports.models import ImportJob, ImportRow, ImportRowProblem
-from portal.lifecycle import suppression, traces
-from portal.lifecycle.models import SignupRequest, Suppression
-from portal.support import service as audit
-from portal.support.models import AuditEvent
+from portal.lifecycle import traces
+from portal.lifecycle.models import SignupRequest
 
 if TYPE_CHECKING:
     from portal.accounts.models import User
@@ -389,7 +390,7 @@ def is_forgotten(account: Account, email: str) -> bool:
         normalized = normalize_email(email)
     except ServiceError:
         return False
-    return suppression.is_suppressed(account.id, normalized)
+    return privacy.is_suppressed(account.id, normalized)
 
 
 def _count(statement) -> int:
@@ -397,7 +398,7 @@ def _count(statement) -> int:
 
 
 def _suppress(account: Account, emails: Sequence[str]) -> int:
-    hash_of = suppression.hasher()
+    hash_of = privacy.hasher()
     wanted = {hash_of(email) for email in emails}
     existing: set[str] = set()
     for chunk in _chunks(sorted(wanted)):
@@ -551,7 +552,7 @@ def lift_suppression(account: Account, email: str) -> bool:
     result = db.session.execute(
         delete(Suppression).where(
             Suppression.account_id == account.id,
-            Suppression.email_hash == suppression.email_hash(email),
+            Suppression.email_hash == privacy.email_hash(email),
         )
     )
     return bool(result.rowcount)

@@ -34,14 +34,14 @@ from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from portal import i18n
-from portal.accounts.forms import EmptyForm
 from portal.accounts.models import Account, Role
-from portal.accounts.service import ServiceError
 from portal.contacts import service as contacts
 from portal.contacts.forms import STATUS_LABELS, ContactFilterForm
 from portal.contacts.models import Contact, Group, Tag
 from portal.contacts.service import BulkSelection, ContactFilter
 from portal.contacts.views import BULK_ACTIONS, CARD_ACTIONS, CARD_EXTRAS, Action
+from portal.core.errors import ServiceError
+from portal.core.forms import EmptyForm
 from portal.extensions import csrf, db, limiter
 from portal.lifecycle import forms, mass, service, signup, tasks
 from portal.lifecycle.models import LifecycleAction, LifecycleJob, LifecycleStatus

@@ -26,14 +26,13 @@ from sqlalchemy import func, select
 
 from portal import clock
 from portal.accounts.models import Account
-from portal.accounts.service import ServiceError, normalize_email
 from portal.contacts.models import Contact, ContactStatus, Group, Subscription, fold
+from portal.core import audit, privacy
+from portal.core.audit import AuditEvent, StaffAccess
+from portal.core.errors import ServiceError
+from portal.core.privacy import Suppression, normalize_email
 from portal.extensions import db
 from portal.lifecycle import service as lifecycle
-from portal.lifecycle import suppression
-from portal.lifecycle.models import Suppression
-from portal.support import service as audit
-from portal.support.models import AuditEvent, StaffAccess
 
 if TYPE_CHECKING:
     from portal.accounts.models import User
@@ -277,7 +276,7 @@ def lookup_email(
                 deleted_at=contact.deleted_at,
                 purge=lifecycle.purge_time(contact, account),
             )
-    hashed = suppression.email_hash(normalized)
+    hashed = privacy.email_hash(normalized)
     suppressed = _probe_accounts(Suppression, Suppression.email_hash == hashed)
     for account_id, account in _accounts_by_id(suppressed).items():
         # Normally a forgotten address has no contact; if the person signed up again

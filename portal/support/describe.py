@@ -9,7 +9,7 @@ from collections.abc import Callable
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from portal.support.models import AuditEvent
+from portal.core.audit import AuditEvent
 
 SETTING_LABELS = {
     "name": _l("Account name"),

@@ -43,12 +43,12 @@ from portal import clock, i18n
 from portal.accounts import service as accounts
 from portal.accounts.forms import ROLE_LABELS
 from portal.accounts.models import Account
-from portal.accounts.service import ServiceError
 from portal.contacts.models import Contact
+from portal.core.audit import AuditEvent
+from portal.core.errors import ServiceError
 from portal.extensions import csrf, db
 from portal.lifecycle.views import purge_window_text
 from portal.support import console, forms
-from portal.support.models import AuditEvent
 from portal.tenancy import id_or_none
 
 bp = Blueprint("support", __name__, url_prefix="/support")

@@ -16,10 +16,10 @@ from portal.accounts.models import Account
 from portal.backups import service as backups
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group
+from portal.core.audit import StaffAccess
 from portal.extensions import db
 from portal.imports.models import ImportJob
 from portal.lifecycle import service as lifecycle
-from portal.support.models import StaffAccess
 from tests.conftest import login
 
 HOME = "/a/acme/"

@@ -13,10 +13,10 @@ from portal.backups import service
 from portal.backups.models import ImportUndo
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Subscription, Tag
+from portal.core.audit import AuditEvent
 from portal.core.storage import get_storage
 from portal.extensions import db
 from portal.imports.models import ImportJob
-from portal.support.models import AuditEvent
 from tests.backups.conftest import mark_deleted
 from tests.backups.stores import damage, raw_bytes
 from tests.conftest import login

@@ -11,8 +11,8 @@ from babel.messages.mofile import write_mo
 
 from portal.accounts.models import Role
 from portal.contacts.models import Contact, Tag
+from portal.core.audit import AuditEvent
 from portal.extensions import db
-from portal.support.models import AuditEvent
 from tests.conftest import login
 
 JAN = datetime(2024, 1, 15, 9, 30, tzinfo=UTC)

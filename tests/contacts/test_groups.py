@@ -9,8 +9,8 @@ import pytest
 from portal.accounts.models import Account, Role
 from portal.contacts import service
 from portal.contacts.models import Activity, Contact, Group, Subscription
+from portal.core.audit import AuditEvent
 from portal.extensions import db
-from portal.support.models import AuditEvent
 from tests.conftest import login
 
 

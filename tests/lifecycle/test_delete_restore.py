@@ -12,9 +12,9 @@ import time_machine
 from portal.accounts.models import Role
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Subscription
+from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.lifecycle import service
-from portal.support.models import AuditEvent
 from tests.conftest import login
 
 
