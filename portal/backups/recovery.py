@@ -35,7 +35,7 @@ from portal import clock, events
 from portal.backups import service
 from portal.backups.models import Backup, BackupRestore, RestoreMode, UndoStatus
 from portal.contacts.models import Group
-from portal.core import audit
+from portal.core import audit, sql
 from portal.core.errors import ServiceError
 from portal.core.storage import BackupStorage, get_storage
 from portal.extensions import db
@@ -92,10 +92,6 @@ class Preview:
 # --- shared SQL ------------------------------------------------------------------------
 
 
-def _sql() -> dict[str, str]:
-    return service.DIALECT[db.session.get_bind().dialect.name]
-
-
 def _match_contacts(account_id: int) -> None:
     """Which contact each line of the backup is (forgotten and purged ones: none)."""
     service._execute(
@@ -103,7 +99,7 @@ def _match_contacts(account_id: int) -> None:
            WHERE c.account_id = :acc AND c.email = backup_undo_rows.email""",
         acc=account_id,
     )
-    if db.session.get_bind().dialect.name == "postgresql":  # contact_id is set now
+    if sql.strategy().analyze:  # contact_id is set now
         db.session.execute(text("ANALYZE backup_undo_rows"))
 
 
@@ -127,25 +123,25 @@ def _find_tag_differences() -> None:
 _TAGS_DIFFER = "u.contact_id IN (SELECT contact_id FROM backup_tag_diff)"
 
 
-def _master_data_differs(sql: dict[str, str]) -> str:
+def _master_data_differs(fragment: dict[str, str]) -> str:
     """Names, custom fields or tags of `contacts` differ from the line `u`."""
     return f"""(COALESCE(contacts.first_name, '') <> COALESCE(u.first_name, '')
        OR COALESCE(contacts.last_name, '') <> COALESCE(u.last_name, '')
-       OR {sql["fields_differ"]} OR {_TAGS_DIFFER})"""
+       OR {fragment["contact_fields_differ"]} OR {_TAGS_DIFFER})"""
 
 
-def _subscription_differs(sql: dict[str, str]) -> str:
-    d = sql["differ"]
+def _subscription_differs(fragment: dict[str, str]) -> str:
+    d = fragment["differ"]
     return f"""(s.active <> u.active OR s.activated_at {d} u.activated_at
        OR s.deactivated_at {d} u.deactivated_at OR s.optout_reason {d} u.optout_reason)"""
 
 
-def _image_differs(sql: dict[str, str]) -> str:
+def _image_differs(fragment: dict[str, str]) -> str:
     """`contacts` differs from its before image `u` (what the undo sets back)."""
-    tags, tag_id, d = sql["image_tags"], sql["tag_id"], sql["differ"]
+    tags, tag_id, d = fragment["image_tags"], fragment["tag_id"], fragment["differ"]
     return f"""(contacts.first_name <> u.first_name OR contacts.last_name <> u.last_name
        OR contacts.status <> u.status OR contacts.deleted_at {d} u.deleted_at
-       OR {sql["fields_differ"]}
+       OR {fragment["contact_fields_differ"]}
        OR EXISTS (SELECT 1 FROM contact_tags ct WHERE ct.contact_id = contacts.id
                   AND NOT EXISTS (SELECT 1 FROM import_before_images b {tags}
                                   WHERE b.import_id = :iid AND b.contact_id = contacts.id
@@ -188,12 +184,6 @@ def _examples(kinds: tuple[str, ...], counts: dict[str, int]) -> dict[str, list[
     return found
 
 
-def _lock_group(group_id: int | None) -> None:
-    """On PostgreSQL imports into the group wait while it is set back."""
-    if db.engine.dialect.name == "postgresql" and group_id is not None:
-        db.session.execute(text("SELECT id FROM groups WHERE id = :g FOR UPDATE"), {"g": group_id})
-
-
 # --- restore: the plan -----------------------------------------------------------------
 
 
@@ -216,7 +206,7 @@ def _merge_fields(field_keys: list[str]) -> None:
     """A backup line's custom fields as the restore writes them: the contact's values of
     fields the backup has no column for (defined after it) are kept, the others become
     the backup's (an empty cell removes the value)."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    if sql.is_postgres():
         minus = " - CAST(:keys AS text[])" if field_keys else ""
         service._execute(
             f"""UPDATE backup_undo_rows SET fields = CAST(
@@ -253,7 +243,7 @@ def _plan_restore(backup: Backup, group: Group | None, storage: BackupStorage) -
     """Load the verified backup and classify, in the caller's transaction."""
     service.verify(backup, storage)
     loaded = service._load_scratch(backup, storage)
-    sql = _sql()
+    fragment = sql.fragments()
     p = {
         "acc": backup.account_id,
         "gid": group.id if group is not None else _NO_ID,
@@ -273,7 +263,8 @@ def _plan_restore(backup: Backup, group: Group | None, storage: BackupStorage) -
                   SELECT 1 FROM backup_pending_deletions pd
                   WHERE pd.backup_id = :bid AND pd.contact_id = contacts.id) THEN 'brought_back'
              WHEN s.id IS NULL THEN 'added'
-             WHEN {_master_data_differs(sql)} OR {_subscription_differs(sql)} THEN 'set_back'
+             WHEN {_master_data_differs(fragment)}
+               OR {_subscription_differs(fragment)} THEN 'set_back'
              ELSE 'unchanged' END
            FROM backup_undo_rows u
            LEFT JOIN contacts ON contacts.id = u.contact_id
@@ -291,7 +282,7 @@ def _plan_restore(backup: Backup, group: Group | None, storage: BackupStorage) -
                SELECT 1 FROM backup_undo_rows u WHERE u.contact_id = s.contact_id)""",
         **p,
     )
-    if db.session.get_bind().dialect.name == "postgresql":
+    if sql.strategy().analyze:
         db.session.execute(text("ANALYZE backup_plan"))
     counts = _counts()
     return Preview(
@@ -319,7 +310,7 @@ _TOUCHED = "('set_back', 'added', 'brought_back')"
 
 def _apply_restore(backup: Backup, group: Group, mode: str, preview: Preview) -> None:
     """Apply the plan in the scratch tables (same transaction)."""
-    sql = _sql()
+    fragment = sql.fragments()
     now = clock.now()
     p = {"acc": backup.account_id, "gid": group.id, "now": now}
     service.fill_search_names(
@@ -341,7 +332,7 @@ def _apply_restore(backup: Backup, group: Group, mode: str, preview: Preview) ->
         f"""INSERT INTO contacts (account_id, email, first_name, last_name, fields, status,
                created_at, updated_at, search_name, search_name_rev)
            SELECT :acc, u.email, COALESCE(u.first_name, ''), COALESCE(u.last_name, ''),
-               {sql["json"].format("u.fields")}, 'active', :now, :now, u.search_name,
+               {fragment["json"].format("u.fields")}, 'active', :now, :now, u.search_name,
                u.search_name_rev
            FROM backup_undo_rows u WHERE u.contact_id IS NULL""",  # noqa: S608  # nosec B608  # dialect constants only
         **p,
@@ -365,12 +356,12 @@ def _apply_restore(backup: Backup, group: Group, mode: str, preview: Preview) ->
         f"""UPDATE contacts SET first_name = COALESCE(u.first_name, ''),
                last_name = COALESCE(u.last_name, ''), search_name = u.search_name,
                search_name_rev = u.search_name_rev,
-               fields = {sql["json"].format("u.fields")}, updated_at = :now
+               fields = {fragment["json"].format("u.fields")}, updated_at = :now
            FROM backup_undo_rows u JOIN backup_plan pl ON pl.line = u.line
            WHERE contacts.id = u.contact_id AND pl.kind IN {_TOUCHED}
              AND (COALESCE(contacts.first_name, '') <> COALESCE(u.first_name, '')
                   OR COALESCE(contacts.last_name, '') <> COALESCE(u.last_name, '')
-                  OR {sql["fields_differ"]})""",  # noqa: S608  # nosec B608  # dialect constants only
+                  OR {fragment["contact_fields_differ"]})""",  # noqa: S608  # nosec B608  # dialect constants only
         **p,
     )
     # tags exactly as in the backup
@@ -404,7 +395,7 @@ def _apply_restore(backup: Backup, group: Group, mode: str, preview: Preview) ->
         **p,
     )
     # sign-up and sign-off data as in the backup ("kept" lines are not touched)
-    d = sql["differ"]
+    d = fragment["differ"]
     service._execute(
         f"""UPDATE subscriptions SET active = u.active, activated_at = u.activated_at,
                deactivated_at = u.deactivated_at, optout_reason = u.optout_reason
@@ -516,7 +507,7 @@ def run_restore(restore: BackupRestore, storage: BackupStorage | None = None) ->
             raise RestoreRefused(_l("This backup has expired and is being deleted."))
         group = service._target_group(backup, restore.created_by, None)
         db.session.flush()
-        _lock_group(group.id)
+        sql.lock_group(group.id)  # imports into the group wait while it is set back
         if service._import_running_into(group.id):
             raise RestoreRefused(
                 _l("Another import into this group is running. Please wait until it has finished.")
@@ -575,7 +566,7 @@ def plan_undo(job: ImportJob, backup: Backup | None, storage: BackupStorage) -> 
         service._load_scratch(backup, storage)
     else:
         service.create_scratch()
-    sql = _sql()
+    fragment = sql.fragments()
     finished = job.finished_at or clock.now()
     p = {
         "acc": job.account_id,
@@ -596,15 +587,15 @@ def plan_undo(job: ImportJob, backup: Backup | None, storage: BackupStorage) -> 
              SELECT u.contact_id FROM backup_undo_rows u
              JOIN contacts ON contacts.id = u.contact_id
              LEFT JOIN subscriptions s ON s.group_id = :gid AND s.contact_id = u.contact_id
-             WHERE s.id IS NULL OR {_master_data_differs(sql)}
-                OR ({_subscription_differs(sql)} AND {consent_allowed})
+             WHERE s.id IS NULL OR {_master_data_differs(fragment)}
+                OR ({_subscription_differs(fragment)} AND {consent_allowed})
                 OR (contacts.status <> 'deleted' AND EXISTS (
                     SELECT 1 FROM backup_pending_deletions pd
                     WHERE pd.backup_id = :bid AND pd.contact_id = contacts.id))
              UNION
              SELECT u.contact_id FROM import_before_images u
              JOIN contacts ON contacts.id = u.contact_id
-             WHERE u.import_id = :iid AND {_image_differs(sql)}
+             WHERE u.import_id = :iid AND {_image_differs(fragment)}
            ) x""",  # noqa: S608  # nosec B608  # dialect constants only
         **p,
     )

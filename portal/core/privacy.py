@@ -28,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from portal import clock
 from portal.core.errors import ServiceError
+from portal.core.sql import is_postgres
 from portal.database import UTCDateTime
 from portal.extensions import db
 
@@ -113,7 +114,7 @@ def check_key(keys: Sequence[bytes]) -> None:
     if stored is None:
         # the first check records it; if another process is first, its row stays and
         # is what this key is compared with
-        insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+        insert = postgresql.insert if is_postgres() else sqlite.insert
         db.session.execute(
             insert(SuppressionKey)
             .values(id=_KEY_ROW, fingerprint=mine, changed_at=clock.now())

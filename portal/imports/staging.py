@@ -13,7 +13,8 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from flask import current_app
 from sqlalchemy import Connection
 
 from portal.contacts.models import CustomField, Tag
+from portal.core import sql
 from portal.extensions import db
 from portal.imports import reader, values
 from portal.imports.lease import Lease
@@ -98,17 +100,6 @@ def _copy_text(rows: list[tuple]) -> bytes:
     return "".join([_copy_line(row) + "\n" for row in rows]).encode()
 
 
-def _time_adapter(dialect: str) -> Callable[[datetime | None], Any]:
-    """Naive UTC for PostgreSQL; SQLAlchemy's own text format for SQLite."""
-    if dialect == "sqlite":
-        return lambda v: (
-            None
-            if v is None
-            else v.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-        )
-    return lambda v: None if v is None else v.astimezone(UTC).replace(tzinfo=None)
-
-
 # SQLite: rows per INSERT statement; 14 columns make 14,000 parameters, under the
 # 32,766 that any SQLite since 3.32 allows
 SQLITE_ROWS_PER_STATEMENT = 1_000
@@ -135,7 +126,7 @@ def _insert_many_rows_per_statement(connection: Connection, rows: list[tuple]) -
 def _write_batch(batch: Batch, dialect: str) -> None:
     connection = db.session.connection()
     if batch.rows:
-        if dialect == "postgresql":
+        if sql.STRATEGIES[dialect].copy_rows:
             raw = connection.connection.driver_connection
             with raw.cursor() as cursor:
                 columns = ", ".join(STAGING_COLUMNS)
@@ -281,7 +272,7 @@ def stage(
     from portal.accounts.models import Account
 
     account = db.session.get(Account, job.account_id)
-    dialect = db.engine.dialect.name
+    dialect = sql.dialect_name()
     fields = {
         f.key: f
         for f in db.session.scalars(
@@ -289,9 +280,15 @@ def stage(
         )
     }
     parser = RowParser(
-        job, fields, ZoneInfo(account.timezone), _time_adapter(dialect), known_tags(job)
+        job,
+        fields,
+        ZoneInfo(account.timezone),
+        partial(sql.utc_param, dialect=dialect),
+        known_tags(job),
     )
-    batches = parse_batches(Source.of(job), parser, batch_rows, for_copy=dialect == "postgresql")
+    batches = parse_batches(
+        Source.of(job), parser, batch_rows, for_copy=sql.STRATEGIES[dialect].copy_rows
+    )
     for parsed in _in_background(batches):
         if stop is not None and stop.is_set():
             return

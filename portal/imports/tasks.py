@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import text
-
 from portal import clock
+from portal.core import sql
 from portal.extensions import db, rq
 from portal.imports import service
 from portal.imports.lease import LeaseLost
@@ -57,10 +56,7 @@ def _group_is_busy(job: ImportJob) -> bool:
     """Another import into the same group is running: this one waits its turn."""
     if job.group_id is None:
         return False
-    if db.engine.dialect.name == "postgresql":  # serialize the check per group
-        db.session.execute(
-            text("SELECT id FROM groups WHERE id = :g FOR UPDATE"), {"g": job.group_id}
-        )
+    sql.lock_group(job.group_id)  # serialize the check per group
     stale = clock.now() - timedelta(minutes=10)
     other = db.session.scalar(
         db.select(ImportJob.id).where(
