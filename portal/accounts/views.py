@@ -3,10 +3,14 @@ page and the account's General and Team settings."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    Flask,
     abort,
     current_app,
     flash,
@@ -21,9 +25,9 @@ from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from portal import i18n
+from portal import clock, i18n
 from portal.accounts import forms, sender, service
-from portal.accounts.models import Role, User
+from portal.accounts.models import Account, Role, User
 from portal.core import audit
 from portal.core.forms import EmptyForm
 from portal.extensions import db, limiter
@@ -296,41 +300,27 @@ def home():
     )
 
 
-HOME_GROUPS = 10  # the largest groups on the home page; the groups page lists all
+HOME_PANELS_KEY = "portal.home_panels"
+HomePanel = Callable[[Account, datetime], dict[str, Any]]
 
 
-def _overview(account) -> dict:
-    # the areas import the accounts area, so they are imported here, once per request
-    from portal import clock
-    from portal.backups import service as backups
-    from portal.contacts import service as contacts
-    from portal.contacts.forms import STATUS_LABELS
-    from portal.imports import service as imports
-    from portal.lifecycle import service as lifecycle
-    from portal.lifecycle.views import purge_window_text
+def add_home_panel(app: Flask, panel: HomePanel) -> None:
+    """What an area shows on the account's home page, added by its init_app: the area's
+    figures, read through its own service, as template values. (The areas sit above
+    this one and import it; the home page must not import them.)"""
+    app.extensions.setdefault(HOME_PANELS_KEY, []).append(panel)
 
+
+def _overview(account: Account) -> dict[str, Any]:
     now = clock.now()
-    groups = contacts.groups_of(account)
-    counts = contacts.group_counts(account, [grp.id for grp in groups])
-    largest = sorted(groups, key=lambda grp: (-counts[grp.id].total, grp.name.lower(), grp.id))
-    outlook = lifecycle.next_purge(account, now)
-    return {
+    values: dict[str, Any] = {
         "now": now,
-        "status_counts": contacts.status_counts(account),
-        "contact_status_labels": STATUS_LABELS,
-        "groups": largest[:HOME_GROUPS],
-        "group_total": len(groups),
-        "group_counts": counts,
-        "imports_unfinished": imports.unfinished(account),
-        "imports_ended": imports.latest_ended(account),
-        "import_percent": imports.percent,
-        "backups": backups.latest_backups(account, now=now),
-        "backup_reasons": backups.REASON_LABELS,
         "age": lambda moment: format_timedelta(moment - now, add_direction=True),
-        "purge": outlook,
-        "purge_window": purge_window_text((outlook.start, outlook.end), account.timezone),
         "staff_accesses": audit.open_staff_accesses(account, now),
     }
+    for panel in current_app.extensions.get(HOME_PANELS_KEY, []):
+        values.update(panel(account, now))
+    return values
 
 
 @account_bp.route("/settings", methods=["GET", "POST"])

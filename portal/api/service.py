@@ -143,31 +143,3 @@ def get_key(account: Account, key_id: int) -> ApiKey | None:
     return db.session.scalar(
         select(ApiKey).where(ApiKey.id == key_id, ApiKey.account_id == account.id)
     )
-
-
-def _register_audit_texts() -> None:
-    from flask_babel import gettext as _
-
-    from portal.support.describe import DESCRIPTIONS
-
-    scopes = {"read": _l("read"), "write": _l("read and write")}
-
-    DESCRIPTIONS.update(
-        {
-            "api_key.created": lambda e: _(
-                "API key “%(name)s” created (%(scope)s)",
-                name=e.details.get("name", ""),
-                scope=str(scopes.get(e.details.get("scope"), e.details.get("scope", ""))),
-            ),
-            "api_key.revoked": lambda e: _(
-                "API key “%(name)s” revoked", name=e.details.get("name", "")
-            ),
-            "api.import_started": lambda e: _(
-                "Import into “%(group)s” started through the API",
-                group=e.details.get("group", ""),
-            ),
-        }
-    )
-
-
-_register_audit_texts()

@@ -7,7 +7,8 @@ guarded. It holds email, names, custom fields, tags and the group's sign-up and 
 data with opt-out reasons — never activities. Snapshots are taken automatically before
 an import into the group from the portal and before the group is deleted from the
 portal, when both the account's and the group's "Automatic backups" switch are on; the
-API, integrations and jobs make none (`source` decides, see the hooks at the bottom).
+API, integrations and jobs make none (`source` decides, see the receivers at the bottom,
+connected to portal.core.signals by the area's init_app).
 
 Every read (download, restore, undo) first checks the file against the sha256 on the
 row; a damaged or missing file is refused with a message and nothing is changed.
@@ -75,7 +76,7 @@ from portal.contacts.models import (
     contact_tags,
     search_columns,
 )
-from portal.core import audit, privacy
+from portal.core import audit, privacy, sql
 from portal.core.errors import ServiceError
 from portal.core.privacy import Suppression
 from portal.core.storage import BackupStorage, StorageError, get_storage, new_key
@@ -171,8 +172,7 @@ def _snapshot_query(group: Group):
     import (its ids outside the histogram, "1 row") planned a nested loop that scanned
     all the account's contacts once per subscription — minutes for 50,000 (found by the
     crash drills). Contacts are then only reached through their primary key."""
-    dialect = db.session.get_bind().dialect.name
-    aggregate = func.string_agg if dialect == "postgresql" else func.group_concat
+    aggregate = func.string_agg if sql.is_postgres() else func.group_concat
     tags = (
         select(aggregate(Tag.name, literal(_TAG_SEP)))
         .select_from(contact_tags.join(Tag, Tag.id == contact_tags.c.tag_id))
@@ -289,43 +289,43 @@ def _postgres_lines(group: Group, field_keys: list[str]):
     """SELECT of one CSV line per contact; values are quoted literals. The inner query
     is fenced (OFFSET 0), so that the tags subquery and the field lookups run once per
     row and not once per mention in the guard and quoting expressions."""
-    from psycopg import sql
+    from psycopg import sql as pgsql
 
     raw = [
-        sql.SQL("c.email"),
-        sql.SQL("c.first_name"),
-        sql.SQL("c.last_name"),
-        sql.SQL(_PG_TAGS),
-        *(sql.SQL("(c.fields ->> {})").format(sql.Literal(key)) for key in field_keys),
+        pgsql.SQL("c.email"),
+        pgsql.SQL("c.first_name"),
+        pgsql.SQL("c.last_name"),
+        pgsql.SQL(_PG_TAGS),
+        *(pgsql.SQL("(c.fields ->> {})").format(pgsql.Literal(key)) for key in field_keys),
     ]
-    names = [sql.Identifier(f"v{i}") for i in range(len(raw))]
+    names = [pgsql.Identifier(f"v{i}") for i in range(len(raw))]
 
-    def text_cell(name: sql.Composable) -> sql.Composable:
-        return sql.SQL(_PG_QUOTE).format(e=sql.SQL(_PG_GUARD).format(e=name))
+    def text_cell(name: pgsql.Composable) -> pgsql.Composable:
+        return pgsql.SQL(_PG_QUOTE).format(e=pgsql.SQL(_PG_GUARD).format(e=name))
 
     cells = [
         # an address needs no quoting: the normalized form has no comma, quote or newline
-        sql.SQL("COALESCE(" + _PG_GUARD + ", '')").format(e=sql.SQL("r.v0")),
-        *(text_cell(sql.SQL("r.{}").format(name)) for name in names[1:4]),
-        sql.SQL("CASE WHEN r.active THEN 'yes' ELSE 'no' END"),
-        sql.SQL("COALESCE(" + _PG_TIME.format(t="r.activated_at") + ", '')"),
-        sql.SQL("COALESCE(" + _PG_TIME.format(t="r.deactivated_at") + ", '')"),
-        sql.SQL("COALESCE(r.optout_reason, '')"),
-        *(text_cell(sql.SQL("r.{}").format(name)) for name in names[4:]),
+        pgsql.SQL("COALESCE(" + _PG_GUARD + ", '')").format(e=pgsql.SQL("r.v0")),
+        *(text_cell(pgsql.SQL("r.{}").format(name)) for name in names[1:4]),
+        pgsql.SQL("CASE WHEN r.active THEN 'yes' ELSE 'no' END"),
+        pgsql.SQL("COALESCE(" + _PG_TIME.format(t="r.activated_at") + ", '')"),
+        pgsql.SQL("COALESCE(" + _PG_TIME.format(t="r.deactivated_at") + ", '')"),
+        pgsql.SQL("COALESCE(r.optout_reason, '')"),
+        *(text_cell(pgsql.SQL("r.{}").format(name)) for name in names[4:]),
     ]
-    inner = sql.SQL(", ").join(
-        [sql.SQL("{} AS {}").format(expr, name) for expr, name in zip(raw, names, strict=True)]
+    inner = pgsql.SQL(", ").join(
+        [pgsql.SQL("{} AS {}").format(expr, name) for expr, name in zip(raw, names, strict=True)]
     )
-    return sql.SQL(
+    return pgsql.SQL(
         "SELECT {line} FROM (SELECT {inner}, s.active, s.activated_at, s.deactivated_at, "
         "s.optout_reason FROM subscriptions s JOIN contacts c ON c.id = s.contact_id "
         "WHERE s.group_id = {group} AND s.account_id = {account} "
         "ORDER BY s.contact_id OFFSET 0) AS r"
     ).format(
-        line=sql.SQL(" || ',' || ").join(cells),
+        line=pgsql.SQL(" || ',' || ").join(cells),
         inner=inner,
-        group=sql.Literal(group.id),
-        account=sql.Literal(group.account_id),
+        group=pgsql.Literal(group.id),
+        account=pgsql.Literal(group.account_id),
     )
 
 
@@ -394,7 +394,7 @@ def snapshot(
     field_keys = [f.key for f in contacts.custom_fields(account)]
     key = new_key(account.id)
     stats = _SnapshotStats()
-    postgres = db.session.get_bind().dialect.name == "postgresql"
+    postgres = sql.is_postgres()
     make_chunks = _postgres_chunks if postgres and not _portable else _portable_chunks
     stored = storage.write_stream(key, make_chunks(group, field_keys, stats))
     try:
@@ -848,30 +848,6 @@ TAG_DIFF = Table(
 )
 SCRATCH_TABLES = (UNDO_ROWS, UNDO_TAGS, UNDO_LINKS, UNDO_REMOVED, PLAN, TAG_DIFF)
 
-DIALECT = {
-    "postgresql": {
-        "differ": "IS DISTINCT FROM",
-        "json": "CAST({} AS json)",
-        "fields_differ": "CAST(contacts.fields AS jsonb) <> CAST(u.fields AS jsonb)",
-        # the tag ids of a before image (a JSON array), as rows with a column `value`
-        "image_tags": "CROSS JOIN LATERAL json_array_elements_text(CAST(b.tag_ids AS json)) t",
-        "tag_id": "CAST(t.value AS integer)",
-    },
-    "sqlite": {
-        "differ": "IS NOT",
-        "json": "{}",
-        # same keys, types and values, whatever the order of the keys
-        "fields_differ": """NOT (
-            (SELECT COUNT(*) FROM json_each(contacts.fields))
-              = (SELECT COUNT(*) FROM json_each(u.fields))
-            AND NOT EXISTS (SELECT 1 FROM json_each(u.fields) b WHERE NOT EXISTS (
-                SELECT 1 FROM json_each(contacts.fields) a
-                WHERE a.key = b.key AND a.type = b.type AND a.atom IS b.atom)))""",
-        "image_tags": "JOIN json_each(b.tag_ids) t",
-        "tag_id": "t.value",
-    },
-}
-
 
 def _clause(statement: str, **params: Any):
     """SQL built from constants with its parameters bound; datetimes as UTCDateTime
@@ -957,13 +933,13 @@ def create_scratch() -> None:
     on PostgreSQL; dropped by drop_scratch on SQLite)."""
     connection = db.session.connection()
     for table in SCRATCH_TABLES:
-        if connection.dialect.name == "sqlite":
+        if not sql.is_postgres(connection):
             connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{table.name}")
         table.create(connection)
 
 
 def drop_scratch() -> None:
-    if db.session.get_bind().dialect.name == "sqlite":
+    if not sql.is_postgres():
         for table in SCRATCH_TABLES:
             db.session.execute(text(f"DROP TABLE IF EXISTS temp.{table.name}"))
 
@@ -978,7 +954,7 @@ def _load_scratch(backup: Backup, storage: BackupStorage) -> int:
     reader = _RowReader(next(rows_iter), definitions)
     lines = ((line, *reader.read(line, cells)) for line, cells in enumerate(rows_iter, start=2))
     try:
-        if connection.dialect.name == "postgresql":
+        if sql.strategy(connection).copy_rows:
             return _copy_scratch(connection, lines)
         return _insert_scratch(connection, lines)
     except (ValueError, IndexError) as exc:
@@ -1037,11 +1013,6 @@ def fill_search_names(condition: str, **params: Any) -> None:
         db.session.execute(statement, batch)
 
 
-def _naive_utc(value: Any) -> Any:
-    """UTCDateTime stores naive UTC; COPY bypasses the type, so convert here."""
-    return value.astimezone(UTC).replace(tzinfo=None) if isinstance(value, datetime) else value
-
-
 def _copy_scratch(connection, lines) -> int:
     """PostgreSQL: COPY, ~6 times faster than batched INSERTs for 100k lines (measured,
     docs/BENCHMARKS.md). One COPY at a time per connection: the tags wait in a spooled
@@ -1055,7 +1026,7 @@ def _copy_scratch(connection, lines) -> int:
         columns = ", ".join(_ROW_COLUMNS)
         with cursor.copy(f"COPY backup_undo_rows ({columns}) FROM STDIN") as copy:  # nosec B608  # the scratch table's own column names
             for line, row, names in lines:
-                copy.write_row([_naive_utc(row[name]) for name in _ROW_COLUMNS])
+                copy.write_row([sql.utc_param(row[name], sql.POSTGRESQL) for name in _ROW_COLUMNS])
                 for name in names:  # one JSON array per tag: any name survives
                     spool.write(json.dumps([line, name]) + "\n")
                 count += 1
@@ -1075,8 +1046,8 @@ def _apply_undo(job: ImportJob, backup: Backup | None, undo: ImportUndo, plan) -
     transaction. Without a backup the group was empty before the import."""
     from portal.backups import recovery
 
-    sql = DIALECT[db.session.get_bind().dialect.name]
-    differ = sql["differ"]
+    fragment = sql.fragments()
+    differ = fragment["differ"]
     p = {
         "acc": job.account_id,
         "gid": job.group_id,
@@ -1093,10 +1064,10 @@ def _apply_undo(job: ImportJob, backup: Backup | None, undo: ImportUndo, plan) -
     _execute(
         f"""UPDATE contacts SET first_name = u.first_name, last_name = u.last_name,
                search_name = u.search_name, search_name_rev = u.search_name_rev,
-               fields = {sql["json"].format("u.fields")}, updated_at = :now
+               fields = {fragment["json"].format("u.fields")}, updated_at = :now
            FROM backup_undo_rows u
            WHERE contacts.id = u.contact_id AND (contacts.first_name <> u.first_name
-              OR contacts.last_name <> u.last_name OR {sql["fields_differ"]})""",  # noqa: S608  # nosec B608  # dialect constants only
+              OR contacts.last_name <> u.last_name OR {fragment["contact_fields_differ"]})""",  # noqa: S608  # nosec B608  # dialect constants only
         **p,
     )
     # contacts that were "to be deleted" then and that the import brought back
@@ -1185,7 +1156,7 @@ def _apply_undo(job: ImportJob, backup: Backup | None, undo: ImportUndo, plan) -
     _emit(events.CONTACT_PURGED, f"SELECT id AS contact_id {new_and_alone}", **p)
     undo.deleted = _execute(f"DELETE {new_and_alone}", **p)  # nosec B608  # constants only
     _tell_undo_listeners(p)
-    _set_back_before_images(job, sql)
+    _set_back_before_images(job, fragment)
     _execute(
         """DELETE FROM tags WHERE account_id = :acc AND created_at >= :since
            AND created_at <= :finished
@@ -1194,7 +1165,7 @@ def _apply_undo(job: ImportJob, backup: Backup | None, undo: ImportUndo, plan) -
     )
 
 
-def _set_back_before_images(job: ImportJob, sql: dict[str, str]) -> None:
+def _set_back_before_images(job: ImportJob, fragment: dict[str, str]) -> None:
     """Every contact the import changed, field by field as it was: names, custom fields,
     status, updated_at and tags — also those in other groups only, which the group's
     backup does not hold (models.ImportBeforeImage). Contacts forgotten since have no
@@ -1203,13 +1174,13 @@ def _set_back_before_images(job: ImportJob, sql: dict[str, str]) -> None:
     _execute(
         f"""UPDATE contacts SET first_name = b.first_name, last_name = b.last_name,
                search_name = b.search_name, search_name_rev = b.search_name_rev,
-               fields = {sql["json"].format("b.fields")}, status = b.status,
+               fields = {fragment["json"].format("b.fields")}, status = b.status,
                deleted_at = b.deleted_at, updated_at = b.updated_at
            FROM import_before_images b
            WHERE b.import_id = :iid AND contacts.id = b.contact_id""",  # noqa: S608  # nosec B608  # dialect constants only
         **p,
     )
-    tags, tag_id = sql["image_tags"], sql["tag_id"]
+    tags, tag_id = fragment["image_tags"], fragment["tag_id"]
     _execute(
         f"""DELETE FROM contact_tags
            WHERE contact_id IN (SELECT contact_id FROM import_before_images WHERE import_id = :iid)
@@ -1260,10 +1231,7 @@ def run_undo(undo: ImportUndo, storage: BackupStorage | None = None) -> None:
     undo.status = UndoStatus.RUNNING.value
     db.session.commit()
     try:
-        if db.engine.dialect.name == "postgresql" and job.group_id is not None:
-            db.session.execute(  # imports into this group wait for the undo
-                text("SELECT id FROM groups WHERE id = :g FOR UPDATE"), {"g": job.group_id}
-            )
+        sql.lock_group(job.group_id)  # imports into this group wait for the undo
         if job.undone_at is not None:
             raise UndoRefused(_l("This import has already been undone."))
         backup = live_backup(job.account_id, job.backup_id)
@@ -1440,7 +1408,7 @@ def _move_one(backup: Backup, source: BackupStorage, target: BackupStorage, coun
     counts.moved += 1
 
 
-# --- hooks: automatic backups ------------------------------------------------------------
+# --- receivers of portal.core.signals: automatic backups --------------------------------
 
 
 def _group_is_empty(group: Group) -> bool:
@@ -1454,7 +1422,7 @@ def _group_is_empty(group: Group) -> bool:
     )
 
 
-def _before_import(job: ImportJob) -> None:
+def snapshot_before_import(job: ImportJob) -> None:
     """A portal import into a group whose switches are on: snapshot first - except of an
     empty group (a backup of nothing, issue 17): the import is marked instead, keeps
     before images as if it had a backup, and its undo empties the group again."""
@@ -1470,7 +1438,7 @@ def _before_import(job: ImportJob) -> None:
     job.backup_id = backup.id
 
 
-def _before_group_delete(group: Group, actor: User | None, source: str) -> None:
+def snapshot_before_group_delete(group: Group, actor: User | None, source: str) -> None:
     """A group deleted from the portal: snapshot first; no backup, no deletion."""
     if source != "ui" or not automatic_backups_on(_account(group.account_id), group):
         return
@@ -1484,64 +1452,3 @@ def _before_group_delete(group: Group, actor: User | None, source: str) -> None:
                 "Please try again later."
             )
         ) from exc
-
-
-def register_hooks() -> None:
-    """Idempotent: create_app may run more than once per process (tests)."""
-    if _before_import not in imports.before_import:
-        imports.before_import.append(_before_import)
-    if _before_group_delete not in contacts.before_group_delete:
-        contacts.before_group_delete.append(_before_group_delete)
-
-
-register_hooks()
-
-
-# --- audit texts ---------------------------------------------------------------------------
-
-
-def _register_audit_texts() -> None:
-    from portal.support.describe import DESCRIPTIONS
-
-    def created(e) -> str:
-        reason = e.details.get("reason")
-        count = int(e.details.get("contacts") or 0)
-        if reason == BackupReason.GROUP_DELETED:
-            return ngettext(
-                "Backup of group “%(name)s” with %(num)d contact saved before its deletion",
-                "Backup of group “%(name)s” with %(num)d contacts saved before its deletion",
-                count,
-                name=e.details.get("name", ""),
-            )
-        return ngettext(
-            "Backup of group “%(name)s” with %(num)d contact saved before an import",
-            "Backup of group “%(name)s” with %(num)d contacts saved before an import",
-            count,
-            name=e.details.get("name", ""),
-        )
-
-    def undone(e) -> str:
-        return _(
-            "Import into group “%(name)s” undone: %(restored)s contacts set back, %(removed)s "
-            "removed from the group, %(deleted)s deleted",
-            name=e.details.get("group", ""),
-            restored=e.details.get("restored", 0),
-            removed=e.details.get("removed", 0),
-            deleted=e.details.get("deleted", 0),
-        )
-
-    DESCRIPTIONS.update(
-        {
-            "backup.created": created,
-            "backup.downloaded": lambda e: _(
-                "Backup of group “%(name)s” downloaded", name=e.details.get("name", "")
-            ),
-            "backup.restored": lambda e: _(
-                "Backup of group “%(name)s” restored", name=e.details.get("name", "")
-            ),
-            "import.undone": undone,
-        }
-    )
-
-
-_register_audit_texts()

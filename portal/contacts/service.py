@@ -35,7 +35,7 @@ from portal.contacts.models import (
     contact_tags,
     fold,
 )
-from portal.core import audit, privacy
+from portal.core import audit, privacy, signals, sql
 from portal.core.errors import ServiceError
 from portal.core.privacy import normalize_email
 from portal.extensions import db
@@ -43,7 +43,7 @@ from portal.extensions import db
 if TYPE_CHECKING:
     from portal.accounts.models import Account, User
 
-__all__ = ["ServiceError", "ContactInvalid", "ContactForgotten", "before_group_delete"]
+__all__ = ["ServiceError", "ContactInvalid", "ContactForgotten"]
 
 PAGE_SIZE = 50
 COUNT_CAP = 10_000
@@ -101,7 +101,6 @@ class ContactForgotten(ContactInvalid):
 
 # Called with (group, actor, source) before a group is deleted; the backups area
 # registers its snapshot here. A hook that raises stops the deletion.
-before_group_delete: list[Callable[[Group, User | None, str], None]] = []
 
 
 def _source(source: str) -> str:
@@ -211,12 +210,11 @@ def update_group_settings(
 def delete_group(
     group: Group, *, actor: User | None, source: str = "ui", ip: str | None = None
 ) -> int:
-    """Delete a group and its subscriptions (the contacts stay). The hooks in
-    before_group_delete run first (the backup snapshot). Returns the number of
-    subscriptions removed."""
+    """Delete a group and its subscriptions (the contacts stay). The receivers of
+    signals.before_group_delete run first (the backup snapshot; an error refuses).
+    Returns the number of subscriptions removed."""
     _source(source)
-    for hook in list(before_group_delete):
-        hook(group, actor, source)
+    signals.before_group_delete.send(group, actor=actor, source=source)
     account = _account_of(group)
     events.emit_select(
         account.id,
@@ -916,10 +914,6 @@ class ContactFilter:
         return replace(self, **changes)
 
 
-def _dialect() -> str:
-    return db.session.get_bind().dialect.name
-
-
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -929,7 +923,7 @@ def _prefix(column, term: str):
     LIKE with the pattern opclass on PostgreSQL, a range on SQLite (whose LIKE is
     case-insensitive and skips a binary index). The stored values are already
     lower-cased / folded, and so is `term`."""
-    if _dialect() == "postgresql":
+    if sql.is_postgres():
         return column.like(_escape_like(term) + "%", escape="\\")
     if ord(term[-1]) >= 0x10FFFF:
         return column >= term
@@ -1002,7 +996,7 @@ def filter_conditions(account: Account, f: ContactFilter, tz: ZoneInfo | None = 
             # PostgreSQL drives a narrow date range from (account_id, activated_at); SQLite,
             # without statistics, would take that index for every probe, so it gets the
             # contact_id probe alone there.
-            if _dialect() == "postgresql":
+            if sql.is_postgres():
                 conds.append(subs(sub.account_id == account.id, *signup))
             else:
                 conds.append(subs(*signup))
@@ -1394,45 +1388,3 @@ def contacts_by_ids(account: Account, ids: list[int]) -> list[Contact]:
             select(Contact).where(Contact.account_id == account.id, Contact.id.in_(ids))
         )
     )
-
-
-# --- audit texts ------------------------------------------------------------------------
-
-
-def _register_audit_texts() -> None:
-    from flask_babel import gettext as _
-
-    from portal.support.describe import DESCRIPTIONS
-
-    def backups(value) -> str:
-        return _("on") if value else _("off")
-
-    def settings_changed(e) -> str:
-        change = (e.details.get("changes") or {}).get("automatic_backups") or {}
-        return _(
-            "Automatic backups of group “%(name)s”: %(old)s → %(new)s",
-            name=e.details.get("name", ""),
-            old=backups(change.get("old")),
-            new=backups(change.get("new")),
-        )
-
-    DESCRIPTIONS.update(
-        {
-            "group.created": lambda e: _("Group “%(name)s” created", name=e.details.get("name")),
-            "group.renamed": lambda e: _(
-                "Group “%(old)s” renamed to “%(new)s”",
-                old=e.details.get("old"),
-                new=e.details.get("new"),
-            ),
-            "group.deleted": lambda e: _("Group “%(name)s” deleted", name=e.details.get("name")),
-            "group.settings_changed": settings_changed,
-            "contact.updated": lambda e: _("Contact %(id)s edited", id=e.object_id),
-            # the label the account gave it ("Geburtstag"), the key for older entries
-            "custom_field.created": lambda e: _(
-                "Custom field “%(key)s” created", key=e.details.get("label") or e.details.get("key")
-            ),
-        }
-    )
-
-
-_register_audit_texts()

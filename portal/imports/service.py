@@ -1,6 +1,6 @@
 """Imports: upload, mapping, dry run, run, history. One engine for the portal, the API,
 backup restores and provider switches; `source` decides whether a backup is made first
-("ui" only; the backups area registers its snapshot in `before_import`)."""
+("ui" only; the backups area connects its snapshot to signals.before_import)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 
 from portal import clock
 from portal.contacts.models import CustomField, FieldType, Group
-from portal.core import audit
+from portal.core import audit, signals, sql
 from portal.extensions import db
 from portal.imports import mapping as m
 from portal.imports import merge, profiles, reader, staging, values
@@ -37,7 +37,6 @@ from portal.imports.models import (
 log = logging.getLogger(__name__)
 
 # Called with (job, actor) right before an import from the portal writes anything.
-before_import: list[Callable[[ImportJob], None]] = []
 
 
 class ImportError_(Exception):  # noqa: N801 - avoids shadowing the builtin ImportError
@@ -485,8 +484,7 @@ def run(job: ImportJob, *, actor=None) -> None:
     with _failures_recorded(job, lease):
         if job.merged_line == 0 and job.source == "ui" and not job.backup_id:
             lease.begin()
-            for hook in before_import:
-                hook(job)
+            signals.before_import.send(job)
             lease.commit()
         merger = merge.ChunkMerger(job, lease, current_app.config["IMPORT_CHUNK_ROWS"])
         if not job.staging_done:
@@ -513,7 +511,7 @@ def _stage_and_merge(job: ImportJob, lease: Lease, merger: merge.ChunkMerger) ->
     process) of its own; SQLite has one writer at a time, so there the same session
     merges after a batch."""
     batch_rows = current_app.config["IMPORT_BATCH_ROWS"]
-    if db.engine.dialect.name == "postgresql":
+    if sql.strategy().separate_staging_session:
         with staging.Stager(job, lease, batch_rows) as stager:
             for staged_line in stager:
                 merger.merge_until(staged_line)
@@ -689,40 +687,3 @@ def fail(job: ImportJob, lease: Lease, message: str) -> None:
         lease.commit()
     except LeaseLost:
         log.warning("import %s failed after it was taken over: %s", job.id, message)
-
-
-# --- audit texts ---------------------------------------------------------------------------
-
-
-def _register_audit_texts() -> None:
-    from flask_babel import gettext as _
-
-    from portal.support.describe import DESCRIPTIONS
-
-    def finished(e) -> str:
-        d = e.details or {}
-        names = ("created", "updated", "restored", "reactivated", "unchanged")
-        counts = {name: d.get(name, 0) for name in names}
-        counts["skipped"] = d.get("skipped", 0) + d.get("invalid", 0)
-        if d.get("group"):
-            return _(
-                "Import into group “%(group)s” finished: %(created)s new, %(updated)s "
-                "updated, %(restored)s restored, %(reactivated)s reactivated, %(unchanged)s "
-                "unchanged, %(skipped)s skipped or invalid",
-                group=d["group"],
-                **counts,
-            )
-        return _(
-            "Import finished: %(created)s new, %(updated)s updated, %(restored)s restored, "
-            "%(reactivated)s reactivated, %(unchanged)s unchanged, %(skipped)s skipped or "
-            "invalid",
-            **counts,
-        )
-
-    DESCRIPTIONS["import.finished"] = finished
-    DESCRIPTIONS["import.discarded"] = lambda e: _(
-        "Import of “%(file)s” discarded before it ran", file=(e.details or {}).get("file", "")
-    )
-
-
-_register_audit_texts()

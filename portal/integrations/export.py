@@ -303,15 +303,9 @@ def withdraw_exports(account_id: int) -> int:
     return removed
 
 
-def register() -> None:
-    """Erasure ("forget me") in an account withdraws its exports (lifecycle.traces)."""
-    from portal.lifecycle import traces
-
-    if _withdraw_on_erasure not in traces.erasure_hooks:
-        traces.erasure_hooks.append(_withdraw_on_erasure)
-
-
-def _withdraw_on_erasure(account_id: int, emails: set[str]) -> int:
+def withdraw_on_erasure(account_id: int, emails: set[str]) -> int:
+    """Receiver of signals.before_erasure: "forget me" in an account withdraws its
+    exports (lifecycle.traces)."""
     return withdraw_exports(account_id)
 
 

@@ -36,13 +36,12 @@ from portal.core.errors import ServiceError
 from portal.core.forms import EmptyForm
 from portal.extensions import db
 from portal.imports import tasks as import_tasks
-from portal.integrations import (  # noqa: F401 - support_actions adds a console route
+from portal.integrations import (  # noqa: F401
     delivery,
     export,
     forms,
     profiles,
     service,
-    support_actions,
     sync,
     targets,
     tasks,

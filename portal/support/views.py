@@ -10,8 +10,8 @@ reason, time-limited); without one, or once it has expired, they redirect to the
 reason form. Staff never become members, so the customer's own pages (/a/<slug>/...)
 stay a 404 for them, and the console offers no "forget me" and no privacy setting.
 
-Other areas add staff actions on an opened account to SUPPORT_ACCOUNT_ACTIONS (the
-integrations area: the reset of the account's integration link, issue 9) and put their
+Staff actions on an opened account are added with add_account_action (the reset of
+the account's integration link, issue 9: portal.support.integration_actions) and put their
 view on this blueprint with @staff_account_view, so the staff-only 404, the CSRF check,
 the access check and the route tests cover it too."""
 
@@ -24,6 +24,7 @@ from typing import Any
 
 from flask import (
     Blueprint,
+    Flask,
     abort,
     current_app,
     flash,
@@ -70,8 +71,14 @@ class SupportAction:
     available: Callable[[Account], bool] = field(default=lambda account: True)
 
 
-# The integrations area (issue 9) appends the reset of the account's integration link here.
-SUPPORT_ACCOUNT_ACTIONS: list[SupportAction] = []
+ACTIONS_KEY = "portal.support_account_actions"
+
+
+def add_account_action(app: Flask, action: SupportAction) -> None:
+    """A staff action on the overview of an opened account (the area's init_app adds the
+    reset of the provider link, portal.support.integration_actions)."""
+    app.extensions.setdefault(ACTIONS_KEY, []).append(action)
+
 
 ACTOR_LABELS = {
     "user": _l("Team member"),
@@ -265,7 +272,7 @@ def account():
         counts=console.account_counts(account),
         members=accounts.members(account),
         role_labels=ROLE_LABELS,
-        actions=[a for a in SUPPORT_ACCOUNT_ACTIONS if a.available(account)],
+        actions=[a for a in current_app.extensions.get(ACTIONS_KEY, []) if a.available(account)],
     )
 
 
