@@ -14,6 +14,8 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 
 from portal import clock
+from portal.core.errors import ServiceError
+from portal.core.privacy import normalize_email
 from portal.i18n import formatting_locale
 
 log = logging.getLogger(__name__)
@@ -118,9 +120,6 @@ def redact_outbox(account_id: int, emails: set[str]) -> int:
     left the portal; only the outbox folder is the portal's to clean."""
     from email import policy
     from email.parser import BytesHeaderParser
-
-    from portal.core.errors import ServiceError
-    from portal.core.privacy import normalize_email
 
     outbox = Path(current_app.config["OUTBOX_DIR"])
     if not emails or not outbox.exists():

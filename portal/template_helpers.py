@@ -9,6 +9,8 @@ from flask_babel import format_datetime, format_decimal
 from flask_login import current_user
 
 from portal import i18n, tenancy
+from portal.accounts.forms import ROLE_LABELS
+from portal.imports import forms
 from portal.support.describe import describe_event
 
 
@@ -37,14 +39,12 @@ def _lang_url(code: str) -> str:
 
 
 def _role_label(role: str) -> str:
-    from portal.accounts.forms import ROLE_LABELS
 
     return str(ROLE_LABELS.get(role, role))
 
 
 def _import_label(table: str):
     def label(value: str) -> str:
-        from portal.imports import forms
 
         return forms.label(getattr(forms, table), value)
 

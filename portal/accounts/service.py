@@ -20,6 +20,7 @@ from portal.core import audit
 from portal.core.errors import ServiceError
 from portal.core.privacy import normalize_email
 from portal.extensions import db
+from portal.mail import external_url, send_mail
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -331,7 +332,7 @@ def request_password_reset(email: str) -> None:
     work either way (no look-up, no token, no mail server to wait for), so neither the
     answer nor its time tells whether the address has an account; the worker looks it
     up and mails only a user (send_password_reset)."""
-    from portal.accounts import tasks
+    from portal.accounts import tasks  # the RQ glue calls back into this module: a cycle
 
     tasks.send_password_reset.enqueue(email.strip().lower()[:320])
 
@@ -339,8 +340,6 @@ def request_password_reset(email: str) -> None:
 def send_password_reset(email: str) -> None:
     """Mail a reset link if the address belongs to an active user; nothing otherwise."""
     from flask_babel import lazy_gettext as _l
-
-    from portal.mail import external_url, send_mail
 
     user = find_user_by_email(email)
     if user is None or not user.active:
@@ -472,8 +471,6 @@ def invite_member(
 ) -> Invitation:
     """Create an invitation and mail its link in the invitee's (or account's) language."""
     from flask_babel import lazy_gettext as _l
-
-    from portal.mail import external_url, send_mail
 
     role = Role(role)
     if not _may_manage(actor_membership, role):

@@ -25,9 +25,9 @@ from flask_limiter.util import get_remote_address
 from jsonschema import Draft202012Validator, FormatChecker
 from werkzeug.exceptions import HTTPException
 
-from portal.api import service
+from portal.api import pages, service
 from portal.api.models import ApiKey
-from portal.extensions import db
+from portal.extensions import csrf, db, limiter
 
 log = logging.getLogger(__name__)
 
@@ -559,8 +559,6 @@ class CookielessApi:
 
 def init_app(app: Flask) -> None:
     """Register the API: its views, the rate limit, CSRF exemption, cookie stripping."""
-    from portal.api import pages, views  # noqa: F401 - the views declare their operations
-    from portal.extensions import csrf, limiter
 
     app.config.setdefault("API_RATE_LIMIT", os.environ.get("API_RATE_LIMIT", DEFAULT_RATE_LIMIT))
     if not getattr(bp, "_limited", False):  # the limiter and the blueprint are module-wide

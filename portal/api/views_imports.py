@@ -25,6 +25,7 @@ from portal.backups import service as backups
 from portal.backups.models import Backup
 from portal.contacts.models import Group
 from portal.contacts.service import TAG_SEPARATORS
+from portal.core import audit
 from portal.extensions import db
 from portal.imports import mapping as m
 from portal.imports import service as imports
@@ -174,7 +175,6 @@ def _start(source_path: Path, filename: str, options: dict[str, Any], header=Non
         )
     except imports.ImportError_ as exc:
         raise ApiError(422, exc.args[0], fields={"file": str(exc.args[0])}) from exc
-    from portal.core import audit
 
     audit.record(
         "api.import_started",

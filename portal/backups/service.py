@@ -57,6 +57,7 @@ from sqlalchemy import (
 )
 
 from portal import clock, events, excel_csv
+from portal.accounts.models import Account
 from portal.backups.models import (
     Backup,
     BackupPendingDeletion,
@@ -88,7 +89,7 @@ from portal.imports.models import ImportBeforeImage, ImportJob, ImportStatus
 from portal.safe_csv import TRIGGERS, safe_row
 
 if TYPE_CHECKING:
-    from portal.accounts.models import Account, User
+    from portal.accounts.models import User
     from portal.excel_csv import ExcelCsv
 
 log = logging.getLogger(__name__)
@@ -130,8 +131,6 @@ REASON_LABELS = {
 
 
 def _account(account_id: int) -> Account:
-    from portal.accounts.models import Account
-
     return db.session.get(Account, account_id)
 
 
@@ -1044,7 +1043,7 @@ def _apply_undo(job: ImportJob, backup: Backup | None, undo: ImportUndo, plan) -
     """The set-based undo on the scratch tables (loaded and classified by
     recovery.plan_undo: the contacts matched, the counts taken), in the caller's
     transaction. Without a backup the group was empty before the import."""
-    from portal.backups import recovery
+    from portal.backups import recovery  # recovery builds on this module: a cycle
 
     fragment = sql.fragments()
     differ = fragment["differ"]
@@ -1247,7 +1246,7 @@ def run_undo(undo: ImportUndo, storage: BackupStorage | None = None) -> None:
             raise UndoRefused(
                 _l("Another import into this group is running. Please wait until it has finished.")
             )
-        from portal.backups import recovery
+        from portal.backups import recovery  # recovery builds on this module: a cycle
 
         plan = recovery.plan_undo(job, backup, storage)
         _apply_undo(job, backup, undo, plan)

@@ -20,6 +20,7 @@ from sqlalchemy import and_, case, delete, exists, func, literal, not_, or_, sel
 from sqlalchemy.exc import IntegrityError
 
 from portal import clock, events
+from portal.accounts.models import Account
 from portal.accounts.service import has_control_characters
 from portal.contacts.models import (
     Activity,
@@ -36,12 +37,14 @@ from portal.contacts.models import (
     fold,
 )
 from portal.core import audit, privacy, signals, sql
+from portal.core.audit import AuditEvent
 from portal.core.errors import ServiceError
 from portal.core.privacy import normalize_email
 from portal.extensions import db
+from portal.tenancy import id_or_none
 
 if TYPE_CHECKING:
-    from portal.accounts.models import Account, User
+    from portal.accounts.models import User
 
 __all__ = ["ServiceError", "ContactInvalid", "ContactForgotten"]
 
@@ -362,7 +365,6 @@ def status_counts(account: Account) -> StatusCounts:
 
 def group_events(group: Group, limit: int = 10):
     """The latest audit events about this group."""
-    from portal.core.audit import AuditEvent
 
     return list(
         db.session.scalars(
@@ -379,8 +381,6 @@ def group_events(group: Group, limit: int = 10):
 
 
 def _account_of(obj) -> Account:
-    from portal.accounts.models import Account
-
     return db.session.get(Account, obj.account_id)
 
 
@@ -872,7 +872,6 @@ class ContactFilter:
         """Lenient parsing of a query string; unusable values are dropped."""
 
         def as_int(name, model):
-            from portal.tenancy import id_or_none
 
             return id_or_none(model, args.get(name))
 

@@ -19,8 +19,11 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from portal import clock
+from portal.accounts.models import Account
+from portal.contacts import service as contacts
 from portal.contacts.models import CustomField, FieldType, Group
-from portal.core import audit, signals, sql
+from portal.core import audit, privacy, signals, sql
+from portal.core.privacy import Suppression
 from portal.extensions import db
 from portal.imports import mapping as m
 from portal.imports import merge, profiles, reader, staging, values
@@ -197,8 +200,6 @@ def configure(
 
 def _new_fields(job: ImportJob, mapping: list[str], *, actor) -> list[str]:
     """Columns mapped to "new:<type>" become custom fields named like the column."""
-    from portal.accounts.models import Account
-    from portal.contacts import service as contacts
 
     account = None
     for i, target in enumerate(mapping):
@@ -445,8 +446,6 @@ def check(job: ImportJob) -> dict[str, Any]:
 def _file_names_someone_erased_since(job: ImportJob, began: datetime) -> bool:
     """Does the file hold an address forgotten in the account since `began`? Read only
     when there is such an erasure (rarely): every cell with an @ is hashed."""
-    from portal.core import privacy
-    from portal.core.privacy import Suppression
 
     erased = set(
         db.session.scalars(
@@ -672,7 +671,6 @@ def can_resume(job: ImportJob) -> bool:
 
 
 def _account(job: ImportJob):
-    from portal.accounts.models import Account
 
     return db.session.get(Account, job.account_id)
 

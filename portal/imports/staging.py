@@ -23,12 +23,13 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import Connection
 
+from portal.accounts.models import Account
 from portal.contacts.models import CustomField, Tag
 from portal.core import sql
 from portal.extensions import db
 from portal.imports import reader, values
 from portal.imports.lease import Lease
-from portal.imports.models import ImportJob, ImportRow
+from portal.imports.models import ImportJob, ImportRow, ImportRowProblem
 from portal.imports.rows import RowParser, add_stats
 
 BATCH_ROWS = 5000
@@ -137,8 +138,6 @@ def _write_batch(batch: Batch, dialect: str) -> None:
         else:
             _insert_many_rows_per_statement(connection, batch.rows)
     if batch.problems:
-        from portal.imports.models import ImportRowProblem
-
         db.session.execute(db.insert(ImportRowProblem), batch.problems)
 
 
@@ -269,7 +268,6 @@ def stage(
     lease; `after_batch(staged_line)` may then merge what is staged while the parser
     thread reads on. `stop` ends the staging at the next batch (the file is staged up
     to the checkpoint, as after a killed worker)."""
-    from portal.accounts.models import Account
 
     account = db.session.get(Account, job.account_id)
     dialect = sql.dialect_name()

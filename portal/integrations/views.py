@@ -32,6 +32,7 @@ from portal import excel_csv, i18n
 from portal.accounts.models import Role
 from portal.contacts import service as contacts
 from portal.contacts.models import Group
+from portal.core import audit
 from portal.core.errors import ServiceError
 from portal.core.forms import EmptyForm
 from portal.extensions import db
@@ -228,7 +229,6 @@ def download_export(export_id: int):
     path = export.download(run)
     if path is None:
         abort(410)
-    from portal.core import audit
 
     audit.record(
         "export.downloaded",

@@ -26,19 +26,22 @@ from sqlalchemy import func, select
 
 from portal import clock
 from portal.accounts.models import Account
+from portal.backups import recovery
+from portal.backups import service as backups
 from portal.contacts.models import Contact, ContactStatus, Group, Subscription, fold
 from portal.core import audit, privacy
 from portal.core.audit import AuditEvent, StaffAccess
 from portal.core.errors import ServiceError
 from portal.core.privacy import Suppression, normalize_email
 from portal.extensions import db
+from portal.lifecycle import mass
 from portal.lifecycle import service as lifecycle
+from portal.lifecycle.models import LifecycleAction, LifecycleJob
 
 if TYPE_CHECKING:
     from portal.accounts.models import User
     from portal.backups.models import Backup, BackupRestore, ImportUndo
     from portal.imports.models import ImportJob
-    from portal.lifecycle.models import LifecycleJob
 
 SOURCE = "support"  # the `source` of changes made from the console
 ACCOUNT_RESULTS = 50
@@ -372,8 +375,6 @@ def restore_all(
     as a mass-action job over exactly these ids (a contact the customer deletes a
     moment later is not brought back). Returns (restored now, job or None); the caller
     commits, and enqueues the job (lifecycle.tasks.enqueue)."""
-    from portal.lifecycle import mass
-    from portal.lifecycle.models import LifecycleAction
 
     account = db.session.get(Account, access.account_id)
     ids = list(
@@ -394,8 +395,6 @@ def restore_all(
 
 def restore_jobs(account: Account, limit: int = 5) -> list[LifecycleJob]:
     """The console's own restore jobs on the account, newest first."""
-    from portal.lifecycle.models import LifecycleJob
-
     return list(
         db.session.scalars(
             select(LifecycleJob)
@@ -419,7 +418,6 @@ def restore_backup(
     "backup.restored" with the staff user as actor when it is done). The request is
     recorded here, so that a refused or failed restore still shows who asked for it. The
     caller enqueues it."""
-    from portal.backups import recovery
 
     restore = recovery.request_restore(backup, mode=mode, expected=expected, actor=staff)
     audit.record(
@@ -440,7 +438,6 @@ def request_undo(
     """Ask for the undo of an import (backups.service refuses with a reason when it
     cannot be undone). The undo itself is recorded when the worker finishes it; the
     request is recorded here, so that a failed undo still shows who asked for it."""
-    from portal.backups import service as backups
 
     undo = backups.request_undo(job, actor=staff, ip=ip)
     audit.record(

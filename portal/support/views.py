@@ -44,10 +44,18 @@ from portal import clock, i18n
 from portal.accounts import service as accounts
 from portal.accounts.forms import ROLE_LABELS
 from portal.accounts.models import Account
+from portal.backups import recovery
+from portal.backups import service as backups_service
+from portal.backups import tasks as backup_tasks
+from portal.backups import views as backup_views
+from portal.backups.models import Backup, RestoreMode
 from portal.contacts.models import Contact
 from portal.core.audit import AuditEvent
 from portal.core.errors import ServiceError
 from portal.extensions import csrf, db
+from portal.imports import service as imports_service
+from portal.imports.models import ImportJob
+from portal.lifecycle import tasks as lifecycle_tasks
 from portal.lifecycle.views import purge_window_text
 from portal.support import console, forms
 from portal.tenancy import id_or_none
@@ -308,8 +316,6 @@ def restore_deleted():
     if request.form.get("scope") == "all":
         restored, job = console.restore_all(g.staff_access, staff=_staff(), ip=_ip())
         if job is not None:
-            from portal.lifecycle import tasks as lifecycle_tasks
-
             lifecycle_tasks.enqueue(job)  # commits the job row first
             flash(
                 ngettext(
@@ -346,7 +352,6 @@ def restore_deleted():
 @bp.route("/accounts/<slug>/backups")
 @staff_account_view
 def backups():
-    from portal.backups import service as backups_service
 
     account = g.support_account
     _viewed("backups")
@@ -366,11 +371,6 @@ def backups():
 def restore_backup(backup_id: int):
     """The customer's restore, made by staff: the same confirmation page with its dry run
     (GET) and the same two choices (POST), in the console's frame."""
-    from portal.backups import recovery
-    from portal.backups import service as backups_service
-    from portal.backups import tasks as backup_tasks
-    from portal.backups import views as backup_views
-    from portal.backups.models import Backup, RestoreMode
 
     account = g.support_account
     backup = db.session.scalar(
@@ -423,8 +423,6 @@ def restore_backup(backup_id: int):
 @bp.route("/accounts/<slug>/imports")
 @staff_account_view
 def imports():
-    from portal.backups import service as backups_service
-    from portal.imports import service as imports_service
 
     account = g.support_account
     _viewed("imports")
@@ -441,11 +439,6 @@ def imports():
 def undo_import(import_id: int):
     """The customer's undo, made by staff: the confirmation page with the undo's dry run
     (GET), then the undo (POST)."""
-    from portal.backups import recovery
-    from portal.backups import service as backups_service
-    from portal.backups import tasks as backup_tasks
-    from portal.backups import views as backup_views
-    from portal.imports.models import ImportJob
 
     account = g.support_account
     job = db.session.scalar(
