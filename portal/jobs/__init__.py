@@ -10,6 +10,8 @@ QUEUES = ["high", "default", "low"]
 
 
 def init_app(app: Flask) -> None:
+    # portal.extensions builds its RQ object from portal.jobs.worker, which needs this
+    # package: imported here, where the cycle is closed
     from portal.extensions import rq
 
     url = app.config["REDIS_URL"]
