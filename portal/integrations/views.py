@@ -37,7 +37,7 @@ from portal.core.errors import ServiceError
 from portal.core.forms import EmptyForm
 from portal.extensions import db
 from portal.imports import tasks as import_tasks
-from portal.integrations import (  # noqa: F401
+from portal.integrations import (
     delivery,
     export,
     forms,
