@@ -59,7 +59,7 @@ def listened() -> bool:
 
 
 def emit(account_id: int, kind: str, contact_ids: Iterable[int], **data: Any) -> None:
-    """Tell the listeners; a no-op (one loop over an empty list) when nobody listens."""
+    """Tell the receivers of signals.contact_changed; a no-op when nobody listens."""
     if not listened():
         return
     ids = tuple(contact_ids)
