@@ -106,6 +106,7 @@ def _registries(app) -> dict:
         "bulk_actions": [a.endpoint for a in app.extensions[ACTIONS_KEY].bulk],
         "support_actions": [a.key for a in app.extensions[SUPPORT_ACTIONS_KEY]],
         "home_panels": [p.__module__ for p in app.extensions[HOME_PANELS_KEY]],
+        "routes": sorted(r.rule for r in app.url_map.iter_rules()),
     }
 
 
@@ -127,6 +128,8 @@ def test_create_app_wires_every_area(app):
         "portal.lifecycle.views",
         "portal.backups.views",
     ]
+    # the JSON API's operations, declared by portal.api.views, are there
+    assert "/api/v1/contacts" in wired["routes"]
     # every button and staff action leads to a page that exists
     endpoints = wired["card_actions"] + wired["bulk_actions"] + ["support.reset_integration"]
     assert set(endpoints) <= set(app.view_functions)
@@ -160,6 +163,7 @@ print(json.dumps({
     "bulk_actions": [a.endpoint for a in app.extensions[ACTIONS_KEY].bulk],
     "support_actions": [a.key for a in app.extensions[SUPPORT_ACTIONS_KEY]],
     "home_panels": [p.__module__ for p in app.extensions[HOME_PANELS_KEY]],
+    "routes": sorted(r.rule for r in app.url_map.iter_rules()),
 }))
 """
 

@@ -558,8 +558,8 @@ class CookielessApi:
 
 
 def init_app(app: Flask) -> None:
-    """Register the API: its views, the rate limit, CSRF exemption, cookie stripping."""
-
+    """Register the API (its views are imported by portal.api.wiring: they import this
+    module), the rate limit, CSRF exemption, cookie stripping."""
     app.config.setdefault("API_RATE_LIMIT", os.environ.get("API_RATE_LIMIT", DEFAULT_RATE_LIMIT))
     if not getattr(bp, "_limited", False):  # the limiter and the blueprint are module-wide
         limiter.shared_limit(_rate_limit_value, scope="api", key_func=_rate_limit_key)(bp)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from portal.api import core
+from portal.api import (
+    core,
+    views,  # noqa: F401 - the views declare their operations on core.bp
+)
 from portal.api.audit_texts import AUDIT_TEXTS
 
 __all__ = ["AUDIT_TEXTS", "init_app"]
