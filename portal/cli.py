@@ -292,7 +292,7 @@ def rekey_suppressions_cmd(new_key: str | None) -> None:
     from flask import current_app
 
     from portal.config import check_suppression_key
-    from portal.lifecycle import suppression
+    from portal.core import privacy
 
     if new_key is not None:
         value = check_suppression_key(new_key)
@@ -304,8 +304,8 @@ def rekey_suppressions_cmd(new_key: str | None) -> None:
     in_environment = bool(os.environ.get("SUPPRESSION_KEY"))
     path = Path(current_app.instance_path) / "suppression_key"
     try:
-        new_value, moved = suppression.rekey(key)
-    except suppression.SuppressionKeyMismatch as exc:
+        new_value, moved = privacy.rekey(key)
+    except privacy.SuppressionKeyMismatch as exc:
         _fail(exc)
     pending = path.with_name("suppression_key.new")
     if not in_environment:  # written before the commit: a crash between leaves both

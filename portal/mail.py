@@ -134,7 +134,8 @@ def redact_outbox(account_id: int, emails: set[str]) -> int:
     from email import policy
     from email.parser import BytesHeaderParser
 
-    from portal.accounts.service import ServiceError, normalize_email
+    from portal.core.errors import ServiceError
+    from portal.core.privacy import normalize_email
 
     if not emails:
         return 0

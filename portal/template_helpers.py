@@ -14,7 +14,6 @@ from flask_login import current_user
 
 from portal import clock, i18n, tenancy
 from portal.backups.models import Backup, BackupReason
-from portal.support.describe import describe_event
 
 
 def _nav_items():
@@ -113,7 +112,6 @@ def register_template_helpers(app: Flask) -> None:
             "can": tenancy.can,
             "has_endpoint": lambda endpoint: endpoint in current_app.view_functions,
             "role_label": _role_label,
-            "describe_event": describe_event,
             "mode_label": _import_label("MODE_LABELS"),
             "status_label": _import_label("STATUS_LABELS"),
             "source_label": _import_label("SOURCE_LABELS"),

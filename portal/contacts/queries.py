@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, exists, func, literal, not_, select, tuple_
 
-from portal.accounts.service import ServiceError, normalize_email
 from portal.contacts.models import (
     Activity,
     Contact,
@@ -25,7 +24,10 @@ from portal.contacts.models import (
     Tag,
     contact_tags,
 )
-from portal.contacts.search import dialect_name, search_condition
+from portal.contacts.search import search_condition
+from portal.core import sql
+from portal.core.errors import ServiceError
+from portal.core.privacy import normalize_email
 from portal.extensions import db
 
 if TYPE_CHECKING:
@@ -47,7 +49,7 @@ def groups_of(account: Account) -> list[Group]:
 
 def group_events(group: Group, limit: int = 10):
     """The latest audit events about this group."""
-    from portal.support.models import AuditEvent
+    from portal.core.audit import AuditEvent
 
     return list(
         db.session.scalars(
@@ -257,7 +259,7 @@ def _status_in_any_group(account: Account, f: ContactFilter, signup: list) -> li
         # PostgreSQL drives a narrow date range from (account_id, activated_at); SQLite,
         # without statistics, would take that index for every probe, so it gets the
         # contact_id probe alone there.
-        if dialect_name() == "postgresql":
+        if sql.is_postgres():
             conds.append(subs(sub.account_id == account.id, *signup))
         else:
             conds.append(subs(*signup))

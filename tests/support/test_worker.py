@@ -18,10 +18,10 @@ from portal.accounts.models import Account, Role
 from portal.config import ROOT
 from portal.contacts import demo
 from portal.contacts.models import Contact, ContactStatus, Subscription
+from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.lifecycle import service as lifecycle
 from portal.lifecycle.models import LifecycleJob
-from portal.support.models import AuditEvent
 from tests.conftest import PASSWORD, login
 
 N = 20_000
