@@ -13,7 +13,9 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal import clock, i18n, tenancy
+from portal.accounts.forms import ROLE_LABELS
 from portal.backups.models import Backup, BackupReason
+from portal.imports import forms as import_forms
 
 
 def _nav_items():
@@ -41,16 +43,14 @@ def _lang_url(code: str) -> str:
 
 
 def _role_label(role: str) -> str:
-    from portal.accounts.forms import ROLE_LABELS
 
     return str(ROLE_LABELS.get(role, role))
 
 
 def _import_label(table: str):
     def label(value: str) -> str:
-        from portal.imports import forms
 
-        return forms.label(getattr(forms, table), value)
+        return import_forms.label(getattr(import_forms, table), value)
 
     return label
 

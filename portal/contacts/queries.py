@@ -26,9 +26,11 @@ from portal.contacts.models import (
 )
 from portal.contacts.search import search_condition
 from portal.core import sql
+from portal.core.audit import AuditEvent
 from portal.core.errors import ServiceError
 from portal.core.privacy import normalize_email
 from portal.extensions import db
+from portal.tenancy import id_or_none
 
 if TYPE_CHECKING:
     from portal.accounts.models import Account
@@ -49,7 +51,6 @@ def groups_of(account: Account) -> list[Group]:
 
 def group_events(group: Group, limit: int = 10):
     """The latest audit events about this group."""
-    from portal.core.audit import AuditEvent
 
     return list(
         db.session.scalars(
@@ -126,7 +127,6 @@ class ContactFilter:
         """Lenient parsing of a query string; unusable values are dropped."""
 
         def as_int(name, model):
-            from portal.tenancy import id_or_none
 
             return id_or_none(model, args.get(name))
 

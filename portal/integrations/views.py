@@ -34,6 +34,7 @@ from portal import excel_csv, i18n
 from portal.accounts.models import Role
 from portal.contacts import queries
 from portal.contacts.models import Group
+from portal.core import audit
 from portal.core.errors import ServiceError
 from portal.core.forms import EmptyForm
 from portal.core.storage import StorageError
@@ -235,7 +236,6 @@ def download_export(export_id: int):
     except StorageError:
         log.exception("export %s: the stored file cannot be read", run.id)
         abort(410)
-    from portal.core import audit
 
     audit.record(
         "export.downloaded",
