@@ -39,11 +39,17 @@ translations: $(STAMP)
 run: $(STAMP) compile-translations
 	$(PY) -m portal.launcher
 
+## The whole suite, as CI runs it, in TEST_WORKERS processes (pytest-xdist; each has its
+## own database, Redis database and temp folders: tests/helpers/parallel.py) and with the
+## 25 slowest tests listed. pip-audit (marked "audit": it asks a vulnerability database
+## over the network) runs in `make security` only. docs/ci.md describes the tiers.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(AXE) compile-translations
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=25 -m "not audit" $(PYTEST_ARGS)
 
-## The fast tier for the inner loop: no worker processes, browsers, drills, schemathesis
-## or bandit/pip-audit (tests/conftest.py marks those "slow"); `make test` runs everything.
+## The fast tier for the inner loop, in one process: no worker processes, browsers, drills,
+## 100k-row tests, schemathesis or bandit/pip-audit (tests/conftest.py marks those "slow");
+## `make test` runs everything.
 check: $(STAMP) compile-translations
 	$(PY) -m pytest -m "not slow" -q $(PYTEST_ARGS)
 

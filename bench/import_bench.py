@@ -267,6 +267,9 @@ def measure(csv_path: Path, rows: int, workdir: Path, with_ceiling: bool) -> dic
 
 
 def main() -> None:
+    from bench.keys import use_bench_keys
+
+    use_bench_keys()
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--skip-ceiling", action="store_true")

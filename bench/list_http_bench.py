@@ -152,6 +152,9 @@ def measure(browser: Browser, paths: list[str], n: int) -> dict:
 
 
 def main() -> None:
+    from bench.keys import use_bench_keys
+
+    use_bench_keys()
     parser = argparse.ArgumentParser()
     parser.add_argument("--slug", default="bench")
     parser.add_argument("--requests", type=int, default=60)

@@ -70,6 +70,9 @@ def search_terms(slug: str, n: int = 50) -> list[str]:
 
 
 def main() -> None:
+    from bench.keys import use_bench_keys
+
+    use_bench_keys()
     parser = argparse.ArgumentParser()
     parser.add_argument("--slug", default="bench")
     parser.add_argument("--requests", type=int, default=100)

@@ -150,7 +150,9 @@ def _api_key(slug: str) -> str:
     app = create_app()
     with app.app_context():
         account = db.session.scalar(db.select(Account).where(Account.slug == slug))
-        _key, secret = keys.create_key(account, name="load test", scope="write", actor=None)
+        _key, secret = keys.create_key(
+            account, name="load test", scope="write", actor=None, source="ui"
+        )
         db.session.commit()
         return secret
 
@@ -228,6 +230,9 @@ class ImportLoop(threading.Thread):
 
 
 def main() -> None:
+    from bench.keys import use_bench_keys
+
+    use_bench_keys()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slug", default="bench")
     parser.add_argument("--seconds", type=int, default=30)

@@ -17,6 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> None:
+    from bench.keys import use_bench_keys
+
+    use_bench_keys()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slug", default="bench")
     parser.add_argument("--contacts", type=int, default=1_000_000)

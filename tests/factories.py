@@ -24,14 +24,16 @@ class Data:
 
     def group(self, name: str, **kwargs) -> int:
         with self.app.app_context():
-            group = service.create_group(self._account(), name, actor=None, **kwargs)
+            group = service.create_group(
+                self._account(), name, actor=None, **{"source": "ui", **kwargs}
+            )
             db.session.commit()
             return group.id
 
     def field(self, key: str, label: str, type: str = "text", choices=None) -> int:
         with self.app.app_context():
             definition = contact_fields.create_custom_field(
-                self._account(), key, label, type, choices=choices
+                self._account(), key, label, type, choices=choices, source="ui"
             )
             db.session.commit()
             return definition.id
@@ -53,16 +55,23 @@ class Data:
         with self.app.app_context():
             account = self._account()
             contact = service.create_contact(
-                account, email, first_name=first_name, last_name=last_name, fields=fields
+                account,
+                email,
+                first_name=first_name,
+                last_name=last_name,
+                fields=fields,
+                source="ui",
             )
             for group_id in groups:
-                service.subscribe(contact, db.session.get(Group, group_id), at=signup_at)
+                service.subscribe(
+                    contact, db.session.get(Group, group_id), at=signup_at, source="ui"
+                )
             for group_id, reason in unsubscribed:
                 group = db.session.get(Group, group_id)
-                service.subscribe(contact, group, at=signup_at)
-                service.unsubscribe(contact, group, reason=reason, at=signoff_at)
+                service.subscribe(contact, group, at=signup_at, source="ui")
+                service.unsubscribe(contact, group, reason=reason, at=signoff_at, source="ui")
             for tag in tags:
-                service.add_tag(contact, tag, actor=None)
+                service.add_tag(contact, tag, actor=None, source="ui")
             if deleted:
                 contact.status = ContactStatus.DELETED.value
                 contact.deleted_at = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)

@@ -107,7 +107,7 @@ def build_scene(app, tmp_path: Path, contacts: int = 40) -> Scene:
         def new_import(name: str, n: int, target: Group | None):
             path = _write_csv(tmp_path / name, _import_rows(n))
             job = imports.create_import(
-                account, actor=owner, group=target, source_path=path, filename=name
+                account, actor=owner, group=target, source_path=path, filename=name, source="ui"
             )
             db.session.commit()
             return job
@@ -131,7 +131,7 @@ def build_scene(app, tmp_path: Path, contacts: int = 40) -> Scene:
         uploaded = new_import("hochgeladen.csv", 3, group)
         db.session.commit()
 
-        api_keys.create_key(account, name="Shop", scope="write", actor=owner)
+        api_keys.create_key(account, name="Shop", scope="write", actor=owner, source="ui")
         membership = db.session.scalar(
             db.select(Membership).where(
                 Membership.account_id == account.id, Membership.user_id == owner.id
@@ -148,9 +148,13 @@ def build_scene(app, tmp_path: Path, contacts: int = 40) -> Scene:
         export_run = export.start(account, fmt="csv", group=group, actor=owner)
         # a mass deletion drafted from a pasted list, waiting for its confirmation
         listed = mass.parse_pasted("walk01@example.org\nwalk02@example.org\nkein-email\n")
-        mass_job = mass.draft_for_emails(account, LifecycleAction.DELETE, listed, actor=owner)
+        mass_job = mass.draft_for_emails(
+            account, LifecycleAction.DELETE, listed, actor=owner, source="ui"
+        )
         done = mass.parse_pasted("walk03@example.org\n")
-        mass.confirm(mass.draft_for_emails(account, LifecycleAction.DELETE, done, actor=owner))
+        mass.confirm(
+            mass.draft_for_emails(account, LifecycleAction.DELETE, done, actor=owner, source="ui")
+        )
         console.open_access(staff, account, "Ticket #4711")
         # an own sender address waiting for its confirmation (settings, public page)
         sender.request_sender_address(account, "absender@example.org", actor=owner, locale="de")

@@ -6,16 +6,19 @@ import pytest
 
 from portal import create_app
 from portal.config import build_config
+from tests.workers import TEST_KEYS
 
 
 def test_settings_come_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db.example/portal")
     monkeypatch.setenv("SECRET_KEY", "from-env")
+    monkeypatch.setenv("SUPPRESSION_KEY", "AB" * 32)
     monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "b"))
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "true")
     config = build_config()
     assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u:p@db.example/portal"
     assert config["SECRET_KEY"] == "from-env"
+    assert config["SUPPRESSION_KEY"] == "ab" * 32
     assert config["BACKUP_DIR"] == str(tmp_path / "b")
     assert config["SESSION_COOKIE_SECURE"] is True
 
@@ -50,7 +53,7 @@ def test_healthz_is_503_when_the_queue_is_down(database_url, tmp_path):
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": "redis://127.0.0.1:1/0",
-            "SECRET_KEY": "x",
+            **TEST_KEYS,
         }
     )
     response = broken.test_client().get("/healthz")
@@ -91,5 +94,18 @@ def test_bootstrap_is_served_by_the_portal_not_a_cdn(client):
 
 
 @pytest.mark.parametrize("path", ["/nope", "/a/unknown-account/"])
-def test_unknown_pages_are_404(client, path):
-    assert client.get(path).status_code in (404, 302)
+def test_unknown_pages_are_404(client, owner, path):
+    """Signed in, a page that does not exist and an account that does not exist are
+    both 404 — nothing else (it used to accept a 302 too, which passed for any redirect)."""
+    assert client.get(path).status_code == 404
+
+
+def test_signed_out_an_unknown_account_goes_to_login_like_a_real_one(app, make_account):
+    """Signed out, /a/<slug>/ asks for the login first whether the account exists or not,
+    so the answer does not tell which slugs are taken; a page that exists nowhere is 404."""
+    make_account("real")
+    anonymous = app.test_client()
+    unknown, real = anonymous.get("/a/unknown-account/"), anonymous.get("/a/real/")
+    assert unknown.status_code == real.status_code == 302
+    assert "/login" in unknown.headers["Location"] and "/login" in real.headers["Location"]
+    assert anonymous.get("/nope").status_code == 404

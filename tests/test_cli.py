@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from portal.accounts.models import Account, Membership, User
 from portal.extensions import db
-from tests.conftest import login
+from tests.helpers.auth import login
 
 
 def test_create_account_and_user_from_the_cli(app, client):

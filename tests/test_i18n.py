@@ -10,7 +10,7 @@ from flask_babel import force_locale, format_datetime, ngettext
 
 from portal.accounts.models import Account, Role, User
 from portal.extensions import db
-from tests.conftest import login
+from tests.helpers.auth import login
 
 SIGN_IN = {"en": "Sign in", "de": "Anmelden", "it": "Accedi", "nl": "Inloggen", "pl": "Zaloguj się"}
 

@@ -58,8 +58,8 @@ def test_the_tables_count_past_deleted_ids_in_the_database_itself(app):
 def test_a_forgotten_contacts_id_never_names_the_next_contact(app, client, owner):
     with app.app_context():
         account = db.session.get(Account, owner)
-        _, key = api_keys.create_key(account, name="Shop", scope="read", actor=None)
-        gone = contacts.create_contact(account, "gone@example.com", first_name="Gone")
+        _, key = api_keys.create_key(account, name="Shop", scope="read", actor=None, source="ui")
+        gone = contacts.create_contact(account, "gone@example.com", first_name="Gone", source="ui")
         db.session.commit()
         gone_id = gone.id
         lifecycle.delete_contacts(account, [gone_id], actor=None, source="ui")  # audited by id
@@ -67,7 +67,7 @@ def test_a_forgotten_contacts_id_never_names_the_next_contact(app, client, owner
         lifecycle.forget_contact(gone, actor=None, source="ui")
         db.session.commit()
         assert db.session.get(Contact, gone_id) is None  # erased: the newest row is gone
-        new = contacts.create_contact(account, "new@example.com", first_name="New")
+        new = contacts.create_contact(account, "new@example.com", first_name="New", source="ui")
         db.session.commit()
         new_id = new.id
     assert new_id > gone_id
@@ -84,13 +84,13 @@ def test_a_forgotten_contacts_id_never_names_the_next_contact(app, client, owner
 def test_a_deleted_groups_id_never_names_the_next_group(app, owner):
     with app.app_context():
         account = db.session.get(Account, owner)
-        old = contacts.create_group(account, "Old", actor=None)
+        old = contacts.create_group(account, "Old", actor=None, source="ui")
         db.session.commit()
         old_id = old.id
-        contacts.delete_group(old, actor=None)
+        contacts.delete_group(old, actor=None, source="ui")
         db.session.commit()
         assert db.session.get(Group, old_id) is None
-        new = contacts.create_group(account, "New", actor=None)
+        new = contacts.create_group(account, "New", actor=None, source="ui")
         db.session.commit()
         assert new.id > old_id
 
@@ -101,12 +101,12 @@ def test_ids_count_on_after_the_newest_rows_of_every_kind_are_gone(app, owner):
     with app.app_context():
         account = db.session.get(Account, owner)
         for _ in range(2):
-            first = contacts.create_contact(account, "a@example.com")
+            first = contacts.create_contact(account, "a@example.com", source="ui")
             db.session.commit()
             first_id = first.id
             db.session.delete(first)
             db.session.commit()
-            again = contacts.create_contact(account, "a@example.com")
+            again = contacts.create_contact(account, "a@example.com", source="ui")
             db.session.commit()
             assert again.id > first_id
             db.session.delete(again)

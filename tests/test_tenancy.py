@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from portal.accounts.models import Role
-from tests.conftest import login
+from tests.helpers.auth import login
 
 TENANT_GETS = ["/a/{slug}/", "/a/{slug}/settings", "/a/{slug}/settings/team"]
 TENANT_POSTS = [
@@ -105,7 +105,7 @@ def test_owned_finds_only_the_given_accounts_row(app, make_account):
         from portal.accounts.models import Account
 
         a, b = db.session.get(Account, alpha), db.session.get(Account, beta)
-        group = contacts.create_group(a, "Newsletter", actor=None)
+        group = contacts.create_group(a, "Newsletter", actor=None, source="ui")
         db.session.commit()
         assert owned(Group, group.id, a) is group and group.account is a
         assert owned(Group, group.id, b) is None

@@ -24,6 +24,9 @@ from typing import TypeVar
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_OFFSET = "PORTAL_TEST_CLOCK_OFFSET"
 T = TypeVar("T")
+# What every test process shares, as every node of an installation must: on PostgreSQL
+# the portal does not start without both in the environment (portal.config.check_shared_keys).
+TEST_KEYS = {"SECRET_KEY": "test-secret-key", "SUPPRESSION_KEY": "5eed" * 16}
 
 
 def worker_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
@@ -31,7 +34,7 @@ def worker_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str
         os.environ,
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
-        SECRET_KEY="test-secret-key",
+        **TEST_KEYS,
         **extra,
     )
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.api.models import ApiKey, Scope
+from portal.contacts.models import Source
 from portal.core import audit
 from portal.core.errors import ServiceError
 from portal.extensions import db
@@ -56,7 +57,7 @@ def create_key(
     name: str,
     scope: Scope | str,
     actor: User | None,
-    source: str = "ui",
+    source: Source,
     ip: str | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key for the account; returns the row and the plain key (shown once)."""

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from portal.accounts.service import has_control_characters
-from portal.contacts.models import CustomField, FieldType, checked_source
+from portal.contacts.models import CustomField, FieldType, Source, checked_source
 from portal.core import audit
 from portal.core.errors import ServiceError
 from portal.extensions import db
@@ -32,7 +32,7 @@ def create_custom_field(
     *,
     choices: list[str] | None = None,
     actor: User | None = None,
-    source: str = "ui",
+    source: Source,
 ) -> CustomField:
     key = key.strip().lower()
     if not _KEY_RE.match(key):

@@ -26,6 +26,7 @@ from portal.contacts.models import (
     CustomField,
     Group,
     OptoutReason,
+    Source,
     Subscription,
     Tag,
     checked_source,
@@ -118,7 +119,7 @@ def create_group(
     name: str,
     *,
     actor: User | None,
-    source: str = "ui",
+    source: Source,
     automatic_backups: bool = True,
     ip: str | None = None,
 ) -> Group:
@@ -142,7 +143,7 @@ def create_group(
 
 
 def rename_group(
-    group: Group, name: str, *, actor: User | None, source: str = "ui", ip: str | None = None
+    group: Group, name: str, *, actor: User | None, source: Source, ip: str | None = None
 ) -> bool:
     account = _account_of(group)
     new = _clean_group_name(account, name, exclude_id=group.id)
@@ -166,7 +167,7 @@ def update_group_settings(
     group: Group,
     *,
     actor: User | None,
-    source: str = "ui",
+    source: Source,
     ip: str | None = None,
     automatic_backups: bool,
 ) -> dict:
@@ -189,9 +190,7 @@ def update_group_settings(
     return applied
 
 
-def delete_group(
-    group: Group, *, actor: User | None, source: str = "ui", ip: str | None = None
-) -> int:
+def delete_group(group: Group, *, actor: User | None, source: Source, ip: str | None = None) -> int:
     """Delete a group and its subscriptions (the contacts stay). The receivers of
     signals.before_group_delete run first (the backup snapshot; an error refuses).
     Returns the number of subscriptions removed."""
@@ -302,7 +301,7 @@ def create_contact(
     last_name: str = "",
     fields: Mapping[str, Any] | None = None,
     actor: User | None = None,
-    source: str = "ui",
+    source: Source,
 ) -> Contact:
     checked_source(source)
     clean = _validate_contact(
@@ -325,7 +324,7 @@ def update_contact(
     contact: Contact,
     *,
     actor: User | None,
-    source: str = "ui",
+    source: Source,
     email: str | None = None,
     first_name: str | None = None,
     last_name: str | None = None,
@@ -414,7 +413,7 @@ def get_or_create_tag(account: Account, name: str) -> Tag:
     return tag
 
 
-def add_tag(contact: Contact, name: str, *, actor: User | None, source: str = "ui") -> Tag:
+def add_tag(contact: Contact, name: str, *, actor: User | None, source: Source) -> Tag:
     checked_source(source)
     tag = get_or_create_tag(_account_of(contact), name)
     if tag not in contact.tags:
@@ -424,7 +423,7 @@ def add_tag(contact: Contact, name: str, *, actor: User | None, source: str = "u
     return tag
 
 
-def remove_tag(contact: Contact, tag: Tag, *, actor: User | None, source: str = "ui") -> bool:
+def remove_tag(contact: Contact, tag: Tag, *, actor: User | None, source: Source) -> bool:
     checked_source(source)
     if tag.account_id != contact.account_id:
         raise ValueError("tag of another account")
@@ -454,7 +453,7 @@ def subscribe(
     group: Group,
     *,
     actor: User | None = None,
-    source: str = "ui",
+    source: Source,
     at: datetime | None = None,
 ) -> Subscription:
     """Sign the contact up to the group (again); an active subscription is kept as is."""
@@ -497,7 +496,7 @@ def unsubscribe(
     *,
     reason: OptoutReason | str = OptoutReason.MANUAL,
     actor: User | None = None,
-    source: str = "ui",
+    source: Source,
     at: datetime | None = None,
 ) -> Subscription | None:
     """Sign the contact off from the group, keeping the sign-up data."""

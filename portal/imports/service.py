@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 from portal import clock
 from portal.accounts.models import Account
 from portal.contacts import fields as contact_fields
-from portal.contacts.models import CustomField, FieldType, Group
+from portal.contacts.models import SOURCES, CustomField, FieldType, Group, Source
 from portal.core import audit, privacy, signals, sql
 from portal.core.privacy import Suppression
 from portal.extensions import db
@@ -97,7 +97,7 @@ def create_import(
     group: Group | None,
     source_path: Path,
     filename: str,
-    source: str = "ui",
+    source: Source,
 ) -> ImportJob:
     """Recognise an uploaded file's format, suggest a mapping and keep the file in the
     file store (files.keep), where the worker that checks and runs the import reads it,
@@ -206,9 +206,17 @@ def _new_fields(job: ImportJob, mapping: list[str], *, actor) -> list[str]:
         account = account or db.session.get(Account, job.account_id)
         label = (job.header[i] or "").strip()[:100] or f"{i + 1}"
         key = _free_field_key(job.account_id, label)
-        field = contact_fields.create_custom_field(account, key, label, kind, actor=actor)
+        field = contact_fields.create_custom_field(
+            account, key, label, kind, actor=actor, source=_source_of(job)
+        )
         mapping[i] = f"{m.CUSTOM_PREFIX}{field.key}"
     return mapping
+
+
+def _source_of(job: ImportJob) -> Source:
+    """The import's own source for what it creates; an import started by a restore is
+    the portal's job."""
+    return Source(job.source) if job.source in SOURCES else Source.JOB
 
 
 def _free_field_key(account_id: int, label: str) -> str:

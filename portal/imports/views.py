@@ -85,7 +85,11 @@ def _chosen_group(form: forms.UploadForm) -> Group | None:
     if form.new_group.data and form.new_group.data.strip():
         try:
             return contacts.create_group(
-                g.account, form.new_group.data, actor=current_user, ip=request.remote_addr
+                g.account,
+                form.new_group.data,
+                actor=current_user,
+                ip=request.remote_addr,
+                source="ui",
             )
         except contacts.ServiceError as exc:
             form.new_group.errors.append(str(exc))
@@ -108,6 +112,7 @@ def _store_upload(form: forms.UploadForm, group: Group) -> ImportJob | None:
                 group=group,
                 source_path=path,
                 filename=upload.filename or "upload",
+                source="ui",
             )
         except service.ImportError_ as exc:
             db.session.rollback()

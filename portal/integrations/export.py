@@ -44,7 +44,15 @@ from portal import clock, excel_csv
 from portal.accounts.models import Account
 from portal.contacts import fields as contact_fields
 from portal.contacts import service as contacts
-from portal.contacts.models import Contact, ContactStatus, Group, Subscription, Tag, contact_tags
+from portal.contacts.models import (
+    Contact,
+    ContactStatus,
+    Group,
+    Source,
+    Subscription,
+    Tag,
+    contact_tags,
+)
 from portal.core import move
 from portal.core.errors import ServiceError
 from portal.core.privacy import Suppression
@@ -511,7 +519,7 @@ move.register(EXPORTS, _known_files)
 
 
 def import_package(
-    account: Account, package_path: Path, *, actor: User | None, source: str = "ui"
+    account: Account, package_path: Path, *, actor: User | None, source: Source
 ) -> list[ImportJob]:
     """One import per file of an export ZIP, into the group of the manifest's name
     (created when missing), in "update and add" with the sign-up and sign-off data. The
@@ -524,7 +532,7 @@ def import_package(
     if not _manifest_shape_ok(manifest):
         package.close()
         raise ServiceError(_l("This is not an export of the recipient portal."))
-    _ensure_fields(account, manifest.get("fields") or [])
+    _ensure_fields(account, manifest.get("fields") or [], source=source)
     jobs = []
     with package, tempfile.TemporaryDirectory(prefix="portal-package-") as folder:
         names = [NO_GROUP_FILE, *manifest.get("groups", {})]
@@ -595,7 +603,7 @@ def _group_named(account: Account, name: str) -> Group | None:
     )
 
 
-def _ensure_fields(account: Account, definitions: list[dict[str, Any]]) -> None:
+def _ensure_fields(account: Account, definitions: list[dict[str, Any]], *, source: Source) -> None:
     """The exporting account's custom fields, so that every field:<key> column maps."""
     existing = imports.custom_fields(account.id)
     for d in definitions:
@@ -606,4 +614,5 @@ def _ensure_fields(account: Account, definitions: list[dict[str, Any]]) -> None:
                 d.get("label") or d["key"],
                 d.get("type") or "text",
                 choices=d.get("choices") or None,
+                source=source,
             )

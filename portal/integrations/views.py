@@ -277,7 +277,7 @@ def import_package():
         path = Path(folder) / "package.zip"
         upload.save(path)
         try:
-            jobs = export.import_package(g.account, path, actor=current_user)
+            jobs = export.import_package(g.account, path, actor=current_user, source="ui")
         except (ServiceError, import_tasks.service.ImportError_) as exc:
             db.session.rollback()
             flash(str(exc), "danger")

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from portal import clock
 from portal.accounts.models import Account
 from portal.contacts import queries
-from portal.contacts.models import Contact
+from portal.contacts.models import Contact, Source
 from portal.contacts.queries import ContactFilter
 from portal.core import audit
 from portal.core.errors import ServiceError
@@ -175,7 +175,7 @@ def draft_for_filter(
     *,
     tz: ZoneInfo,
     actor: User | None,
-    source: str = "ui",
+    source: Source,
     ip: str | None = None,
 ) -> LifecycleJob:
     total, _capped = queries.count_contacts(account, f, cap=10**9, tz=tz)
@@ -189,7 +189,7 @@ def draft_for_emails(
     emails: EmailList,
     *,
     actor: User | None,
-    source: str = "ui",
+    source: Source,
     ip: str | None = None,
 ) -> LifecycleJob:
     found = len(service.ids_for_emails(account, emails.emails))
@@ -218,7 +218,7 @@ def draft_for_ids(
     ids: Iterable[int],
     *,
     actor: User | None,
-    source: str = "ui",
+    source: Source,
     ip: str | None = None,
 ) -> LifecycleJob:
     owned = sorted(

@@ -173,6 +173,7 @@ def _bulk(action: LifecycleAction):
             tz=i18n.current_timezone(),
             actor=current_user,
             ip=request.remote_addr,
+            source="ui",
         )
         db.session.commit()
         return redirect(url_for("lifecycle.show_job", job_id=job.id))
@@ -282,6 +283,7 @@ def manage_by_filter():
         tz=i18n.current_timezone(),
         actor=current_user,
         ip=request.remote_addr,
+        source="ui",
     )
     db.session.commit()
     return redirect(url_for("lifecycle.show_job", job_id=job.id))
@@ -311,6 +313,7 @@ def manage_by_list():
                     emails,
                     actor=current_user,
                     ip=request.remote_addr,
+                    source="ui",
                 )
                 db.session.commit()
                 return redirect(url_for("lifecycle.show_job", job_id=job.id))

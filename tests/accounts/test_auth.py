@@ -6,7 +6,7 @@ import re
 
 from portal.accounts.models import Role
 from portal.mail import outbox_messages
-from tests.conftest import PASSWORD, csrf_token_from, login
+from tests.helpers.auth import PASSWORD, csrf_token_from, login
 
 
 def test_owner_signs_in_and_lands_on_the_account_home(client, make_account, make_user):

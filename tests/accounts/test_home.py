@@ -21,7 +21,7 @@ from portal.core.audit import StaffAccess
 from portal.extensions import db
 from portal.imports.models import ImportJob
 from portal.lifecycle import service as lifecycle
-from tests.conftest import login
+from tests.helpers.auth import login
 
 HOME = "/a/acme/"
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)  # 10:00 in Berlin

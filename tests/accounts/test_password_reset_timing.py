@@ -12,9 +12,10 @@ import time
 
 import pytest
 
-from portal import create_app, mail
-from portal.extensions import db, rq
+from portal import mail
+from portal.extensions import rq
 from portal.mail import outbox_messages
+from tests.helpers.apps import queued_twin
 
 SLOW = 0.4  # seconds a delivery takes at the simulated mail server
 ROUNDS = 6
@@ -23,16 +24,11 @@ ROUNDS = 6
 @pytest.fixture
 def queued_app(app):
     """The session app's database, Redis and outbox, with jobs that wait for a worker."""
-    keys = ("SQLALCHEMY_DATABASE_URI", "REDIS_URL", "SECRET_KEY", "OUTBOX_DIR", "BASE_URL")
-    second = create_app(
-        {"TESTING": True, "RQ_ASYNC": True, "WTF_CSRF_ENABLED": False}
-        | {"LOGIN_RATE_LIMIT": "1000 per minute"}
-        | {key: app.config[key] for key in keys}
-    )
-    yield second
-    with second.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    keys = ("SECRET_KEY", "SUPPRESSION_KEY", "OUTBOX_DIR", "BASE_URL")
+    with queued_twin(
+        app, keys, WTF_CSRF_ENABLED=False, LOGIN_RATE_LIMIT="1000 per minute"
+    ) as second:
+        yield second
 
 
 @pytest.fixture

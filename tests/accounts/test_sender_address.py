@@ -13,7 +13,7 @@ from portal.accounts.models import Account, Role
 from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.mail import outbox_messages
-from tests.conftest import login
+from tests.helpers.auth import login
 from tests.lifecycle.test_signup import _sign_up, _token
 
 

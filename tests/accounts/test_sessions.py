@@ -17,7 +17,7 @@ from portal import clock
 from portal.accounts.models import LoginSession, Membership, Role, User
 from portal.extensions import db
 from portal.mail import outbox_messages
-from tests.conftest import PASSWORD, login
+from tests.helpers.auth import PASSWORD, login
 
 MEMBER = "member@acme.example"
 NEW_PASSWORD = "another-long-password"

@@ -10,7 +10,7 @@ from portal.accounts.models import Account, Membership, Role, User
 from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.mail import outbox_messages
-from tests.conftest import PASSWORD, login
+from tests.helpers.auth import PASSWORD, login
 
 
 def _membership_id(app, email: str) -> int:
@@ -220,7 +220,9 @@ def test_recent_changes_name_a_custom_field_by_its_label(app, client, owner):
     from portal.contacts import fields as contact_fields
 
     with app.app_context():
-        contact_fields.create_custom_field(db.session.get(Account, owner), "birthday", "Geburtstag")
+        contact_fields.create_custom_field(
+            db.session.get(Account, owner), "birthday", "Geburtstag", source="ui"
+        )
         db.session.commit()
     page = client.get("/a/acme/settings?lang=en").get_data(as_text=True)
     assert "Custom field “Geburtstag” created" in page

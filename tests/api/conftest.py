@@ -68,20 +68,24 @@ class Factory:
 
     def key(self, scope: str = "write", name: str = "Shop") -> str:
         with self.app.app_context():
-            _, plain = keys.create_key(self.account(), name=name, scope=scope, actor=None)
+            _, plain = keys.create_key(
+                self.account(), name=name, scope=scope, actor=None, source="ui"
+            )
             db.session.commit()
             return plain
 
     def group(self, name: str, **kwargs) -> int:
         with self.app.app_context():
-            group = contacts.create_group(self.account(), name, actor=None, **kwargs)
+            group = contacts.create_group(
+                self.account(), name, actor=None, **{"source": "ui", **kwargs}
+            )
             db.session.commit()
             return group.id
 
     def field(self, key: str, label: str, type: str = "text", choices=None) -> int:
         with self.app.app_context():
             definition = contact_fields.create_custom_field(
-                self.account(), key, label, type, choices=choices
+                self.account(), key, label, type, choices=choices, source="ui"
             )
             db.session.commit()
             return definition.id
@@ -101,14 +105,23 @@ class Factory:
     ) -> int:
         with self.app.app_context():
             contact = contacts.create_contact(
-                self.account(), email, first_name=first_name, last_name=last_name, fields=fields
+                self.account(),
+                email,
+                first_name=first_name,
+                last_name=last_name,
+                fields=fields,
+                source="ui",
             )
             for group_id in (*groups, *unsubscribed):
-                contacts.subscribe(contact, db.session.get(Group, group_id), at=signup_at)
+                contacts.subscribe(
+                    contact, db.session.get(Group, group_id), at=signup_at, source="ui"
+                )
             for group_id in unsubscribed:
-                contacts.unsubscribe(contact, db.session.get(Group, group_id), reason="bounced")
+                contacts.unsubscribe(
+                    contact, db.session.get(Group, group_id), reason="bounced", source="ui"
+                )
             for name in tags:
-                contacts.add_tag(contact, name, actor=None)
+                contacts.add_tag(contact, name, actor=None, source="ui")
             if deleted:
                 contact.status = ContactStatus.DELETED.value
                 from portal import clock

@@ -12,7 +12,7 @@ from portal.api.core import OPERATIONS
 from portal.api.models import ApiKey
 from portal.extensions import db
 from tests.api.conftest import PREFIX, Api
-from tests.conftest import login
+from tests.helpers.auth import login
 
 
 def _error(response, status: int, code: str | None = None) -> dict:

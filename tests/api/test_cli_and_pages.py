@@ -9,7 +9,7 @@ from portal.api.models import ApiKey
 from portal.core.audit import AuditEvent
 from portal.extensions import db
 from tests.api.conftest import PREFIX, Api
-from tests.conftest import login
+from tests.helpers.auth import login
 
 
 def _keys(app):

@@ -40,7 +40,7 @@ FIELDS = (
 
 def add_fields(account: Account) -> None:
     for key, label, kind, choices in FIELDS:
-        contact_fields.create_custom_field(account, key, label, kind, choices=choices)
+        contact_fields.create_custom_field(account, key, label, kind, choices=choices, source="ui")
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def account(ctx, make_account):
 
 @pytest.fixture
 def group(account):
-    group = contacts.create_group(account, "Newsletter", actor=None)
+    group = contacts.create_group(account, "Newsletter", actor=None, source="ui")
     db.session.commit()
     return group
 

@@ -28,7 +28,7 @@ from portal.imports import mapping as m
 from portal.imports import service as imports
 from portal.integrations import export
 from tests.backups.conftest import add_fields, group_state
-from tests.conftest import login
+from tests.helpers.auth import login
 
 LANGUAGES = ("en", "de", "it", "nl", "pl")
 DELIMITER = {"en": ",", "de": ";", "it": ";", "nl": ";", "pl": ";"}
@@ -164,7 +164,7 @@ def test_backup_download_opens_in_the_language_and_imports_back_exactly(
     _assert_for_excel(_table(response.get_data(), language), language)
 
     other = _other_account("copy")
-    target = contacts.create_group(other, "Kopie", actor=None)
+    target = contacts.create_group(other, "Kopie", actor=None, source="ui")
     db.session.commit()
     job = _import(other, target, response.get_data(), tmp_path, f"backup-{language}.csv")
     assert job.created == len(PEOPLE)
@@ -204,7 +204,7 @@ def test_export_of_a_group_opens_in_the_language_and_imports_back_exactly(
     _assert_for_excel(_table(response.get_data(), language), language)
 
     other = _other_account("copy")
-    target = contacts.create_group(other, "Kopie", actor=None)
+    target = contacts.create_group(other, "Kopie", actor=None, source="ui")
     db.session.commit()
     _import(other, target, response.get_data(), tmp_path, f"export-{language}.csv")
     _assert_same(group_state(target.id), people)
@@ -228,7 +228,7 @@ def test_export_of_all_groups_as_zip_imports_back_into_another_account(
     other = _other_account("copy")
     path = tmp_path / "package.zip"
     path.write_bytes(body)
-    jobs = export.import_package(other, path, actor=None)
+    jobs = export.import_package(other, path, actor=None, source="ui")
     assert all(job.detected_format == "portal" for job in jobs)
     db.session.commit()
     for job in jobs:
@@ -241,7 +241,7 @@ def test_export_of_all_groups_as_zip_imports_back_into_another_account(
 
 def test_file_names_are_in_local_time_without_spaces(app, client, account, editor, time_machine):
     time_machine.move_to("2026-12-05T06:09:00+00:00", tick=False)
-    group = contacts.create_group(account, "Kunden Köln / Süd", actor=None)
+    group = contacts.create_group(account, "Kunden Köln / Süd", actor=None, source="ui")
     db.session.commit()
     backup = snapshot(group, reason="manual")
     db.session.commit()
@@ -264,6 +264,7 @@ def test_every_csv_download_sends_its_content_type_once(
         group=group,
         source_path=_bad_file(tmp_path),
         filename="liste.csv",
+        source="ui",
     )
     imports.configure(
         job, mapping=job.mapping, mode="add", import_consent=False, restore_deleted=False
@@ -300,7 +301,7 @@ def test_failed_rows_file_of_an_excel_upload_uses_the_readers_delimiter(
     path = tmp_path / "liste.xlsx"
     book.save(path)
     job = imports.create_import(
-        account, actor=None, group=group, source_path=path, filename="liste.xlsx"
+        account, actor=None, group=group, source_path=path, filename="liste.xlsx", source="ui"
     )
     imports.configure(
         job, mapping=job.mapping, mode="add", import_consent=False, restore_deleted=False

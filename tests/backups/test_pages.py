@@ -23,7 +23,7 @@ from portal.imports.models import ImportJob
 from portal.template_helpers import days_left, human_size
 from tests.backups.conftest import build_contacts
 from tests.backups.stores import damage, lose
-from tests.conftest import login
+from tests.helpers.auth import login
 
 
 def _member(account, email, role, **kwargs):
@@ -39,7 +39,7 @@ def _member(account, email, role, **kwargs):
 def backups(account, group, time_machine):
     """Two groups with backups at different times."""
     time_machine.move_to("2025-06-01T08:00:00+00:00", tick=False)
-    kunden = contacts.create_group(account, "aktionen", actor=None)
+    kunden = contacts.create_group(account, "aktionen", actor=None, source="ui")
     build_contacts(account, group, 3)
     build_contacts(account, kunden, 2, prefix="k")
     made = [snapshot(group, reason="import")]

@@ -23,7 +23,7 @@ from portal.extensions import db
 from portal.imports.models import ImportBeforeImage, ImportJob
 from portal.lifecycle import service as lifecycle
 from tests.backups.conftest import build_contacts, group_state
-from tests.conftest import login
+from tests.helpers.auth import login
 from tests.imports.conftest import contact_state
 
 HEADER = ["email", "first_name", "last_name"]
@@ -49,7 +49,7 @@ def scenario(account, group, run_import):
     """The issue's case: a group of 360, an import from the portal (backup first) that
     adds 12 contacts and changes one name. Two of the 12 are also in another group."""
     emails = build_contacts(account, group, 360)
-    other = contacts.create_group(account, "Kunden", actor=None)
+    other = contacts.create_group(account, "Kunden", actor=None, source="ui")
     db.session.commit()
     renamed = emails[5]
     new = [f"neu{i:02d}@example.de" for i in range(12)]
@@ -62,7 +62,7 @@ def scenario(account, group, run_import):
     assert job.backup_id is not None and (job.created, job.updated) == (12, 1)
     for email in new[:2]:
         contacts.subscribe(
-            db.session.scalar(db.select(Contact).where(Contact.email == email)), other
+            db.session.scalar(db.select(Contact).where(Contact.email == email)), other, source="ui"
         )
     db.session.commit()
     backup = db.session.get(Backup, job.backup_id)
@@ -139,7 +139,7 @@ def test_forgotten_and_signed_off_since_are_left_alone(account, group, scenario)
     forgotten, signed_off = active[0], active[1]
     lifecycle.forget_emails(account, [forgotten], actor=None, source="ui")
     person = db.session.scalar(db.select(Contact).where(Contact.email == signed_off))
-    contacts.unsubscribe(person, group, reason="unsubscribed", at=clock.now())
+    contacts.unsubscribe(person, group, reason="unsubscribed", at=clock.now(), source="ui")
     db.session.commit()
 
     preview = restore_preview(backup)
@@ -183,9 +183,9 @@ def test_missing_and_to_be_deleted_contacts_come_back(account, group):
 def test_the_restore_says_when_the_group_changed_after_the_preview(account, group, scenario):
     backup = scenario["backup"]
     preview = restore_preview(backup)
-    contacts.create_contact(account, "spaet@example.de")
+    contacts.create_contact(account, "spaet@example.de", source="ui")
     late = db.session.scalar(db.select(Contact).where(Contact.email == "spaet@example.de"))
-    contacts.subscribe(late, group)
+    contacts.subscribe(late, group, source="ui")
     db.session.commit()
     restore = _restore(backup, RestoreMode.EXACT, preview)
     assert restore.changed_meanwhile and restore.counts["removed"] == 13
@@ -197,9 +197,9 @@ def test_the_restore_says_when_the_group_changed_after_the_preview(account, grou
 def test_an_import_into_an_empty_group_makes_no_backup_and_can_be_undone(
     account, group, run_import
 ):
-    other = contacts.create_group(account, "Kunden", actor=None)
-    old = contacts.create_contact(account, "alt@example.de", first_name="Alt")
-    contacts.subscribe(old, other)
+    other = contacts.create_group(account, "Kunden", actor=None, source="ui")
+    old = contacts.create_contact(account, "alt@example.de", first_name="Alt", source="ui")
+    contacts.subscribe(old, other, source="ui")
     db.session.commit()
     before = contact_state(account.id)
     job = run_import([HEADER, ["alt@example.de", "Geändert", ""], ["neu@example.de", "Neu", ""]])

@@ -24,7 +24,7 @@ from portal.imports import mapping as m
 from portal.imports import service as imports
 from portal.imports.models import ImportJob
 from tests.backups.conftest import add_fields, build_contacts, group_state
-from tests.conftest import login
+from tests.helpers.auth import login
 
 
 def _sign_in(client, account):
@@ -61,7 +61,7 @@ def test_round_trip_of_5000_contacts_reproduces_master_data_and_sign_off_state(
     # a second account with the same custom fields imports the downloaded file
     other = accounts.create_account("Other", "other")
     add_fields(other)
-    target = contacts.create_group(other, "Wiederhergestellt", actor=None)
+    target = contacts.create_group(other, "Wiederhergestellt", actor=None, source="ui")
     db.session.commit()
     path = tmp_path / "download.csv"
     path.write_bytes(body)
@@ -83,7 +83,7 @@ def test_round_trip_of_5000_contacts_reproduces_master_data_and_sign_off_state(
 
 
 def test_one_click_restore_recreates_a_deleted_group_and_keeps_sign_offs(app, client, account):
-    group = contacts.create_group(account, "Kunden", actor=None)
+    group = contacts.create_group(account, "Kunden", actor=None, source="ui")
     db.session.commit()
     emails = build_contacts(account, group, 30)
     before = group_state(group.id)
@@ -135,7 +135,7 @@ def test_restore_never_reactivates_a_contact_who_signed_off_after_the_backup(acc
         db.select(Subscription).where(Subscription.group_id == group.id, Subscription.active)
     )
     email = db.session.get(Contact, sub.contact_id).email
-    contacts.unsubscribe(sub.contact, group, reason="unsubscribed", at=clock.now())
+    contacts.unsubscribe(sub.contact, group, reason="unsubscribed", at=clock.now(), source="ui")
     db.session.commit()
     job = restore_as_import(backup, actor=None)
     db.session.commit()
@@ -159,7 +159,7 @@ def test_restore_into_a_group_of_the_same_name(account, group):
     build_contacts(account, group, 3)
     backup = snapshot(group, reason="manual")
     contacts.delete_group(group, actor=None, source="api")
-    again = contacts.create_group(account, "NEWSLETTER", actor=None)
+    again = contacts.create_group(account, "NEWSLETTER", actor=None, source="ui")
     db.session.commit()
     job = restore_as_import(backup, actor=None)
     assert job.group_id == again.id

@@ -73,18 +73,19 @@ def test_backup_holds_master_data_in_the_import_format_and_no_activities(account
         first_name="=Jürgen",
         last_name="Größ",
         fields={"city": "Łódź", "points": "2,5", "level": "Gold"},
+        source="ui",
     )
-    contacts.subscribe(contact, group)
-    contacts.add_tag(contact, "Żółw", actor=None)
-    contacts.add_tag(contact, "Ärger", actor=None)
+    contacts.subscribe(contact, group, source="ui")
+    contacts.add_tag(contact, "Żółw", actor=None, source="ui")
+    contacts.add_tag(contact, "Ärger", actor=None, source="ui")
     db.session.add(
         Activity(
             account_id=account.id, contact_id=contact.id, kind="open", detail="secret-activity"
         )
     )
-    gone = contacts.create_contact(account, "weg@example.pl", first_name="Weg")
-    contacts.subscribe(gone, group)
-    contacts.unsubscribe(gone, group, reason="bounced")
+    gone = contacts.create_contact(account, "weg@example.pl", first_name="Weg", source="ui")
+    contacts.subscribe(gone, group, source="ui")
+    contacts.unsubscribe(gone, group, reason="bounced", source="ui")
     db.session.commit()
     mark_deleted(gone.id)
     backup = snapshot(group, reason="manual")
@@ -160,13 +161,13 @@ def test_a_failed_snapshot_stops_the_group_deletion(account, group, monkeypatch)
 
 
 def test_group_deletion_page_makes_the_backup(app, client, owner):
-    from tests.conftest import login  # noqa: F401 - the owner fixture signed in
+    from tests.helpers.auth import login  # noqa: F401 - the owner fixture signed in
 
     with app.app_context():
         from portal.accounts.models import Account
 
         account = db.session.get(Account, owner)
-        group = contacts.create_group(account, "Kunden", actor=None)
+        group = contacts.create_group(account, "Kunden", actor=None, source="ui")
         build_contacts(account, group, 4)
         group_id = group.id
     page = client.get(f"/a/acme/groups/{group_id}/settings").get_data(as_text=True)
@@ -190,9 +191,10 @@ def test_postgres_copy_writes_the_same_cells_as_the_portable_path(account, group
         first_name='Anna "Nan", die\nZweite',
         last_name="",
         fields={"city": "@Köln; Mitte", "points": 1e-05, "level": "Silber"},
+        source="ui",
     )
-    contacts.subscribe(odd, group)
-    contacts.add_tag(odd, "-minus", actor=None)
+    contacts.subscribe(odd, group, source="ui")
+    contacts.add_tag(odd, "-minus", actor=None, source="ui")
     db.session.commit()
     mark_deleted(odd.id)
     fast = snapshot(group, reason="manual")

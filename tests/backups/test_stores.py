@@ -35,6 +35,7 @@ from portal.core.storage import (
 from portal.extensions import db
 from tests.backups.conftest import build_contacts
 from tests.backups.stores import age, damage, everything, lose, raw_bytes
+from tests.workers import TEST_KEYS
 
 
 @pytest.fixture(params=["folder", "postgresql", "s3"])
@@ -208,9 +209,9 @@ def test_the_default_store_follows_the_database(app, ctx):
 
     postgres = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
     assert isinstance(get_storage(), DatabaseWithFolder if postgres else LocalStorage)
-    assert build_config({"SQLALCHEMY_DATABASE_URI": "postgresql://x@h/db"})["FILE_STORE"] == (
-        os.environ.get("FILE_STORE") or "postgresql"
-    )
+    assert build_config({"SQLALCHEMY_DATABASE_URI": "postgresql://x@h/db", **TEST_KEYS})[
+        "FILE_STORE"
+    ] == (os.environ.get("FILE_STORE") or "postgresql")
     assert build_config({"SQLALCHEMY_DATABASE_URI": "sqlite:///x.db"})["FILE_STORE"] == (
         os.environ.get("FILE_STORE") or "folder"
     )

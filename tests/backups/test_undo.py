@@ -21,7 +21,7 @@ from portal.extensions import db
 from portal.imports.models import ImportJob
 from tests.backups.conftest import mark_deleted
 from tests.backups.stores import damage, raw_bytes
-from tests.conftest import login
+from tests.helpers.auth import login
 from tests.imports.conftest import contact_state
 
 HEADER = ["email", "first_name", "last_name", "tags", "active", "signup_at", "signoff_at",
@@ -31,21 +31,23 @@ HEADER = ["email", "first_name", "last_name", "tags", "active", "signup_at", "si
 @pytest.fixture
 def scene(account, group):
     """Contacts in every state an import can change."""
-    other = contacts.create_group(account, "Kunden", actor=None)
+    other = contacts.create_group(account, "Kunden", actor=None, source="ui")
     jan = datetime(2024, 1, 10, 9, 30, 12, 345678, tzinfo=UTC)
 
     def person(email, first, last, *, fields=None, tags=(), groups=(group,)):
-        c = contacts.create_contact(account, email, first_name=first, last_name=last, fields=fields)
+        c = contacts.create_contact(
+            account, email, first_name=first, last_name=last, fields=fields, source="ui"
+        )
         for g in groups:
-            contacts.subscribe(c, g, at=jan)
+            contacts.subscribe(c, g, at=jan, source="ui")
         for t in tags:
-            contacts.add_tag(c, t, actor=None)
+            contacts.add_tag(c, t, actor=None, source="ui")
         return c
 
     c1 = person("jürgen@größ.de", "Jürgen", "Größ", fields={"city": "Köln", "points": 42},
                 tags=("Kunde", "VIP"))  # fmt: skip
     c2 = person("ola@example.pl", "Ola", "Żółć", tags=("Łódź",))
-    contacts.unsubscribe(c2, group, reason="bounced", at=jan + timedelta(days=30))
+    contacts.unsubscribe(c2, group, reason="bounced", at=jan + timedelta(days=30), source="ui")
     c3 = person("weg@example.it", "Niccolò", "Mazzà")
     c4 = person("eline@example.nl", "Eline", "van 't Hoff", fields={"points": 2.5})
     c5 = person("kunde@example.de", "Karl", "Kunde", groups=(other,))
@@ -99,7 +101,7 @@ def test_undo_restores_the_pre_import_state_exactly(account, group, scene, run_i
     assert changed["ola@example.pl"]["subs"][group.id][0] is True  # reactivated
     # a contact the import created and somebody then put into a second group stays
     neu1 = db.session.scalar(db.select(Contact).where(Contact.email == "neu1@example.de"))
-    contacts.subscribe(neu1, scene["other"])
+    contacts.subscribe(neu1, scene["other"], source="ui")
     db.session.commit()
 
     undo = request_undo(job, actor=None)
@@ -137,7 +139,9 @@ def test_undo_does_not_switch_back_who_signed_off_after_the_import(
 ):
     job = _import_everything(run_import)
     jurgen = db.session.scalar(db.select(Contact).where(Contact.email == "jürgen@größ.de"))
-    contacts.unsubscribe(jurgen, group, reason="unsubscribed", at=clock.now() + timedelta(hours=1))
+    contacts.unsubscribe(
+        jurgen, group, reason="unsubscribed", at=clock.now() + timedelta(hours=1), source="ui"
+    )
     db.session.commit()
     undo = request_undo(job, actor=None)
     db.session.commit()

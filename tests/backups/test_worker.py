@@ -4,13 +4,9 @@ import that ran on one: the RQ glue, app context and storage path as in producti
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 
-import pytest
-
-from portal import create_app
 from portal.accounts import service as accounts
 from portal.backups import tasks
 from portal.backups.models import Backup, BackupRestore, ImportUndo
@@ -24,28 +20,11 @@ from portal.extensions import db
 from portal.imports import tasks as import_tasks
 from portal.imports.models import ImportJob
 from tests.imports.conftest import configured_import, contact_state, write_csv
-
-
-@pytest.fixture
-def web(database_url, redis_url):
-    """The app as the web process has it: queues are asynchronous."""
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+from tests.workers import worker_env
 
 
 def _burst_worker(database_url, redis_url) -> str:
-    env = dict(
-        os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY="test-secret-key"
-    )
+    env = worker_env(database_url, redis_url)
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "rq", "worker", "--burst"],
         cwd=ROOT,
@@ -60,10 +39,12 @@ def _burst_worker(database_url, redis_url) -> str:
 def test_portal_import_and_its_undo_on_a_real_worker(web, tmp_path, database_url, redis_url):
     with web.app_context():
         account = accounts.create_account("Worker", "worker")
-        group = contacts.create_group(account, "Newsletter", actor=None)
+        group = contacts.create_group(account, "Newsletter", actor=None, source="ui")
         for i in range(5):
-            contact = contacts.create_contact(account, f"old{i}@example.de", first_name="Alt")
-            contacts.subscribe(contact, group)
+            contact = contacts.create_contact(
+                account, f"old{i}@example.de", first_name="Alt", source="ui"
+            )
+            contacts.subscribe(contact, group, source="ui")
         db.session.commit()
         before = contact_state(account.id)
         rows = [["email", "first_name"], *[[f"old{i}@example.de", "Neu"] for i in range(5)]]
@@ -96,9 +77,11 @@ def test_a_portal_import_through_the_pages_makes_a_backup(app, client, owner):
         from portal.accounts.models import Account
 
         account = db.session.get(Account, owner)
-        group = contacts.create_group(account, "Kunden", actor=None)
-        member = contacts.create_contact(account, "bestand@example.de")
-        contacts.subscribe(member, group)  # an empty group gets no backup (test_recovery.py)
+        group = contacts.create_group(account, "Kunden", actor=None, source="ui")
+        member = contacts.create_contact(account, "bestand@example.de", source="ui")
+        contacts.subscribe(
+            member, group, source="ui"
+        )  # an empty group gets no backup (test_recovery.py)
         db.session.commit()
         group_id = group.id
     data = b"email;Vorname\r\nanna@example.de;Anna\r\n"
@@ -127,10 +110,12 @@ def test_a_confirmed_restore_on_a_real_worker(web, tmp_path, database_url, redis
     """What the confirmation page showed is what the worker does, in "exact" mode."""
     with web.app_context():
         account = accounts.create_account("Worker", "worker")
-        group = contacts.create_group(account, "Newsletter", actor=None)
+        group = contacts.create_group(account, "Newsletter", actor=None, source="ui")
         for i in range(5):
-            contact = contacts.create_contact(account, f"old{i}@example.de", first_name="Alt")
-            contacts.subscribe(contact, group)
+            contact = contacts.create_contact(
+                account, f"old{i}@example.de", first_name="Alt", source="ui"
+            )
+            contacts.subscribe(contact, group, source="ui")
         db.session.commit()
         backup_id = snapshot(group, reason="manual").id
         db.session.commit()

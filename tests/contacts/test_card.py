@@ -13,7 +13,7 @@ from portal.accounts.models import Role
 from portal.contacts.models import Contact, Tag
 from portal.core.audit import AuditEvent
 from portal.extensions import db
-from tests.conftest import login
+from tests.helpers.auth import login
 
 JAN = datetime(2024, 1, 15, 9, 30, tzinfo=UTC)
 MAR = datetime(2024, 3, 2, 17, 45, tzinfo=UTC)

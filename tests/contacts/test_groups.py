@@ -13,7 +13,7 @@ from portal.contacts.models import Activity, Contact, Group, Subscription
 from portal.core import signals
 from portal.core.audit import AuditEvent
 from portal.extensions import db
-from tests.conftest import login
+from tests.helpers.auth import login
 
 
 def only_receiver(monkeypatch, signal, receiver) -> None:

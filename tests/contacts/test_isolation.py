@@ -8,7 +8,7 @@ import pytest
 from portal.accounts.models import Role
 from portal.contacts.models import Contact, Group, Tag
 from portal.extensions import db
-from tests.conftest import login
+from tests.helpers.auth import login
 
 GETS = [
     "/a/{slug}/contacts",
@@ -137,7 +137,7 @@ def test_the_same_email_may_live_in_two_accounts(app, tenants):
 
     with app.app_context():
         beta = db.session.scalar(db.select(Account).where(Account.slug == "beta"))
-        service.create_contact(beta, "Secret@Alpha.example")
+        service.create_contact(beta, "Secret@Alpha.example", source="ui")
         db.session.commit()
         assert (
             db.session.scalar(

@@ -169,8 +169,10 @@ def test_signup_dates_are_days_in_the_users_timezone(app, people):
     with app.app_context():
         account = db.session.scalar(db.select(Account))
         late = datetime(2024, 6, 14, 22, 30, tzinfo=UTC)
-        contact = service.create_contact(account, "late@example.com")
-        service.subscribe(contact, db.session.get(service.Group, people["news"]), at=late)
+        contact = service.create_contact(account, "late@example.com", source="ui")
+        service.subscribe(
+            contact, db.session.get(service.Group, people["news"]), at=late, source="ui"
+        )
         db.session.commit()
         f = ContactFilter(signup_from=datetime(2024, 6, 15).date(), q="late")
         berlin = queries.count_contacts(account, f, tz=ZoneInfo("Europe/Berlin"))
@@ -251,7 +253,9 @@ def many(app, owner):
     with app.app_context():
         account = db.session.get(Account, owner)
         for i in range(120):
-            service.create_contact(account, f"person{i:03d}@example.com", first_name=f"P{i}")
+            service.create_contact(
+                account, f"person{i:03d}@example.com", first_name=f"P{i}", source="ui"
+            )
         db.session.commit()
 
 
@@ -295,7 +299,7 @@ def test_pages_keep_the_filter(client, many):
 def test_new_contacts_between_pages_do_not_shift_the_pages(client, app, many, owner):
     first, next_url, _, _ = _follow(client, LIST)
     with app.app_context():
-        service.create_contact(db.session.get(Account, owner), "newcomer@example.com")
+        service.create_contact(db.session.get(Account, owner), "newcomer@example.com", source="ui")
         db.session.commit()
     second, _, _, _ = _follow(client, next_url)
     assert second[0] == "person069@example.com" and not set(first) & set(second)
@@ -359,7 +363,7 @@ def test_filter_roundtrip_through_the_query_string():
 
 def test_viewers_see_the_list(client, app, owner, make_user, data, people):
     from portal.accounts.models import Role
-    from tests.conftest import login
+    from tests.helpers.auth import login
 
     make_user("viewer@acme.example", owner, Role.VIEWER)
     client.post("/logout")

@@ -176,7 +176,9 @@ def many(app, owner):
         account = db.session.get(Account, owner)
         for i in range(120):
             first = f"Z{i:03d}" if i % 3 == 0 else f"A{i:03d}"
-            service.create_contact(account, f"person{i:03d}@example.com", first_name=first)
+            service.create_contact(
+                account, f"person{i:03d}@example.com", first_name=first, source="ui"
+            )
         db.session.commit()
 
 

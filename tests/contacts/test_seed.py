@@ -7,7 +7,7 @@ from portal.contacts import demo
 from portal.contacts.models import Activity, Contact, CustomField, Group, Subscription, Tag
 from portal.database_setup import planned_rows
 from portal.extensions import db
-from tests.conftest import login
+from tests.helpers.auth import login
 
 
 def _count(model, account_id, column=None):

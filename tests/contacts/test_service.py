@@ -33,7 +33,7 @@ def test_fold(text, folded):
 def test_search_columns_follow_the_names(app, owner):
     with app.app_context():
         account = db.session.get(Account, owner)
-        contact = service.create_contact(account, "a@example.com", first_name="Jürgen")
+        contact = service.create_contact(account, "a@example.com", first_name="Jürgen", source="ui")
         assert (contact.search_name, contact.search_name_rev) == ("jurgen", "jurgen")
         contact.last_name = "Größ"
         assert contact.search_name == "jurgen gross" and contact.search_name_rev == "gross jurgen"
@@ -46,10 +46,10 @@ def test_search_columns_follow_the_names(app, owner):
 def test_emails_are_normalized_and_unique_per_account(app, owner):
     with app.app_context():
         account = db.session.get(Account, owner)
-        contact = service.create_contact(account, "  Jürgen@Bücher.Example ")
+        contact = service.create_contact(account, "  Jürgen@Bücher.Example ", source="ui")
         assert contact.email == "jürgen@bücher.example"
         with pytest.raises(service.ContactInvalid) as caught:
-            service.create_contact(account, "JÜRGEN@bücher.example")
+            service.create_contact(account, "JÜRGEN@bücher.example", source="ui")
         assert "email" in caught.value.errors
         assert queries.find_contact(account, "jürgen@BÜCHER.example").id == contact.id
 
@@ -99,23 +99,25 @@ def test_invalid_custom_field_values(app, kind, raw):
 def test_custom_field_definitions_are_checked(app, owner):
     with app.app_context():
         account = db.session.get(Account, owner)
-        contact_fields.create_custom_field(account, "city", "Stadt")
+        contact_fields.create_custom_field(account, "city", "Stadt", source="ui")
         for key, kind, choices in [
             ("city", "text", None),
             ("Bad Key", "text", None),
             ("plan", "choice", []),
         ]:
             with pytest.raises(service.ServiceError):
-                contact_fields.create_custom_field(account, key, "L", kind, choices=choices)
+                contact_fields.create_custom_field(
+                    account, key, "L", kind, choices=choices, source="ui"
+                )
         with pytest.raises(ValueError):
-            contact_fields.create_custom_field(account, "kind", "L", "colour")
+            contact_fields.create_custom_field(account, "kind", "L", "colour", source="ui")
 
 
 def test_unknown_custom_fields_are_refused(app, owner):
     with app.app_context():
         account = db.session.get(Account, owner)
         with pytest.raises(service.ContactInvalid) as caught:
-            service.create_contact(account, "a@example.com", fields={"nope": "1"})
+            service.create_contact(account, "a@example.com", fields={"nope": "1"}, source="ui")
         assert list(caught.value.errors) == ["field:nope"]
 
 
@@ -125,18 +127,20 @@ def test_subscribe_and_unsubscribe_keep_the_signup_data(app, owner):
     t3 = datetime(2024, 3, 1, tzinfo=UTC)
     with app.app_context():
         account = db.session.get(Account, owner)
-        group = service.create_group(account, "Newsletter", actor=None)
-        contact = service.create_contact(account, "a@example.com")
+        group = service.create_group(account, "Newsletter", actor=None, source="ui")
+        contact = service.create_contact(account, "a@example.com", source="ui")
         sub = service.subscribe(contact, group, at=t1, source="form")
-        assert service.subscribe(contact, group, at=t2) is sub and sub.activated_at == t1
-        service.unsubscribe(contact, group, reason="complained", at=t2)
+        assert (
+            service.subscribe(contact, group, at=t2, source="ui") is sub and sub.activated_at == t1
+        )
+        service.unsubscribe(contact, group, reason="complained", at=t2, source="ui")
         assert (sub.active, sub.activated_at, sub.deactivated_at, sub.optout_reason) == (
             False,
             t1,
             t2,
             "complained",
         )
-        service.subscribe(contact, group, at=t3)
+        service.subscribe(contact, group, at=t3, source="ui")
         assert (sub.active, sub.activated_at, sub.deactivated_at, sub.optout_reason) == (
             True,
             t3,
@@ -152,20 +156,20 @@ def test_subscriptions_never_cross_accounts(app, owner, make_account):
     with app.app_context():
         account = db.session.get(Account, owner)
         other = db.session.get(Account, other_id)
-        group = service.create_group(other, "Fremd", actor=None)
-        contact = service.create_contact(account, "a@example.com")
+        group = service.create_group(other, "Fremd", actor=None, source="ui")
+        contact = service.create_contact(account, "a@example.com", source="ui")
         with pytest.raises(ValueError):
-            service.subscribe(contact, group)
+            service.subscribe(contact, group, source="ui")
 
 
 def test_deleting_a_contact_removes_its_rows(app, owner):
     """Cascades the lifecycle area relies on when it purges."""
     with app.app_context():
         account = db.session.get(Account, owner)
-        group = service.create_group(account, "G", actor=None)
-        contact = service.create_contact(account, "a@example.com")
-        service.subscribe(contact, group)
-        service.add_tag(contact, "T", actor=None)
+        group = service.create_group(account, "G", actor=None, source="ui")
+        contact = service.create_contact(account, "a@example.com", source="ui")
+        service.subscribe(contact, group, source="ui")
+        service.add_tag(contact, "T", actor=None, source="ui")
         service.record_activity(contact, "open", group=group)
         db.session.commit()
         db.session.delete(contact)
@@ -178,7 +182,9 @@ def test_deleting_a_contact_removes_its_rows(app, owner):
 def test_iter_matching_ids_walks_every_match_once(app, owner):
     with app.app_context():
         account = db.session.get(Account, owner)
-        ids = [service.create_contact(account, f"p{i}@example.com").id for i in range(23)]
+        ids = [
+            service.create_contact(account, f"p{i}@example.com", source="ui").id for i in range(23)
+        ]
         db.session.commit()
         batches = list(queries.iter_matching_ids(account, queries.ContactFilter(), batch=10))
         assert [len(b) for b in batches] == [10, 10, 3]

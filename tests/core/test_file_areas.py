@@ -117,9 +117,11 @@ def ids(nodes):
         account = accounts.create_account("Acme", "acme")
         user = accounts.create_user(OWNER, PASSWORD)
         accounts.add_member(account, user, Role.OWNER)
-        group = contacts.create_group(account, "Newsletter", actor=None)
+        group = contacts.create_group(account, "Newsletter", actor=None, source="ui")
         for email in ("anna@example.com", "ben@example.com"):
-            contacts.subscribe(contacts.create_contact(account, email), group)
+            contacts.subscribe(
+                contacts.create_contact(account, email, source="ui"), group, source="ui"
+            )
         db.session.commit()
         return account.id, group.id
 
@@ -139,7 +141,7 @@ def test_a_list_uploaded_on_the_web_node_is_checked_and_run_by_the_worker(nodes,
         account = db.session.get(Account, account_id)
         group = db.session.get(Group, group_id)
         job = imports.create_import(
-            account, actor=None, group=group, source_path=upload, filename="liste.csv"
+            account, actor=None, group=group, source_path=upload, filename="liste.csv", source="ui"
         )
         imports.configure(
             job, mapping=job.mapping, mode="update_add", import_consent=False,

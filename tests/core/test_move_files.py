@@ -54,7 +54,9 @@ def made(account, group, folders, tmp_path):
     for name in ("a.csv", "old.csv"):
         path = write_csv(tmp_path / name, [["email"], [f"{name}@example.com"]])
         lists.append(
-            imports.create_import(account, actor=None, group=group, source_path=path, filename=name)
+            imports.create_import(
+                account, actor=None, group=group, source_path=path, filename=name, source="ui"
+            )
         )
     lists[1].file_sha256 = ""  # an upload of before this change: no checksum kept
     run = export.start(account, fmt="csv", group=None, actor=None)

@@ -87,23 +87,20 @@ def test_the_outbox_keeps_its_mails_right_in_its_folder(ctx, folders):
 
 
 @pytest.mark.parametrize("area", ["uploads", "exports", "outbox"])
-def test_the_database_store_reads_each_areas_legacy_folder(app, ctx, folders, area):
-    app.config["FILE_STORE"] = "postgresql"
-    try:
-        key = "old.eml" if area == "outbox" else "3/old.csv"
-        storage_named("folder", area).write_stream(key, [b"kept in the folder"])
-        store = get_storage(area)
-        assert isinstance(store, DatabaseWithFolder)
-        with store.open(key) as fh:
-            assert fh.read() == b"kept in the folder"
-        with local_copy(store, key, hashlib.sha256(b"kept in the folder").hexdigest()) as path:
-            assert path.read_bytes() == b"kept in the folder"
-        assert key in {e.key for e in store.entries()}
-        new = "new.eml" if area == "outbox" else "3/new.csv"
-        store.write_stream(new, [b"new"])
-        assert not storage_named("folder", area).exists(new)
-    finally:
-        app.config["FILE_STORE"] = "folder"
+def test_the_database_store_reads_each_areas_legacy_folder(app, ctx, folders, area, monkeypatch):
+    monkeypatch.setitem(app.config, "FILE_STORE", "postgresql")  # restored after the test
+    key = "old.eml" if area == "outbox" else "3/old.csv"
+    storage_named("folder", area).write_stream(key, [b"kept in the folder"])
+    store = get_storage(area)
+    assert isinstance(store, DatabaseWithFolder)
+    with store.open(key) as fh:
+        assert fh.read() == b"kept in the folder"
+    with local_copy(store, key, hashlib.sha256(b"kept in the folder").hexdigest()) as path:
+        assert path.read_bytes() == b"kept in the folder"
+    assert key in {e.key for e in store.entries()}
+    new = "new.eml" if area == "outbox" else "3/new.csv"
+    store.write_stream(new, [b"new"])
+    assert not storage_named("folder", area).exists(new)
 
 
 def test_a_local_copy_is_verified_and_removed_after_use(store_name):

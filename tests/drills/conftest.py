@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from portal import create_app
 from portal.accounts import service as accounts
 from portal.accounts.models import Account
 from portal.contacts import demo
@@ -23,6 +22,7 @@ from portal.extensions import db, rq
 from portal.integrations import service as integrations
 from portal.integrations import tasks as integration_tasks
 from portal.integrations.models import OutgoingEvent
+from tests.helpers.apps import web_app
 from tests.workers import Worker, start_worker, wait_for
 
 # every drill builds its accounts at this instant, so two builds are identical; what
@@ -37,20 +37,14 @@ QUIET = timedelta(minutes=11)  # a job that shows no sign of life this long may 
 @pytest.fixture
 def web(database_url, redis_url, tmp_path):
     """The app as the web process has it: queues are asynchronous."""
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
-            "BACKUP_DIR": str(tmp_path / "backups"),
-            # the drills' receivers and closed ports are on 127.0.0.1 (issue 16, point 7)
-            "WEBHOOK_ALLOW_PRIVATE_TARGETS": True,
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with web_app(
+        database_url,
+        redis_url,
+        BACKUP_DIR=str(tmp_path / "backups"),
+        # the drills' receivers and closed ports are on 127.0.0.1 (issue 16, point 7)
+        WEBHOOK_ALLOW_PRIVATE_TARGETS=True,
+    ) as app:
+        yield app
 
 
 @pytest.fixture

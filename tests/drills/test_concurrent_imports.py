@@ -38,9 +38,9 @@ def _imports(account_id: int, files: dict[str, Path]) -> dict[str, int]:
     account = db.session.get(Account, account_id)
     ids = {}
     for name, path in files.items():
-        group = contacts.create_group(account, name, actor=None)
+        group = contacts.create_group(account, name, actor=None, source="ui")
         job = imports.create_import(
-            account, actor=None, group=group, source_path=path, filename=f"{name}.csv"
+            account, actor=None, group=group, source_path=path, filename=f"{name}.csv", source="ui"
         )
         imports.configure(
             job, mapping=job.mapping, mode="update_add", import_consent=False, restore_deleted=False

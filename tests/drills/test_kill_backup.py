@@ -49,7 +49,7 @@ def _portal_import(account_id: int, folder: Path) -> int:
     rows += [[f"neu{i}@example.de", "Neu"] for i in range(1000)]
     path = write_csv(folder / f"list-{account_id}.csv", rows)
     job = imports.create_import(
-        account, actor=None, group=group, source_path=path, filename="list.csv"
+        account, actor=None, group=group, source_path=path, filename="list.csv", source="ui"
     )
     imports.configure(
         job, mapping=job.mapping, mode="update_add", import_consent=False, restore_deleted=False

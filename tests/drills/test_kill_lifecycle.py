@@ -36,7 +36,12 @@ def _mass_delete(account_id: int) -> int:
     """The owner deletes every active contact from the mass-management page (confirmed)."""
     account = db.session.get(Account, account_id)
     job = mass.draft_for_filter(
-        account, LifecycleAction.DELETE, ContactFilter(status="active"), tz=BERLIN, actor=None
+        account,
+        LifecycleAction.DELETE,
+        ContactFilter(status="active"),
+        tz=BERLIN,
+        actor=None,
+        source="ui",
     )
     mass.confirm(job)
     db.session.commit()

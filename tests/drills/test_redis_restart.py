@@ -25,7 +25,7 @@ from portal.imports import tasks
 from portal.imports.models import ImportJob, ImportRow, ImportStatus
 from tests.drills.conftest import account_state, fresh, new_account
 from tests.imports.conftest import write_csv
-from tests.workers import wait_for
+from tests.workers import TEST_KEYS, wait_for
 
 ROWS = 100_000
 MONITORING = ("--job-monitoring-interval", "1")
@@ -96,9 +96,9 @@ def _rows(n: int) -> list[list[str]]:
 
 def _new_import(account_id: int, path: Path) -> int:
     account = db.session.get(Account, account_id)
-    group = contacts.create_group(account, "Newsletter", actor=None)
+    group = contacts.create_group(account, "Newsletter", actor=None, source="ui")
     job = imports.create_import(
-        account, actor=None, group=group, source_path=path, filename="list.csv"
+        account, actor=None, group=group, source_path=path, filename="list.csv", source="ui"
     )
     imports.configure(
         job, mapping=job.mapping, mode="update_add", import_consent=False, restore_deleted=False
@@ -124,7 +124,7 @@ def test_redis_restart_during_an_import(database_url, redis_server, workers, tmp
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_server.url,
-            "SECRET_KEY": "test-secret-key",
+            **TEST_KEYS,
             "BACKUP_DIR": str(tmp_path / "backups"),
         }
     )

@@ -26,11 +26,10 @@ import pytest
 from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
-from portal import create_app
 from portal.accounts.models import Role
 from portal.config import ROOT
-from portal.extensions import db
-from tests.conftest import PASSWORD
+from tests.helpers.apps import queued_twin
+from tests.helpers.auth import PASSWORD
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOT_DIR = ROOT / "test-artifacts" / "screenshots"
@@ -115,15 +114,9 @@ def async_app(app):
     worker (flask-rq reads RQ_ASYNC; the session app runs them at once because of TESTING).
     Same database, Redis, secret key and outbox as the session app, so a session cookie
     of either server is good on the other."""
-    keys = ("SQLALCHEMY_DATABASE_URI", "REDIS_URL", "SECRET_KEY", "OUTBOX_DIR", "LOGIN_RATE_LIMIT")
-    second = create_app(
-        {"TESTING": True, "RQ_ASYNC": True, "WTF_CSRF_ENABLED": True}
-        | {key: app.config[key] for key in keys}
-    )
-    yield second
-    with second.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    keys = ("SECRET_KEY", "SUPPRESSION_KEY", "OUTBOX_DIR", "LOGIN_RATE_LIMIT")
+    with queued_twin(app, keys, WTF_CSRF_ENABLED=True) as second:
+        yield second
 
 
 @pytest.fixture
@@ -147,6 +140,7 @@ def rq_worker(app, tmp_path):
             DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
             REDIS_URL=app.config["REDIS_URL"],
             SECRET_KEY=app.config["SECRET_KEY"],
+            SUPPRESSION_KEY=app.config["SUPPRESSION_KEY"],
             **extra_env,
         )
         log = tmp_path / f"worker-{len(workers)}.log"

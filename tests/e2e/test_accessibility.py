@@ -74,6 +74,19 @@ def serious_violations(page) -> list[dict]:
     return found
 
 
+CONTRAST = """async () => {
+  const r = await axe.run(document, { runOnly: ["color-contrast"] });
+  return [...r.violations, ...r.incomplete].flatMap((v) => v.nodes.map((n) => n.target.join(" ")));
+}"""
+
+
+def contrast_findings(page) -> list[str]:
+    """The elements axe-core's color-contrast rule flags: violations, and the
+    "incomplete" ones (1:1, text the colour of its background)."""
+    page.add_script_tag(path=axe_file())
+    return page.evaluate(CONTRAST)
+
+
 @pytest.fixture
 def new_page(browser):
     """Pages whose contexts let Playwright inject axe-core: the portal's Content Security
@@ -180,10 +193,17 @@ def test_forget_me_reads_on_a_deleted_contacts_card(app, scene, live_server, pag
     )
     assert colour == "rgb(255, 255, 255)" and background == "rgb(220, 53, 69)"
     assert not serious_violations(page)
+    assert "#action-forget_contact" not in contrast_findings(page)
 
-    page.add_style_tag(content=".contact-deleted a { color: var(--bs-danger) !important; }")
-    contrast = [v for v in serious_violations(page) if v["id"] == "color-contrast"]
-    assert contrast and "#action-forget_contact" in " ".join(contrast[0]["nodes"]), contrast
+    # The old rule, without Bootstrap's 0.15 s colour transition: axe-core used to run
+    # while the text was still fading from white to red, and saw a low contrast (a
+    # violation) or, once the fade was over, red on red — 1:1, which axe-core files as
+    # "incomplete" (it cannot tell hidden text from a mistake). Both count as reported.
+    page.add_style_tag(
+        content=".contact-deleted a { color: var(--bs-danger) !important;"
+        " transition: none !important; }"
+    )
+    assert "#action-forget_contact" in contrast_findings(page)
 
 
 # --- keyboard: the skip link and the focus ring ------------------------------------------------

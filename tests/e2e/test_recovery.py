@@ -29,7 +29,12 @@ def _import(app, tmp_path, account_id: int, group_name: str, rows: list[list[str
         group = db.session.scalar(db.select(Group).where(Group.name == group_name))
         path = write_csv(tmp_path / f"{group_name}.csv", [HEADER, *rows])
         job = imports.create_import(
-            account, actor=None, group=group, source_path=path, filename=f"{group_name}.csv"
+            account,
+            actor=None,
+            group=group,
+            source_path=path,
+            filename=f"{group_name}.csv",
+            source="ui",
         )
         imports.configure(
             job, mapping=job.mapping, mode="update_add", import_consent=True, restore_deleted=False

@@ -293,6 +293,7 @@ def test_the_last_mapping_is_suggested_again(account, group, tmp_path):
         group=group,
         source_path=write_csv(tmp_path / "a.csv", [["Kontakt", "Rufname"], ["a@x.de", "A"]]),
         filename="a.csv",
+        source="ui",
     )
     assert first.mapping == ["", ""]
     service.configure(
@@ -309,6 +310,7 @@ def test_the_last_mapping_is_suggested_again(account, group, tmp_path):
         group=group,
         source_path=write_csv(tmp_path / "b.csv", [["Rufname", "Kontakt"], ["B", "b@x.de"]]),
         filename="b.csv",
+        source="ui",
     )
     assert second.mapping == ["first_name", "email"]
 

@@ -10,7 +10,7 @@ from portal.accounts.models import Role
 from portal.contacts.models import Contact
 from portal.extensions import db
 from portal.imports.models import ImportJob
-from tests.conftest import login
+from tests.helpers.auth import login
 
 CSV = (
     "E-Mail;Vorname;Nachname;Tags\r\n"

@@ -151,8 +151,8 @@ def test_contacts_added_by_hand_after_the_statistics_are_seen_before_an_import(
     group = _group(account.id)
     _analyze_everything()
     for i in range(40):
-        contact = contacts.create_contact(account, f"hand{i}@example.de", actor=None)
-        contacts.subscribe(contact, group, actor=None)
+        contact = contacts.create_contact(account, f"hand{i}@example.de", actor=None, source="ui")
+        contacts.subscribe(contact, group, actor=None, source="ui")
     db.session.commit()
     job = configured_import(
         account, group, write_csv(tmp_path / "c.csv", _rows(5, "example.de")), source="api"

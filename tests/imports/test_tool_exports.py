@@ -25,7 +25,7 @@ def account(account):
     cannot be a date (its one unreadable optional cell)."""
     from portal.contacts import fields as contact_fields
 
-    contact_fields.create_custom_field(account, "birthday", "Geburtstag", "date")
+    contact_fields.create_custom_field(account, "birthday", "Geburtstag", "date", source="ui")
     db.session.commit()
     return account
 
@@ -37,6 +37,7 @@ def _import_with_the_defaults(account, group, tmp_path, export):
         group=group,
         source_path=write_to(tmp_path, export),
         filename=export.filename,
+        source="ui",
     )
     # what the mapping page submits when the user only presses "Check the file"
     service.configure(

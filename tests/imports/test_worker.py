@@ -6,9 +6,6 @@ import os
 import signal
 import time
 
-import pytest
-
-from portal import create_app
 from portal.accounts import service as accounts
 from portal.contacts.models import Contact, Group, Subscription, Tag, contact_tags
 from portal.extensions import db
@@ -16,22 +13,6 @@ from portal.imports import service, tasks
 from portal.imports.models import ImportJob, ImportRow, ImportRowProblem, ImportStatus
 from tests.imports.conftest import contact_state, postgresql_only, write_csv
 from tests.workers import children, kill_with_work_horses, start_worker
-
-
-@pytest.fixture
-def web(database_url, redis_url):
-    """The app as the web process has it: queues are asynchronous."""
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 def _rows(n):
@@ -50,7 +31,7 @@ def _new_import(app, tmp_path, slug, rows):
         db.session.commit()
         path = write_csv(tmp_path / f"{slug}.csv", rows)
         job = service.create_import(
-            account, actor=None, group=group, source_path=path, filename=f"{slug}.csv"
+            account, actor=None, group=group, source_path=path, filename=f"{slug}.csv", source="ui"
         )
         service.configure(
             job, mapping=job.mapping, mode="update_add", import_consent=False, restore_deleted=False

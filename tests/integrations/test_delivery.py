@@ -22,12 +22,12 @@ def _link(account, receiver, profile="webhook"):
 
 def test_every_change_reaches_the_receiver_signed_and_in_order(account, receiver):
     link = _link(account, receiver)
-    group = contacts.create_group(account, "Newsletter", actor=None)
-    anna = contacts.create_contact(account, "anna@example.com", first_name="Anna")
-    contacts.subscribe(anna, group)
-    contacts.add_tag(anna, "Händler", actor=None)
-    contacts.update_contact(anna, actor=None, last_name="Größ")
-    contacts.unsubscribe(anna, group, reason="unsubscribed")
+    group = contacts.create_group(account, "Newsletter", actor=None, source="ui")
+    anna = contacts.create_contact(account, "anna@example.com", first_name="Anna", source="ui")
+    contacts.subscribe(anna, group, source="ui")
+    contacts.add_tag(anna, "Händler", actor=None, source="ui")
+    contacts.update_contact(anna, actor=None, last_name="Größ", source="ui")
+    contacts.unsubscribe(anna, group, reason="unsubscribed", source="ui")
     lifecycle.delete_contacts(account, [anna.id], actor=None, source="ui")
     lifecycle.undelete_contacts(account, [anna.id], actor=None, source="ui")
     lifecycle.forget_contact(anna, actor=None, source="ui")
@@ -59,10 +59,12 @@ def test_every_change_reaches_the_receiver_signed_and_in_order(account, receiver
 
 def test_the_body_carries_the_current_contact_with_groups_and_tags(account, receiver):
     link = _link(account, receiver)
-    group = contacts.create_group(account, "Kunden", actor=None)
-    zoe = contacts.create_contact(account, "zoe@example.com", first_name="Zoë", last_name="Łukasik")
-    contacts.subscribe(zoe, group, at=datetime(2025, 5, 1, tzinfo=UTC))
-    contacts.add_tag(zoe, "VIP", actor=None)
+    group = contacts.create_group(account, "Kunden", actor=None, source="ui")
+    zoe = contacts.create_contact(
+        account, "zoe@example.com", first_name="Zoë", last_name="Łukasik", source="ui"
+    )
+    contacts.subscribe(zoe, group, at=datetime(2025, 5, 1, tzinfo=UTC), source="ui")
+    contacts.add_tag(zoe, "VIP", actor=None, source="ui")
     db.session.commit()
     delivery.deliver(link.id)
     last = receiver.accepted_events()[-1]
@@ -88,7 +90,7 @@ def test_the_body_carries_the_current_contact_with_groups_and_tags(account, rece
 
 def test_a_500_is_retried_with_growing_pauses(account, receiver):
     link = _link(account, receiver)
-    contacts.create_contact(account, "retry@example.com")
+    contacts.create_contact(account, "retry@example.com", source="ui")
     db.session.commit()
     receiver.status = 500
     first = delivery.deliver(link.id, now=T0 + timedelta(minutes=1))
@@ -111,7 +113,7 @@ def test_a_500_is_retried_with_growing_pauses(account, receiver):
 
 def test_an_hour_of_downtime_loses_nothing_and_keeps_the_order(account, receiver):
     link = _link(account, receiver)
-    people = [contacts.create_contact(account, f"p{i}@example.com") for i in range(5)]
+    people = [contacts.create_contact(account, f"p{i}@example.com", source="ui") for i in range(5)]
     db.session.commit()
     receiver.status = 503
     minute = T0
@@ -119,7 +121,7 @@ def test_an_hour_of_downtime_loses_nothing_and_keeps_the_order(account, receiver
         minute = T0 + timedelta(minutes=step)
         if step % 10 == 0:
             for person in people:
-                contacts.update_contact(person, actor=None, first_name=f"v{step}")
+                contacts.update_contact(person, actor=None, first_name=f"v{step}", source="ui")
             db.session.commit()
         delivery.deliver(link.id, now=minute)
     assert receiver.accepted_events() == []
@@ -139,14 +141,14 @@ def test_an_hour_of_downtime_loses_nothing_and_keeps_the_order(account, receiver
 
 def test_after_three_days_an_event_is_given_up_and_can_be_sent_again(account, receiver):
     link = _link(account, receiver)
-    contacts.create_contact(account, "late@example.com")
+    contacts.create_contact(account, "late@example.com", source="ui")
     db.session.commit()
     event = db.session.scalar(db.select(OutgoingEvent))
     receiver.status = 500
     delivery.deliver(link.id, now=event.created_at + timedelta(days=3, minutes=1))
     db.session.refresh(event)
     assert event.status == EventStatus.FAILED.value
-    contacts.create_contact(account, "next@example.com")
+    contacts.create_contact(account, "next@example.com", source="ui")
     db.session.commit()
     receiver.status = 200
     delivery.deliver(link.id, now=event.created_at + timedelta(days=3, minutes=2))
@@ -159,7 +161,7 @@ def test_after_three_days_an_event_is_given_up_and_can_be_sent_again(account, re
 
 def test_a_second_worker_does_not_deliver_the_same_link_at_the_same_time(account, receiver):
     link = _link(account, receiver)
-    contacts.create_contact(account, "one@example.com")
+    contacts.create_contact(account, "one@example.com", source="ui")
     db.session.commit()
     assert delivery._take_lease(link.id, T0)
     assert delivery.deliver(link.id, now=T0 + timedelta(seconds=5)).delivered == 0
@@ -169,6 +171,6 @@ def test_a_second_worker_does_not_deliver_the_same_link_at_the_same_time(account
 
 
 def test_accounts_without_a_link_write_no_events(account, make_account):
-    contacts.create_contact(account, "nobody@example.com")
+    contacts.create_contact(account, "nobody@example.com", source="ui")
     db.session.commit()
     assert db.session.scalar(db.select(db.func.count(OutgoingEvent.id))) == 0

@@ -23,7 +23,7 @@ from portal.imports import service as imports
 from portal.imports.models import ImportJob
 from portal.integrations import export
 from portal.lifecycle import service as lifecycle
-from tests.conftest import login
+from tests.helpers.auth import login
 from tests.imports.conftest import contact_state
 
 SIGNUP = datetime(2024, 3, 1, 8, 30, tzinfo=UTC)
@@ -31,29 +31,30 @@ SIGNOFF = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 
 
 def _account_with_everything(account):
-    contact_fields.create_custom_field(account, "city", "Stadt", "text")
-    contact_fields.create_custom_field(account, "points", "Punkte", "number")
-    news = contacts.create_group(account, "Newsletter", actor=None)
-    shop = contacts.create_group(account, "Händler & Partner", actor=None)
+    contact_fields.create_custom_field(account, "city", "Stadt", "text", source="ui")
+    contact_fields.create_custom_field(account, "points", "Punkte", "number", source="ui")
+    news = contacts.create_group(account, "Newsletter", actor=None, source="ui")
+    shop = contacts.create_group(account, "Händler & Partner", actor=None, source="ui")
     a = contacts.create_contact(
         account,
         "jürgen@example.com",
         first_name="Jürgen",
         last_name="Größ",
         fields={"city": "=Köln", "points": "12"},
+        source="ui",
     )
-    contacts.subscribe(a, news, at=SIGNUP)
-    contacts.subscribe(a, shop, at=SIGNUP)
-    contacts.unsubscribe(a, shop, reason="bounced", at=SIGNOFF)
-    contacts.add_tag(a, "Kunde", actor=None)
-    contacts.add_tag(a, "Łódź 2024", actor=None)
-    b = contacts.create_contact(account, "zoe@example.com", first_name="Zoë")
-    contacts.subscribe(b, shop, at=SIGNUP)
-    contacts.create_contact(account, "loner@example.com", last_name="Ohne Gruppe")
-    gone = contacts.create_contact(account, "deleted@example.com")
-    contacts.subscribe(gone, news)
-    forgotten = contacts.create_contact(account, "forgotten@example.com")
-    contacts.subscribe(forgotten, news)
+    contacts.subscribe(a, news, at=SIGNUP, source="ui")
+    contacts.subscribe(a, shop, at=SIGNUP, source="ui")
+    contacts.unsubscribe(a, shop, reason="bounced", at=SIGNOFF, source="ui")
+    contacts.add_tag(a, "Kunde", actor=None, source="ui")
+    contacts.add_tag(a, "Łódź 2024", actor=None, source="ui")
+    b = contacts.create_contact(account, "zoe@example.com", first_name="Zoë", source="ui")
+    contacts.subscribe(b, shop, at=SIGNUP, source="ui")
+    contacts.create_contact(account, "loner@example.com", last_name="Ohne Gruppe", source="ui")
+    gone = contacts.create_contact(account, "deleted@example.com", source="ui")
+    contacts.subscribe(gone, news, source="ui")
+    forgotten = contacts.create_contact(account, "forgotten@example.com", source="ui")
+    contacts.subscribe(forgotten, news, source="ui")
     db.session.commit()
     lifecycle.delete_contacts(account, [gone.id], actor=None, source="ui")
     lifecycle.forget_contact(forgotten, actor=None, source="ui")
@@ -75,7 +76,7 @@ def _stored(run) -> bytes:
 
 
 def _import_everything(target, path):
-    for job in export.import_package(target, Path(path), actor=None):
+    for job in export.import_package(target, Path(path), actor=None, source="ui"):
         db.session.commit()
         imports.run(job)
 
@@ -200,7 +201,7 @@ def test_another_accounts_export_is_a_404_and_viewers_cannot_export(
 
 
 def test_nothing_to_be_deleted_is_exported(account):
-    anna = contacts.create_contact(account, "anna@example.com")
+    anna = contacts.create_contact(account, "anna@example.com", source="ui")
     db.session.commit()
     anna.status = ContactStatus.DELETED.value
     db.session.commit()

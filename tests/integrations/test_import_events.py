@@ -14,11 +14,11 @@ from tests.imports.conftest import configured_import, write_csv
 def _linked_group(account, receiver, people: dict[str, str], deleted: dict[str, str]):
     """A group of people (address: first name), some of them "to be deleted", in an
     account linked to the receiver afterwards (so nothing of this set-up is sent)."""
-    group = contacts.create_group(account, "Newsletter", actor=None)
+    group = contacts.create_group(account, "Newsletter", actor=None, source="ui")
     made = []
     for email, first_name in (people | deleted).items():
-        made.append(contacts.create_contact(account, email, first_name=first_name))
-        contacts.subscribe(made[-1], group)
+        made.append(contacts.create_contact(account, email, first_name=first_name, source="ui"))
+        contacts.subscribe(made[-1], group, source="ui")
     gone = [c.id for c in made if c.email in deleted]
     lifecycle.delete_contacts(account, gone, actor=None, source="ui")
     db.session.commit()

@@ -8,7 +8,7 @@ import re
 from portal.accounts.models import Role
 from portal.extensions import db
 from portal.integrations.models import OutgoingEvent, ProviderLink, SyncRun
-from tests.conftest import login
+from tests.helpers.auth import login
 
 
 def test_an_owner_links_checks_the_tags_accepts_and_the_sync_starts(app, data, client, receiver):

@@ -19,8 +19,8 @@ TAGS = ["Händler", "Straße", "Łódź", "VIP_Kunde", "VIP Kunde", "vip-kunde",
 
 def _tagged(account):
     for i, tag in enumerate(TAGS):
-        contact = contacts.create_contact(account, f"t{i}@example.com")
-        contacts.add_tag(contact, tag, actor=None)
+        contact = contacts.create_contact(account, f"t{i}@example.com", source="ui")
+        contacts.add_tag(contact, tag, actor=None, source="ui")
     db.session.commit()
 
 
@@ -98,7 +98,9 @@ def test_a_mapping_that_merges_two_tags_is_refused_and_an_edited_one_accepted(ac
 
 
 def _population(account, n=250):
-    ids = [contacts.create_contact(account, f"c{i:03d}@example.com").id for i in range(n)]
+    ids = [
+        contacts.create_contact(account, f"c{i:03d}@example.com", source="ui").id for i in range(n)
+    ]
     for contact_id in ids[::50]:
         queries.contacts_by_ids(account, [contact_id])[0].status = ContactStatus.DELETED.value
     db.session.commit()
@@ -127,7 +129,7 @@ def test_every_contact_once_per_switch_and_only_support_resets_the_link(
         staff = accounts.create_user("support@example.com", "a-long-password", is_staff=True)
         service.reset_link(account, actor=staff, reason="Ticket 4711: switch to a new CRM")
         db.session.commit()
-        contacts.create_contact(account, "after-reset@example.com")
+        contacts.create_contact(account, "after-reset@example.com", source="ui")
         db.session.commit()
         requests_before = len(first.requests)
         delivery.deliver(link.id)

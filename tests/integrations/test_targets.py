@@ -19,7 +19,7 @@ from portal.contacts import service as contacts
 from portal.extensions import db
 from portal.integrations import delivery, service, sync, targets
 from portal.integrations.models import OutgoingEvent
-from tests.conftest import allowing_private_targets
+from tests.helpers.apps import allowing_private_targets
 from tests.integrations.conftest import Receiver
 
 REFUSED_URLS = [
@@ -59,7 +59,7 @@ def fake_dns(monkeypatch):
 
 
 def _contact_event(account) -> None:
-    contacts.create_contact(account, "anna@example.com", first_name="Anna")
+    contacts.create_contact(account, "anna@example.com", first_name="Anna", source="ui")
     db.session.commit()
 
 
@@ -226,7 +226,7 @@ def test_the_delivery_log_shows_general_words_not_the_connections_text(
         service.accept_mapping(link, {}, actor=None)
         db.session.commit()
         _contact_event(account)
-        contacts.create_contact(account, "bert@example.com")
+        contacts.create_contact(account, "bert@example.com", source="ui")
         db.session.commit()
         delivery.deliver(link.id)
         first = _event(link.id)

@@ -3,39 +3,29 @@ receiver through the job that the commit enqueued."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
-from portal import create_app
 from portal.accounts import service as accounts
 from portal.config import ROOT
 from portal.contacts import service as contacts
 from portal.extensions import db
 from portal.integrations import service
 from portal.integrations.models import OutgoingEvent
+from tests.workers import worker_env
 
 
 def test_a_commit_enqueues_the_delivery_and_a_real_worker_sends_it(
-    database_url, redis_url, receiver, app
+    database_url, redis_url, receiver, app, web
 ):
-    web = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
-        }
-    )
     with web.app_context():
         account = accounts.create_account("Shop", "shop")
         link = service.link_provider(account, profile="webhook", url=receiver.url, actor=None)
         db.session.commit()
         receiver.secret = link.secret
-        contacts.create_contact(account, "worker@example.com", first_name="Wiktoria")
+        contacts.create_contact(account, "worker@example.com", first_name="Wiktoria", source="ui")
         db.session.commit()  # after_commit enqueues deliver_link for the link
-    env = dict(
-        os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY="test-secret-key"
-    )
+    env = worker_env(database_url, redis_url)
     done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "rq", "worker", "--burst"],
         cwd=ROOT,
@@ -50,5 +40,3 @@ def test_a_commit_enqueues_the_delivery_and_a_real_worker_sends_it(
     assert events[0]["contact"]["first_name"] == "Wiktoria" and receiver.bad_signatures == 0
     with web.app_context():
         assert db.session.scalar(db.select(OutgoingEvent.status)) == "delivered"
-        db.session.remove()
-        db.engine.dispose()

@@ -26,7 +26,7 @@ from portal.integrations.models import ExportRun, RunStatus
 from portal.jobs import failures
 from portal.lifecycle import tasks as lifecycle_tasks
 from portal.lifecycle.models import LifecycleJob, LifecycleStatus
-from tests.imports.test_worker import _new_import, _rows, _status, web  # noqa: F401
+from tests.imports.test_worker import _new_import, _rows, _status
 from tests.workers import start_worker, wait_for
 
 

@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 
-from portal import create_app
 from portal.config import ROOT
 from portal.extensions import db, rq
 from portal.jobs import service, tasks
 from portal.jobs.models import Heartbeat
+from tests.helpers.apps import web_app
+from tests.workers import worker_env
 
 
-def _worker_env(database_url: str, redis_url: str) -> dict:
-    env = dict(os.environ)
-    env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY="test-secret-key")
-    return env
-
-
-def test_heartbeat_job_runs_on_a_real_worker_process(app, database_url, redis_url):
-    # A second app like the web process: queues are asynchronous (not TESTING).
-    web = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
-        }
-    )
+def test_heartbeat_job_runs_on_a_real_worker_process(app, web, database_url, redis_url):
+    # `web` is a second app like the web process: queues are asynchronous (not TESTING).
     with web.app_context():
         job = tasks.heartbeat.enqueue("worker-test")
         assert job.get_status() == "queued"
@@ -38,7 +25,7 @@ def test_heartbeat_job_runs_on_a_real_worker_process(app, database_url, redis_ur
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "rq", "worker", "--burst"],
         cwd=ROOT,
-        env=_worker_env(database_url, redis_url),
+        env=worker_env(database_url, redis_url),
         capture_output=True,
         text=True,
         timeout=120,
@@ -52,8 +39,6 @@ def test_heartbeat_job_runs_on_a_real_worker_process(app, database_url, redis_ur
         beat = db.session.get(Heartbeat, "worker-test")
         assert beat is not None and beat.beats == 1
         assert beat.last_seen.timestamp() >= started - 5
-        db.session.remove()
-        db.engine.dispose()
 
 
 def test_heartbeat_is_idempotent_per_name(ctx):
@@ -115,15 +100,7 @@ def test_cleanup_removes_only_expired_invitations(app, make_account, make_user, 
 def test_jobs_get_the_portals_timeout_not_rqs_three_minutes(database_url, redis_url):
     """RQ kills a job after 180 s by default, which would cut a large import or purge
     short; every queue of the portal uses JOB_TIMEOUT_SECONDS instead."""
-    web = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
-            "JOB_TIMEOUT_SECONDS": 7200,
-        }
-    )
-    with web.app_context():
+    with web_app(database_url, redis_url, JOB_TIMEOUT_SECONDS=7200) as web, web.app_context():
         for name in ("high", "default", "low"):
             job = rq.get_queue(name).enqueue(tasks.heartbeat.func, "timeout-test")
             assert job.timeout == 7200

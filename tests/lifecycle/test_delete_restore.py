@@ -16,7 +16,7 @@ from portal.contacts.models import Contact, Subscription
 from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.lifecycle import service
-from tests.conftest import login
+from tests.helpers.auth import login
 
 
 def _post(client, url, **data):
@@ -181,8 +181,8 @@ def test_another_tenants_contact_is_a_404(client, data, make_account, make_data)
 
 def test_service_counts_only_real_changes_and_ignores_other_accounts(account, make_account):
     other = db.session.get(type(account), make_account("other"))
-    mine = contacts.create_contact(account, "me@example.com")
-    theirs = contacts.create_contact(other, "them@example.com")
+    mine = contacts.create_contact(account, "me@example.com", source="ui")
+    theirs = contacts.create_contact(other, "them@example.com", source="ui")
     db.session.commit()
     assert service.delete_contacts(account, [mine.id, theirs.id], actor=None, source="api") == 1
     assert service.delete_contacts(account, [mine.id], actor=None, source="api") == 0

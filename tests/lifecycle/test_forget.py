@@ -128,14 +128,14 @@ def _person_is_nowhere(
 def person(account):
     """A contact with everything that can hold its data: groups with sign-up data, tags,
     activities, an import error report line and a staged row of an unfinished import."""
-    news = contacts.create_group(account, "Newsletter", actor=None)
-    shop = contacts.create_group(account, "Shop", actor=None)
-    contact = contacts.create_contact(account, EMAIL, first_name=FIRST, last_name=LAST)
-    contacts.subscribe(contact, news, at=datetime(2025, 1, 2, tzinfo=UTC))
-    contacts.subscribe(contact, shop)
-    contacts.unsubscribe(contact, shop, reason="unsubscribed")
-    contacts.add_tag(contact, "VIP", actor=None)
-    contacts.add_tag(contact, "Kunde", actor=None)
+    news = contacts.create_group(account, "Newsletter", actor=None, source="ui")
+    shop = contacts.create_group(account, "Shop", actor=None, source="ui")
+    contact = contacts.create_contact(account, EMAIL, first_name=FIRST, last_name=LAST, source="ui")
+    contacts.subscribe(contact, news, at=datetime(2025, 1, 2, tzinfo=UTC), source="ui")
+    contacts.subscribe(contact, shop, source="ui")
+    contacts.unsubscribe(contact, shop, reason="unsubscribed", source="ui")
+    contacts.add_tag(contact, "VIP", actor=None, source="ui")
+    contacts.add_tag(contact, "Kunde", actor=None, source="ui")
     contacts.record_activity(contact, "open", group=news, detail="Newsletter 12/2025")
     contacts.record_activity(contact, "click", group=news, detail="https://shop.example/")
     db.session.commit()
@@ -233,9 +233,9 @@ def test_neither_an_import_nor_a_backup_restore_nor_the_api_brings_the_person_ba
     with pytest.raises(contacts.ContactForgotten) as refused:
         contacts.create_contact(account, EMAIL, source="api")
     assert "sign-up form" in str(refused.value.errors["email"])
-    other = contacts.create_contact(account, "ok@example.com")
+    other = contacts.create_contact(account, "ok@example.com", source="ui")
     with pytest.raises(contacts.ContactForgotten):
-        contacts.update_contact(other, actor=None, email=EMAIL)
+        contacts.update_contact(other, actor=None, email=EMAIL, source="ui")
     assert service.is_forgotten(account, SHOUTED)
 
 
@@ -263,7 +263,7 @@ def test_the_sign_up_form_with_its_confirmation_link_brings_the_person_back(acco
 
 
 def test_forget_by_address_without_a_contact_still_blocks_later_imports(account, tmp_path):
-    group = contacts.create_group(account, "Newsletter", actor=None)
+    group = contacts.create_group(account, "Newsletter", actor=None, source="ui")
     db.session.commit()
     receipt = service.forget_emails(account, ["later@example.com"], actor=None, source="api")
     db.session.commit()
@@ -304,8 +304,8 @@ def test_the_card_asks_first_and_names_what_will_be_erased(client, data, app):
 
 def test_forgetting_in_one_account_leaves_the_same_address_in_another(account, make_account):
     other = db.session.get(Account, make_account("other"))
-    mine = contacts.create_contact(account, "shared@example.com")
-    theirs = contacts.create_contact(other, "shared@example.com")
+    mine = contacts.create_contact(account, "shared@example.com", source="ui")
+    theirs = contacts.create_contact(other, "shared@example.com", source="ui")
     db.session.commit()
     service.forget_contact(mine, actor=None, source="ui")
     db.session.commit()
@@ -383,6 +383,7 @@ def test_forget_leaves_no_trace_in_any_table_or_file(account, person, tmp_path, 
         LifecycleAction.DELETE,
         mass.parse_pasted(f"{SHOUTED}\nother@example.com"),
         actor=None,
+        source="ui",
     )
     # an uploaded list (mapping page) and a checked one (signed off in "Shop": listed)
     uploaded = _upload(account, news, tmp_path, [["email", "first"], [EMAIL, FIRST]])
@@ -461,9 +462,11 @@ def test_pages_after_an_erasure_name_nobody_and_say_why_files_are_gone(
 
     with app.app_context():
         account = db.session.get(Account, owner)
-        group = contacts.create_group(account, "Newsletter", actor=None)
-        contact = contacts.create_contact(account, EMAIL, first_name=FIRST, last_name=LAST)
-        contacts.subscribe(contact, group)
+        group = contacts.create_group(account, "Newsletter", actor=None, source="ui")
+        contact = contacts.create_contact(
+            account, EMAIL, first_name=FIRST, last_name=LAST, source="ui"
+        )
+        contacts.subscribe(contact, group, source="ui")
         db.session.commit()
         staged = _upload(account, group, tmp_path, [["email", "first_name"], [EMAIL, FIRST]])
         run = export.start(account, fmt="jsonl", group=None, actor=None)
@@ -544,12 +547,13 @@ def test_a_queued_mass_action_keeps_the_place_of_an_erased_address_empty(account
     from portal.lifecycle import mass
     from portal.lifecycle.models import LifecycleAction
 
-    other = contacts.create_contact(account, "other@example.com")
+    other = contacts.create_contact(account, "other@example.com", source="ui")
     job = mass.draft_for_emails(
         account,
         LifecycleAction.DELETE,
         mass.parse_pasted(f"other@example.com\n{EMAIL}\nnobody@example.com"),
         actor=None,
+        source="ui",
     )
     mass.confirm(job)
     db.session.commit()

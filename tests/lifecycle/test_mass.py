@@ -166,6 +166,7 @@ def test_another_accounts_job_is_a_404(client, data, app, make_account):
             LifecycleAction.DELETE,
             mass.parse_pasted("x@example.com"),
             actor=None,
+            source="ui",
         )
         db.session.commit()
         job_id = job.id
@@ -177,7 +178,7 @@ def test_another_accounts_job_is_a_404(client, data, app, make_account):
 def test_a_job_that_failed_half_way_continues_without_doing_anything_twice(account, monkeypatch):
     ids = []
     for i in range(2500):
-        ids.append(contacts.create_contact(account, f"c{i:04d}@example.com").id)
+        ids.append(contacts.create_contact(account, f"c{i:04d}@example.com", source="ui").id)
     db.session.commit()
     job = mass.draft_for_filter(
         account,
@@ -185,6 +186,7 @@ def test_a_job_that_failed_half_way_continues_without_doing_anything_twice(accou
         queries.ContactFilter(),
         tz=__import__("zoneinfo").ZoneInfo("UTC"),
         actor=None,
+        source="ui",
     )
     mass.confirm(job)
     db.session.commit()

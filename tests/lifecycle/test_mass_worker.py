@@ -3,14 +3,10 @@ bulk afterwards, with the progress on the job's row."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from portal import create_app
 from portal.accounts import service as accounts
 from portal.accounts.models import Account
 from portal.config import ROOT
@@ -21,30 +17,13 @@ from portal.contacts.queries import ContactFilter
 from portal.extensions import db
 from portal.lifecycle import mass, tasks
 from portal.lifecycle.models import LifecycleAction, LifecycleJob
+from tests.workers import worker_env
 
 N = 100_000
 
 
-@pytest.fixture
-def web(database_url, redis_url):
-    """The app as the web process has it: queues are asynchronous."""
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
 def _run_worker(database_url, redis_url) -> str:
-    env = dict(
-        os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY="test-secret-key"
-    )
+    env = worker_env(database_url, redis_url)
     done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "rq", "worker", "--burst"],
         cwd=ROOT,
@@ -81,7 +60,9 @@ def _subscriptions(group_id: int) -> set[tuple]:
 
 
 def _start(account, action, f) -> int:
-    job = mass.draft_for_filter(account, action, f, tz=ZoneInfo("Europe/Berlin"), actor=None)
+    job = mass.draft_for_filter(
+        account, action, f, tz=ZoneInfo("Europe/Berlin"), actor=None, source="ui"
+    )
     mass.confirm(job)
     tasks.enqueue(job)
     return job.id

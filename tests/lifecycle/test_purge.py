@@ -78,11 +78,13 @@ def test_spring_forward_night_starts_at_the_jump_and_fall_back_at_the_first_two(
 
 
 def _deleted_contact(account, email: str, deleted_at: datetime, *, group=None, tag=None):
-    contact = contacts.create_contact(account, email, first_name="Jürgen", last_name="Größ")
+    contact = contacts.create_contact(
+        account, email, first_name="Jürgen", last_name="Größ", source="ui"
+    )
     if group is not None:
-        contacts.subscribe(contact, group)
+        contacts.subscribe(contact, group, source="ui")
     if tag is not None:
-        contacts.add_tag(contact, tag, actor=None)
+        contacts.add_tag(contact, tag, actor=None, source="ui")
     contacts.record_activity(contact, "open", group=group)
     contact.status = ContactStatus.DELETED.value
     contact.deleted_at = deleted_at
@@ -97,14 +99,14 @@ def test_purge_removes_what_was_deleted_before_the_window_on_change_nights(
 ):
     tz = ZoneInfo(zone)
     account = db.session.get(Account, make_account("acme", timezone=zone))
-    group = contacts.create_group(account, "Newsletter", actor=None)
+    group = contacts.create_group(account, "Newsletter", actor=None, source="ui")
     night = CHANGE_DAYS[zone.split("/")[0]][night_index]
     start, end = service.purge_window(night, tz)
     old = _deleted_contact(
         account, "old@example.com", start - timedelta(hours=5), group=group, tag="VIP"
     )
     late = _deleted_contact(account, "late@example.com", start + timedelta(minutes=1))
-    active = contacts.create_contact(account, "keep@example.com")
+    active = contacts.create_contact(account, "keep@example.com", source="ui")
     db.session.commit()
 
     # an hour before the window: nothing happens

@@ -2,8 +2,11 @@
 everyone forgotten, the key moves only with `flask portal rekey-suppressions`, and a
 process with another key refuses every suppression check instead of finding nobody.
 
-Each test builds apps of its own on the test database, with an instance folder of its
-own (where the key file lives), as a deploy with a new SECRET_KEY would."""
+Each test builds apps of its own, with an instance folder of its own (where the key
+file lives), as a deploy with a new SECRET_KEY would — on a SQLite database of the test's
+own also when the suite runs on PostgreSQL: a key kept in the instance folder exists only
+on SQLite (one machine); on PostgreSQL the portal does not start without SUPPRESSION_KEY
+in the environment (tests/test_shared_keys.py)."""
 
 from __future__ import annotations
 
@@ -27,9 +30,10 @@ GONE = "gone@example.com"
 
 
 @pytest.fixture
-def make_app(database_url, redis_url, tmp_path, monkeypatch):
-    """make_app(secret, **config): an app on the test database whose instance folder is
-    this test's (the same for every app of the test); engines are closed at the end."""
+def make_app(redis_url, tmp_path, monkeypatch):
+    """make_app(secret, **config): an app on this test's SQLite database whose instance
+    folder is this test's (the same for every app of the test); engines are closed at
+    the end."""
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
     monkeypatch.delenv("SUPPRESSION_KEY", raising=False)
     made = []
@@ -38,7 +42,7 @@ def make_app(database_url, redis_url, tmp_path, monkeypatch):
         app = create_app(
             {
                 "TESTING": True,
-                "SQLALCHEMY_DATABASE_URI": database_url,
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'keys.db'}",
                 "REDIS_URL": redis_url,
                 "SECRET_KEY": secret,
                 "WTF_CSRF_ENABLED": False,
@@ -47,6 +51,9 @@ def make_app(database_url, redis_url, tmp_path, monkeypatch):
             }
             | config
         )
+        if not made:
+            with app.app_context():
+                db.create_all()
         made.append(app)
         return app
 
@@ -61,9 +68,9 @@ def _forget_someone(app) -> str:
     """An account whose contact GONE is forgotten; returns a write API key."""
     with app.app_context():
         account = accounts.create_account("Acme", "acme")
-        contact = contacts.create_contact(account, GONE, first_name="Gone")
+        contact = contacts.create_contact(account, GONE, first_name="Gone", source="ui")
         lifecycle.forget_contact(contact, actor=None, source="ui")
-        _, key = api_keys.create_key(account, name="Shop", scope="write", actor=None)
+        _, key = api_keys.create_key(account, name="Shop", scope="write", actor=None, source="ui")
         db.session.commit()
         return key
 
@@ -94,7 +101,7 @@ def test_rotating_secret_key_keeps_everyone_forgotten(make_app):
         # what imports and backup restores use: the same hash as the stored one
         assert privacy.hasher()(GONE) in _stored_hashes()
         with pytest.raises(contacts.ContactForgotten):
-            contacts.create_contact(account, GONE)
+            contacts.create_contact(account, GONE, source="ui")
         db.session.rollback()
     response = _api_upsert(after, key)
     assert response.status_code == 409 and response.get_json()["error"]["code"] == "forgotten"

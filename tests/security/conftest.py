@@ -35,7 +35,8 @@ from portal.lifecycle import mass, signup
 from portal.lifecycle import service as lifecycle
 from portal.lifecycle.models import LifecycleAction
 from portal.support import console
-from tests.conftest import PASSWORD, allowing_private_targets, login
+from tests.helpers.apps import allowing_private_targets
+from tests.helpers.auth import PASSWORD, login
 
 ROLES = (Role.OWNER, Role.ADMIN, Role.EDITOR, Role.VIEWER)
 _ips = itertools.count(10)
@@ -92,6 +93,7 @@ def _finished_import(account: Account, owner: User, group: Group, rows: list[lis
         group=group,
         source_path=_csv_file(rows),
         filename=f"list-{tok.split('@')[0]}.csv",
+        source="ui",
     )
     imports.configure(
         job, mapping=job.mapping, mode="update_add", import_consent=True, restore_deleted=False
@@ -123,8 +125,8 @@ def build_tenant(app, name: str, *, clients: bool = True) -> Tenant:
         db.session.commit()
         t = Tenant(name, name, account.id, user_ids, emails)
 
-        contact_fields.create_custom_field(account, "city", f"City {tok}", "text")
-        group = contacts.create_group(account, f"Group {tok}", actor=owner)
+        contact_fields.create_custom_field(account, "city", f"City {tok}", "text", source="ui")
+        group = contacts.create_group(account, f"Group {tok}", actor=owner, source="ui")
         db.session.flush()
         contact = contacts.create_contact(
             account,
@@ -132,11 +134,14 @@ def build_tenant(app, name: str, *, clients: bool = True) -> Tenant:
             first_name=f"Ann{tok}",
             last_name=f"Lee{tok}",
             fields={"city": f"city-{tok}"},
+            source="ui",
         )
-        contacts.subscribe(contact, group)
-        tag = contacts.add_tag(contact, f"tag-{tok}", actor=owner)
-        gone = contacts.create_contact(account, f"deleted-{tok}@{name}.example", first_name=tok)
-        contacts.subscribe(gone, group)
+        contacts.subscribe(contact, group, source="ui")
+        tag = contacts.add_tag(contact, f"tag-{tok}", actor=owner, source="ui")
+        gone = contacts.create_contact(
+            account, f"deleted-{tok}@{name}.example", first_name=tok, source="ui"
+        )
+        contacts.subscribe(gone, group, source="ui")
         db.session.flush()
         lifecycle.delete_contacts(account, [gone.id], actor=owner, source="ui")
         db.session.commit()
@@ -174,15 +179,16 @@ def build_tenant(app, name: str, *, clients: bool = True) -> Tenant:
             ContactFilter(q=tok),
             tz=ZoneInfo("Europe/Berlin"),
             actor=owner,
+            source="ui",
         )
         key_write, t.keys["write"] = api_keys.create_key(
-            account, name=f"Shop {tok}", scope="write", actor=owner
+            account, name=f"Shop {tok}", scope="write", actor=owner, source="ui"
         )
         _, t.keys["read"] = api_keys.create_key(
-            account, name=f"Reports {tok}", scope="read", actor=owner
+            account, name=f"Reports {tok}", scope="read", actor=owner, source="ui"
         )
         revocable, _plain = api_keys.create_key(
-            account, name=f"Old {tok}", scope="read", actor=owner
+            account, name=f"Old {tok}", scope="read", actor=owner, source="ui"
         )
         run = sync.start(link, actor=owner)
         db.session.commit()

@@ -3,7 +3,8 @@ SESSION_COOKIE_SECURE=true (as behind HTTPS in production)."""
 
 from __future__ import annotations
 
-from tests.conftest import PASSWORD
+from tests.helpers.auth import PASSWORD
+from tests.workers import TEST_KEYS
 
 
 def _cookie(response, name: str) -> str:
@@ -47,7 +48,7 @@ def test_session_cookie_secure_true_marks_both_cookies_secure(
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
+            **TEST_KEYS,
             "WTF_CSRF_ENABLED": False,
             "SERVER_NAME": "localhost",
         }

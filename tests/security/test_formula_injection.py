@@ -32,7 +32,7 @@ from portal.imports import service as imports
 from portal.integrations import export
 from portal.lifecycle import service as lifecycle
 from portal.safe_csv import TRIGGERS
-from tests.conftest import PASSWORD, login
+from tests.helpers.auth import PASSWORD, login
 from tests.security.conftest import clean_database, new_client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +69,12 @@ def _upload(rows, delimiter=",") -> Path:
 
 def _import(account, owner, group, rows, delimiter=","):
     job = imports.create_import(
-        account, actor=owner, group=group, source_path=_upload(rows, delimiter), filename="l.csv"
+        account,
+        actor=owner,
+        group=group,
+        source_path=_upload(rows, delimiter),
+        filename="l.csv",
+        source="ui",
     )
     imports.configure(
         job, mapping=job.mapping, mode="update_add", import_consent=True, restore_deleted=False
@@ -85,8 +90,8 @@ def _build(app) -> dict:
         account = accounts.create_account("Formula", "formula")
         owner = accounts.create_user("owner@formula.example", PASSWORD)
         accounts.add_member(account, owner, Role.OWNER)
-        contact_fields.create_custom_field(account, "city", "City", "text")
-        group = contacts.create_group(account, "Newsletter", actor=owner)
+        contact_fields.create_custom_field(account, "city", "City", "text", source="ui")
+        group = contacts.create_group(account, "Newsletter", actor=owner, source="ui")
         db.session.flush()
         for i, value in enumerate(FORMULAS):
             contact = contacts.create_contact(
@@ -95,11 +100,12 @@ def _build(app) -> dict:
                 first_name=value,
                 last_name=value,
                 fields={"city": value},
+                source="ui",
             )
-            contacts.subscribe(contact, group)
-            contacts.add_tag(contact, value, actor=owner)
-        forget_me = contacts.create_contact(account, "forget@formula.example")
-        contacts.subscribe(forget_me, group)
+            contacts.subscribe(contact, group, source="ui")
+            contacts.add_tag(contact, value, actor=owner, source="ui")
+        forget_me = contacts.create_contact(account, "forget@formula.example", source="ui")
+        contacts.subscribe(forget_me, group, source="ui")
         db.session.commit()
         header = ["email", "first_name", *FORMULAS]
         bad_rows = [[f"{v}bad", v, *FORMULAS] for v in FORMULAS]  # not addresses: reported
@@ -108,7 +114,7 @@ def _build(app) -> dict:
         assert comma.backup_id and semicolon.delimiter == ";"
         csv_export = export.start(account, fmt="csv", group=group, actor=owner)
         zip_export = export.start(account, fmt="csv", group=None, actor=owner)
-        _, key = api_keys.create_key(account, name="Shop", scope="read", actor=owner)
+        _, key = api_keys.create_key(account, name="Shop", scope="read", actor=owner, source="ui")
         for value in FORMULAS:  # staff labels and reasons are text others typed
             db.session.add(
                 AuditEvent(

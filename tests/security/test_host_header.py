@@ -16,7 +16,7 @@ from portal.accounts.models import Role
 from portal.contacts.models import Group
 from portal.extensions import db
 from portal.mail import outbox_messages
-from tests.conftest import PASSWORD
+from tests.helpers.auth import PASSWORD
 
 EVIL = "evil.example"
 BASE_URL = "https://portal.example.com/app"

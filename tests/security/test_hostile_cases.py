@@ -22,7 +22,7 @@ GERMAN = {"Accept-Language": "de"}
 def key(app, owner):
     with app.app_context():
         account = db.session.get(Account, owner)
-        _, plain = api_keys.create_key(account, name="Shop", scope="write", actor=None)
+        _, plain = api_keys.create_key(account, name="Shop", scope="write", actor=None, source="ui")
         db.session.commit()
     return {"Authorization": f"Bearer {plain}", **GERMAN}
 
@@ -163,11 +163,11 @@ def test_the_services_refuse_control_characters_in_names_whoever_calls(app, owne
     with app.app_context():
         account = db.session.get(Account, owner)
         with pytest.raises(contacts.ServiceError):
-            contacts.create_group(account, "G\x00", actor=None)
+            contacts.create_group(account, "G\x00", actor=None, source="ui")
         with pytest.raises(contacts.ServiceError):
             contacts.clean_tag_name("T\x00")
         with pytest.raises(contacts.ContactInvalid):
-            contacts.create_contact(account, "a@example.com", first_name="A\x00")
+            contacts.create_contact(account, "a@example.com", first_name="A\x00", source="ui")
         db.session.rollback()
         assert db.session.scalar(db.select(Contact.id)) is None
 

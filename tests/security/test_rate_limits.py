@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.helpers.auth import PASSWORD
 from tests.security.conftest import new_client
 
 LOGIN_LIMIT = 5  # tests/conftest.py: LOGIN_RATE_LIMIT = "5 per minute"
@@ -113,8 +113,8 @@ def test_the_api_is_limited_per_key(app, make_account, api_limit):
 
     with app.app_context():
         account = db.session.get(Account, make_account("acme"))
-        _, first = service.create_key(account, name="Shop", scope="write", actor=None)
-        _, second = service.create_key(account, name="CRM", scope="write", actor=None)
+        _, first = service.create_key(account, name="Shop", scope="write", actor=None, source="ui")
+        _, second = service.create_key(account, name="CRM", scope="write", actor=None, source="ui")
         db.session.commit()
     client = new_client(app)
 

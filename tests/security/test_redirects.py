@@ -8,7 +8,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.helpers.auth import PASSWORD
 
 HOSTILE = [
     "//evil.example/x",

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from portal.accounts.models import Role
-from tests.conftest import csrf_token_from
+from tests.helpers.auth import csrf_token_from
 from tests.security import routes as R
 from tests.security.conftest import changed_tables, fingerprint
 

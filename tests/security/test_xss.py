@@ -30,7 +30,8 @@ from portal.lifecycle import mass
 from portal.lifecycle import service as lifecycle
 from portal.lifecycle.models import LifecycleAction
 from portal.support import console
-from tests.conftest import PASSWORD, allowing_private_targets, login
+from tests.helpers.apps import allowing_private_targets
+from tests.helpers.auth import PASSWORD, login
 from tests.security import routes as R
 from tests.security.conftest import clean_database, new_client
 
@@ -61,9 +62,9 @@ def _build(app) -> dict:
         accounts.add_member(account, viewer, Role.VIEWER)
         staff = accounts.create_user("staff@xss.example", PASSWORD, name=IMG, is_staff=True)
         db.session.flush()
-        contact_fields.create_custom_field(account, "city", f"City {SCRIPT}", "text")
-        group = contacts.create_group(account, f"Group {SCRIPT}", actor=owner)
-        other_group = contacts.create_group(account, f"Group {IMG}", actor=owner)
+        contact_fields.create_custom_field(account, "city", f"City {SCRIPT}", "text", source="ui")
+        group = contacts.create_group(account, f"Group {SCRIPT}", actor=owner, source="ui")
+        other_group = contacts.create_group(account, f"Group {IMG}", actor=owner, source="ui")
         db.session.flush()
         contact = contacts.create_contact(
             account,
@@ -71,14 +72,15 @@ def _build(app) -> dict:
             first_name=SCRIPT,
             last_name=IMG,
             fields={"city": SCRIPT},
+            source="ui",
         )
-        contacts.subscribe(contact, group)
-        tag = contacts.add_tag(contact, SCRIPT, actor=owner)
-        contacts.add_tag(contact, IMG, actor=owner)
+        contacts.subscribe(contact, group, source="ui")
+        tag = contacts.add_tag(contact, SCRIPT, actor=owner, source="ui")
+        contacts.add_tag(contact, IMG, actor=owner, source="ui")
         gone = contacts.create_contact(
-            account, "gone@xss.example", first_name=IMG, last_name=SCRIPT
+            account, "gone@xss.example", first_name=IMG, last_name=SCRIPT, source="ui"
         )
-        contacts.subscribe(gone, other_group)
+        contacts.subscribe(gone, other_group, source="ui")
         db.session.flush()
         lifecycle.delete_contacts(account, [gone.id], actor=owner, source="ui")
         with allowing_private_targets(app):  # a closed port of this machine
@@ -90,7 +92,12 @@ def _build(app) -> dict:
         header = ["email", "first_name", SCRIPT, IMG]
         rows = [header, ["imported@xss.example", SCRIPT, IMG, SCRIPT], [f"bad{IMG}", IMG, "", ""]]
         finished = imports.create_import(
-            account, actor=owner, group=group, source_path=_csv(rows), filename=f"{IMG}.csv"
+            account,
+            actor=owner,
+            group=group,
+            source_path=_csv(rows),
+            filename=f"{IMG}.csv",
+            source="ui",
         )
         imports.configure(
             finished,
@@ -102,10 +109,20 @@ def _build(app) -> dict:
         db.session.commit()
         imports.run(finished, actor=owner)
         uploaded = imports.create_import(
-            account, actor=owner, group=group, source_path=_csv(rows), filename=f"{IMG}.csv"
+            account,
+            actor=owner,
+            group=group,
+            source_path=_csv(rows),
+            filename=f"{IMG}.csv",
+            source="ui",
         )
         checked = imports.create_import(
-            account, actor=owner, group=group, source_path=_csv(rows), filename=f"{IMG}.csv"
+            account,
+            actor=owner,
+            group=group,
+            source_path=_csv(rows),
+            filename=f"{IMG}.csv",
+            source="ui",
         )
         imports.configure(
             checked,
@@ -124,9 +141,14 @@ def _build(app) -> dict:
             ContactFilter(q=SCRIPT, tag_id=tag.id, group_id=group.id),
             tz=ZoneInfo("Europe/Berlin"),
             actor=owner,
+            source="ui",
         )
-        key, _plain = api_keys.create_key(account, name=f"Shop {IMG}", scope="read", actor=owner)
-        _, ids["api_key"] = api_keys.create_key(account, name=SCRIPT, scope="write", actor=owner)
+        key, _plain = api_keys.create_key(
+            account, name=f"Shop {IMG}", scope="read", actor=owner, source="ui"
+        )
+        _, ids["api_key"] = api_keys.create_key(
+            account, name=SCRIPT, scope="write", actor=owner, source="ui"
+        )
         run = sync.start(link, actor=owner)
         db.session.commit()
         sync.run(run)

@@ -9,7 +9,7 @@ import pytest
 
 from portal.accounts.models import Role
 from portal.core.audit import AuditEvent
-from tests.conftest import login
+from tests.helpers.auth import login
 
 STAFF_EMAIL = "support@portal.example"
 OWNER_EMAIL = "owner@acme.example"

@@ -140,7 +140,7 @@ def test_a_second_reason_replaces_the_open_access(app, acme, staff_client):
 
 
 def test_another_staff_users_access_is_not_mine(app, acme, staff_client, make_user):
-    from tests.conftest import login
+    from tests.helpers.auth import login
 
     open_account(staff_client, "acme")
     make_user("colleague@portal.example", is_staff=True)

@@ -264,7 +264,12 @@ def portal_import(app, acme, people, tmp_path):
         )
         group = db.session.get(Group, people["news"])
         job = imports.create_import(
-            _account(acme), actor=None, group=group, source_path=path, filename="list.csv"
+            _account(acme),
+            actor=None,
+            group=group,
+            source_path=path,
+            filename="list.csv",
+            source="ui",
         )
         imports.configure(
             job, mapping=job.mapping, mode="update_add", import_consent=True, restore_deleted=False

@@ -13,7 +13,7 @@ from werkzeug.routing import IntegerConverter
 from portal.accounts.models import Account, Role
 from portal.contacts.models import Contact
 from portal.extensions import db
-from tests.conftest import login
+from tests.helpers.auth import login
 from tests.support.conftest import open_account
 
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from portal.accounts.models import Role
-from tests.conftest import login
+from tests.helpers.auth import login
 from tests.support.conftest import STAFF_EMAIL, open_account, staff_events
 
 OTHER_STAFF = "second-line@portal.example"
@@ -27,7 +27,7 @@ def busy_support(app, acme, staff_client, make_user, now):
     from portal.extensions import db
 
     with app.app_context():
-        contacts.create_contact(db.session.get(Account, acme), "anna@example.com")
+        contacts.create_contact(db.session.get(Account, acme), "anna@example.com", source="ui")
         db.session.commit()
     open_account(staff_client, "acme", reason="Ticket #4711")
     staff_client.post("/support/lookup", data={"email": "anna@example.com", "reason": "T 1"})

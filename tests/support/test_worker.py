@@ -4,7 +4,6 @@ job and in the audit log, and every sign-up and sign-off date as it was."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -12,7 +11,6 @@ import time
 import pytest
 from sqlalchemy import select
 
-from portal import create_app
 from portal.accounts import service as accounts
 from portal.accounts.models import Account, Role
 from portal.config import ROOT
@@ -22,7 +20,9 @@ from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.lifecycle import service as lifecycle
 from portal.lifecycle.models import LifecycleJob
-from tests.conftest import PASSWORD, login
+from tests.helpers.apps import web_app
+from tests.helpers.auth import PASSWORD, login
+from tests.workers import worker_env
 
 N = 20_000
 
@@ -30,19 +30,8 @@ N = 20_000
 @pytest.fixture
 def web(database_url, redis_url):
     """The app as the web process has it: queues are asynchronous."""
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key",
-            "WTF_CSRF_ENABLED": False,
-            "SERVER_NAME": "localhost",
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with web_app(database_url, redis_url, WTF_CSRF_ENABLED=False, SERVER_NAME="localhost") as app:
+        yield app
 
 
 def _subscriptions(account_id: int) -> set[tuple]:
@@ -85,9 +74,7 @@ def test_restore_all_of_many_contacts_runs_on_a_real_worker(web, database_url, r
         assert job.created_by.email == "support@portal.example" and job.source == "support"
 
     started = time.monotonic()
-    env = dict(
-        os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, SECRET_KEY="test-secret-key"
-    )
+    env = worker_env(database_url, redis_url)
     done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "rq", "worker", "--burst"],
         cwd=ROOT,
