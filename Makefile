@@ -58,9 +58,11 @@ check: $(STAMP) compile-translations
 security: $(STAMP) compile-translations
 	$(PY) -m pytest tests/security -q -rxs $(PYTEST_ARGS)
 
+## ruff, and the layers of docs/architecture.md (import-linter, contract in pyproject.toml)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

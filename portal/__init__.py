@@ -29,7 +29,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
 
     _init_extensions(app)
-    _register_blueprints(app)
+    _init_areas(app)
     _register_hooks(app)
     _register_errors(app)
 
@@ -40,6 +40,8 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
+    # imported here, not at the top: `import portal.clock` (a worker, a migration, a
+    # script) must not build the whole app
     from portal import i18n, jobs, models  # noqa: F401 - models register their tables
     from portal.database_setup import configure_engine
 
@@ -60,45 +62,43 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
 
-    @login_manager.user_loader
-    def load_user(login: str):
-        """The session and the remember cookie name a sign-in, not a user id: a cookie
-        of an ended sign-in opens nothing (portal.accounts.service.start_login)."""
-        from portal.accounts import service
 
-        return service.user_for_login(login)
-
-
-def _register_blueprints(app: Flask) -> None:
-    from portal.accounts.views import account_bp
-    from portal.accounts.views import bp as accounts_bp
-    from portal.backups.views import bp as backups_bp
-    from portal.contacts.views import bp as contacts_bp
+def _init_areas(app: Flask) -> None:
+    """The one place the areas are wired into the app, lowest layer first (the layers:
+    docs/architecture.md). Each init_app registers the area's pages and connects its
+    receivers of portal.core.signals; nothing is wired by being imported."""
+    from portal.accounts import wiring as accounts
+    from portal.api import wiring as api
+    from portal.backups import wiring as backups
+    from portal.contacts import wiring as contacts
     from portal.health import bp as health_bp
-    from portal.imports.views import bp as imports_bp
-    from portal.integrations.views import bp as integrations_bp
-    from portal.lifecycle.views import bp as lifecycle_bp
-    from portal.lifecycle.views import signup_bp
+    from portal.imports import wiring as imports
+    from portal.integrations import wiring as integrations
+    from portal.jobs import cron
+    from portal.lifecycle import wiring as lifecycle
+    from portal.support import wiring as support
+    from portal.support.describe import TEXTS_KEY, merge_texts
 
-    app.register_blueprint(health_bp)
-    app.register_blueprint(accounts_bp)
-    app.register_blueprint(account_bp)
-    app.register_blueprint(contacts_bp)
-    app.register_blueprint(imports_bp)
-    app.register_blueprint(backups_bp)
-
-    from portal.api.core import init_app as init_api
-
-    init_api(app)  # /api/v1 (CSRF-exempt, no cookies) and /a/<account>/settings/api
-    app.register_blueprint(lifecycle_bp)
-    app.register_blueprint(integrations_bp)
-    app.register_blueprint(signup_bp)
-
-    from portal.support.account_views import bp as support_log_bp
-    from portal.support.views import bp as support_bp
-
-    app.register_blueprint(support_bp)  # /support/, staff only
-    app.register_blueprint(support_log_bp)  # the account's own log of staff access
+    app.register_blueprint(health_bp)  # /healthz
+    accounts.init_app(app)  # sign-in, team, settings, the account's home
+    contacts.init_app(app)  # list, card, groups
+    imports.init_app(app)  # upload, mapping, check, progress, report
+    lifecycle.init_app(app)  # delete/restore/forget buttons on the contacts pages; /f/ form
+    backups.init_app(app)  # a snapshot before a portal import and a group's deletion
+    integrations.init_app(app)  # the outbox of contact changes; exports withdrawn on erasure
+    api.init_app(app)  # /api/v1 and the API key pages
+    support.init_app(app)  # /support/ console and its staff actions
+    app.extensions[TEXTS_KEY] = merge_texts(
+        accounts.AUDIT_TEXTS,
+        contacts.AUDIT_TEXTS,
+        imports.AUDIT_TEXTS,
+        lifecycle.AUDIT_TEXTS,
+        backups.AUDIT_TEXTS,
+        integrations.AUDIT_TEXTS,
+        api.AUDIT_TEXTS,
+        support.AUDIT_TEXTS,
+    )
+    cron.register_all()  # the cron table names tasks of every area
 
 
 def _register_hooks(app: Flask) -> None:

@@ -8,8 +8,13 @@ from flask.cli import AppGroup
 
 from portal.accounts import service as accounts
 from portal.accounts.models import Account, Role, User
-from portal.core import storage
+from portal.api import service as api_keys
+from portal.backups.retention import remove_expired
+from portal.config import check_suppression_key
+from portal.contacts import demo
+from portal.core import move, privacy, storage
 from portal.extensions import db
+from portal.jobs import service as jobs
 
 portal_cli = AppGroup("portal", help="Recipient portal operator commands.")
 
@@ -84,8 +89,6 @@ def seed_demo_data(contacts: int = 1000) -> list[str]:
     """Create the demo accounts and logins of DESIGN.md; existing ones are kept.
     The demo account gets `contacts` recipients (with groups, tags, custom fields and
     activities) unless it has contacts already; the other account a few."""
-    from portal.contacts import demo
-
     created = []
     names = {
         "demo": ("Demo GmbH", "Europe/Berlin", "de"),
@@ -146,8 +149,6 @@ def bench_account_cmd(slug: str, n: int, group_count: int, activities: float, ba
     """Build (or grow) a large account for benchmarks, with bulk inserts."""
     import time
 
-    from portal.contacts import demo
-
     account = db.session.scalar(db.select(Account).where(Account.slug == slug))
     if account is None:
         account = accounts.create_account(f"Benchmark {slug}", slug)
@@ -180,16 +181,12 @@ def is_empty_cmd() -> None:
 @portal_cli.command("cleanup")
 def cleanup_cmd() -> None:
     """Remove expired invitations now (the cron job does it nightly)."""
-    from portal.jobs import service
-
-    click.echo(f"Removed {service.cleanup_expired()} expired invitation(s).")
+    click.echo(f"Removed {jobs.cleanup_expired()} expired invitation(s).")
 
 
 @portal_cli.command("backups-cleanup")
 def backups_cleanup_cmd() -> None:
     """Remove expired backups now (the cron job does it daily)."""
-    from portal.backups.retention import remove_expired
-
     click.echo(f"Removed {remove_expired()} expired backup(s).")
 
 
@@ -210,8 +207,6 @@ def move_files_cmd(target: str, source: str | None) -> None:
     another store: each copy verified by its sha256 before the original is deleted; run
     it again to continue after an interruption."""
     from flask import current_app
-
-    from portal.core import move
 
     configured = current_app.config["FILE_STORE"]
     if source is None:
@@ -257,8 +252,6 @@ def move_files_cmd(target: str, source: str | None) -> None:
 @click.option("--name", default="CLI", show_default=True, help="Where the key is used.")
 def create_api_key_cmd(account_slug: str, scope: str, name: str) -> None:
     """Create an API key and print it once (only its hash is stored)."""
-    from portal.api import service as api_keys
-
     account = db.session.scalar(db.select(Account).where(Account.slug == account_slug))
     if account is None:
         raise click.ClickException(f"No account with slug {account_slug!r}.")
@@ -291,9 +284,6 @@ def rekey_suppressions_cmd(new_key: str | None) -> None:
 
     from flask import current_app
 
-    from portal.config import check_suppression_key
-    from portal.lifecycle import suppression
-
     if new_key is not None:
         value = check_suppression_key(new_key)
         if ":" in value:
@@ -304,8 +294,8 @@ def rekey_suppressions_cmd(new_key: str | None) -> None:
     in_environment = bool(os.environ.get("SUPPRESSION_KEY"))
     path = Path(current_app.instance_path) / "suppression_key"
     try:
-        new_value, moved = suppression.rekey(key)
-    except suppression.SuppressionKeyMismatch as exc:
+        new_value, moved = privacy.rekey(key)
+    except privacy.SuppressionKeyMismatch as exc:
         _fail(exc)
     pending = path.with_name("suppression_key.new")
     if not in_environment:  # written before the commit: a crash between leaves both

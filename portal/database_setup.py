@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import Connection, event, text
 
+from portal.core import sql
 from portal.extensions import db
 
 
@@ -45,7 +46,7 @@ def analyze_tables(tables: Iterable[str]) -> None:
     """PostgreSQL: fresh planner statistics for tables just filled in bulk (autovacuum
     would take them a minute or more later). On an autocommit connection of its own,
     so the lock ANALYZE takes ends with it, not with the caller's transaction."""
-    if db.engine.dialect.name != "postgresql":
+    if not sql.strategy().analyze:
         return
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in tables:

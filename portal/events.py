@@ -1,16 +1,19 @@
 """Domain events: what happened to which contact, told by the services that did it.
 
-Services call emit() inside the transaction that makes the change; listeners (the
-integrations area writes an outbox row per event for a linked provider) add their rows
+Services call emit() inside the transaction that makes the change; the receivers of
+portal.core.signals.contact_changed (the integrations area writes an outbox row per event
+for a linked provider, connected in its init_app) add their rows
 to the same session, so an event exists exactly when its change was committed. An event
 carries ids and small facts only — never a copy of the person's data: whoever needs the
 contact reads its current state when it sends (and finds nothing after "forget me")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from portal.core import signals
 
 CONTACT_CREATED = "contact.created"
 CONTACT_UPDATED = "contact.updated"
@@ -49,26 +52,28 @@ class Event:
     id_select: Any = None
 
 
-Listener = Callable[[Event], None]
-LISTENERS: list[Listener] = []
+def listened() -> bool:
+    """Whether anybody receives the events (a linked provider's area): without, the
+    services skip building them."""
+    return bool(signals.contact_changed.receivers)
 
 
 def emit(account_id: int, kind: str, contact_ids: Iterable[int], **data: Any) -> None:
-    """Tell the listeners; a no-op (one loop over an empty list) when nobody listens."""
-    if not LISTENERS:
+    """Tell the receivers of signals.contact_changed; a no-op when nobody listens."""
+    if not listened():
         return
     ids = tuple(contact_ids)
     if not ids:
         return
-    event = Event(account_id=account_id, kind=kind, contact_ids=ids, data=data)
-    for listener in LISTENERS:
-        listener(event)
+    signals.contact_changed.send(
+        Event(account_id=account_id, kind=kind, contact_ids=ids, data=data)
+    )
 
 
 def emit_select(account_id: int, kind: str, id_select: Any, **data: Any) -> None:
     """The same for every contact id the SELECT returns (a group's members, say)."""
-    if not LISTENERS:
+    if not listened():
         return
-    event = Event(account_id=account_id, kind=kind, data=data, id_select=id_select)
-    for listener in LISTENERS:
-        listener(event)
+    signals.contact_changed.send(
+        Event(account_id=account_id, kind=kind, data=data, id_select=id_select)
+    )

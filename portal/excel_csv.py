@@ -30,7 +30,10 @@ from datetime import datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from portal import i18n
+from portal.contacts.models import fold
 from portal.imports import headers as h
+from portal.imports import service as imports
 from portal.imports.mapping import normalize_header
 from portal.imports.portal_format import CUSTOM_PREFIX, PORTAL_HEADER, unguard
 from portal.safe_csv import safe_row
@@ -171,8 +174,6 @@ class ExcelCsv:
 
 def for_reader(account_id: int) -> ExcelCsv:
     """The file for whoever reads the page: its language, its zone, the account's fields."""
-    from portal import i18n
-    from portal.imports import service as imports
 
     fields = {k: (f.label, f.type) for k, f in imports.custom_fields(account_id).items()}
     return ExcelCsv(i18n.current_language(), i18n.current_timezone(), fields)
@@ -184,7 +185,6 @@ _UNSAFE = re.compile(r"[\s\\/:*?\"<>|\x00-\x1f'`;,%]+")
 
 
 def _ascii(text: str) -> str:
-    from portal.contacts.models import fold
 
     folded = unicodedata.normalize("NFKD", fold(text)).encode("ascii", "ignore").decode()
     stem = "".join(ch if ch.isalnum() else "-" for ch in folded)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
-from portal.extensions import db, limiter
+from portal.extensions import db, limiter, rq
 
 bp = Blueprint("health", __name__)
 
@@ -21,8 +21,6 @@ def _database_ok() -> bool:
 
 def _queue_ok() -> bool:
     try:
-        from portal.extensions import rq
-
         return bool(rq.queue.connection.ping())
     except Exception:  # noqa: BLE001
         return False

@@ -32,6 +32,7 @@ from collections import deque
 from pathlib import Path
 
 from portal.config import ROOT, StartRefused, check_shared_keys, instance_path, refuse_start
+from portal.jobs.embedded import start_server
 
 RESTART_WINDOW = 120.0  # seconds
 RESTARTS_ALLOWED = 3  # within RESTART_WINDOW; one more stops everything
@@ -115,7 +116,6 @@ class Launcher:
     # -- the embedded Valkey --------------------------------------------------------
 
     def _start_valkey(self) -> None:
-        from portal.jobs.embedded import start_server
 
         with _own_session():
             self.server, url = start_server(self.instance, port=self.port)

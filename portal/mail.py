@@ -20,6 +20,9 @@ from flask_babel import force_locale
 
 from portal import clock
 from portal.core import move
+from portal.core.errors import ServiceError
+from portal.core.move import Expected
+from portal.core.privacy import normalize_email
 from portal.core.storage import OUTBOX, StorageError, get_storage
 from portal.i18n import formatting_locale
 
@@ -134,8 +137,6 @@ def redact_outbox(account_id: int, emails: set[str]) -> int:
     from email import policy
     from email.parser import BytesHeaderParser
 
-    from portal.accounts.service import ServiceError, normalize_email
-
     if not emails:
         return 0
     outbox = get_storage(OUTBOX)
@@ -162,7 +163,6 @@ def redact_outbox(account_id: int, emails: set[str]) -> int:
 def _known_files(source):
     """For move-files: every file in the outbox (no row keeps a checksum; the copy is
     compared with the source's own bytes)."""
-    from portal.core.move import Expected
 
     return [Expected(entry.key) for entry in source.entries()]
 

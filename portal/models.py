@@ -16,6 +16,8 @@ from portal.backups.models import (  # noqa: F401
     StoredFileRecord,
 )
 from portal.contacts.models import Activity, Contact, CustomField, Group, Subscription, Tag  # noqa: F401
+from portal.core.audit import AuditEvent  # noqa: F401
+from portal.core.privacy import Suppression, SuppressionKey  # noqa: F401
 from portal.database import never_reuse_ids
 from portal.extensions import db
 from portal.imports.models import ImportJob, ImportRow, ImportRowProblem  # noqa: F401
@@ -27,12 +29,6 @@ from portal.integrations.models import (  # noqa: F401
     TagMapping,
 )
 from portal.jobs.models import Heartbeat  # noqa: F401
-from portal.lifecycle.models import (  # noqa: F401
-    LifecycleJob,
-    SignupRequest,
-    Suppression,
-    SuppressionKey,
-)
-from portal.support.models import AuditEvent  # noqa: F401
+from portal.lifecycle.models import LifecycleJob, SignupRequest  # noqa: F401
 
 never_reuse_ids(db.metadata)

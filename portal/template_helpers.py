@@ -13,8 +13,9 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal import clock, i18n, tenancy
+from portal.accounts.forms import ROLE_LABELS
 from portal.backups.models import Backup, BackupReason
-from portal.support.describe import describe_event
+from portal.imports import forms as import_forms
 
 
 def _nav_items():
@@ -42,16 +43,14 @@ def _lang_url(code: str) -> str:
 
 
 def _role_label(role: str) -> str:
-    from portal.accounts.forms import ROLE_LABELS
 
     return str(ROLE_LABELS.get(role, role))
 
 
 def _import_label(table: str):
     def label(value: str) -> str:
-        from portal.imports import forms
 
-        return forms.label(getattr(forms, table), value)
+        return import_forms.label(getattr(import_forms, table), value)
 
     return label
 
@@ -113,7 +112,6 @@ def register_template_helpers(app: Flask) -> None:
             "can": tenancy.can,
             "has_endpoint": lambda endpoint: endpoint in current_app.view_functions,
             "role_label": _role_label,
-            "describe_event": describe_event,
             "mode_label": _import_label("MODE_LABELS"),
             "status_label": _import_label("STATUS_LABELS"),
             "source_label": _import_label("SOURCE_LABELS"),

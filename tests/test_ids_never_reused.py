@@ -13,10 +13,10 @@ from portal.accounts.models import Account
 from portal.api import service as api_keys
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group
+from portal.core.audit import AuditEvent
 from portal.database import IDS_LEAVE_THE_DATABASE, IDS_STAY_INSIDE
 from portal.extensions import db
 from portal.lifecycle import service as lifecycle
-from portal.support.models import AuditEvent
 
 
 def _surrogate_id_tables() -> set[str]:

@@ -26,9 +26,9 @@ from portal import create_app
 from portal.accounts import service as accounts
 from portal.config import ROOT, StartRefused, build_config
 from portal.contacts import service as contacts
+from portal.core import privacy
 from portal.extensions import db
 from portal.lifecycle import service as lifecycle
-from portal.lifecycle import suppression
 from tests.conftest import login
 from tests.workers import TEST_KEYS
 
@@ -162,7 +162,7 @@ def test_two_nodes_with_the_same_environment_keys_work_as_one(node, monkeypatch,
         contact = contacts.create_contact(account, "gone@example.com", source="ui")
         lifecycle.forget_contact(contact, actor=None, source="ui")
         db.session.commit()
-        hash_on_a = suppression.email_hash("gone@example.com")
+        hash_on_a = privacy.email_hash("gone@example.com")
 
     # signed in on node A; the load balancer sends the next request to node B
     on_a = a.test_client()
@@ -174,7 +174,7 @@ def test_two_nodes_with_the_same_environment_keys_work_as_one(node, monkeypatch,
 
     # a person forgotten through node A stays forgotten on node B
     with b.app_context():
-        assert suppression.email_hash("gone@example.com") == hash_on_a
+        assert privacy.email_hash("gone@example.com") == hash_on_a
         assert lifecycle.is_forgotten(account_of("acme"), "gone@example.com")
         with pytest.raises(contacts.ContactForgotten):
             contacts.create_contact(account_of("acme"), "gone@example.com", source="ui")

@@ -63,10 +63,6 @@ class AcceptInvitationForm(NewPasswordForm):
     name = StringField(_l("Your name"), validators=[Length(max=200)])
 
 
-class EmptyForm(FlaskForm):
-    """A form with nothing but its CSRF token, for buttons that change something."""
-
-
 class InviteForm(FlaskForm):
     email = EmailField(_l("Email"), validators=[DataRequired()])
     role = SelectField(_l("Role"), choices=role_choices, default=Role.EDITOR.value)

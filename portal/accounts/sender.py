@@ -15,14 +15,12 @@ from flask_babel import lazy_gettext as _l
 
 from portal import clock
 from portal.accounts.models import Account, User
-from portal.accounts.service import (
-    ServiceError,
-    has_control_characters,
-    hash_token,
-    normalize_email,
-)
+from portal.accounts.service import has_control_characters, hash_token
+from portal.core import audit
+from portal.core.errors import ServiceError
+from portal.core.privacy import normalize_email
 from portal.extensions import db
-from portal.support import service as audit
+from portal.mail import external_url, send_mail
 
 CONFIRM_DAYS = 2
 RESEND_AFTER = timedelta(minutes=1)
@@ -45,7 +43,6 @@ def request_sender_address(
 ) -> str:
     """Keep the address as pending and mail a confirmation link to it; the address in
     use (if any) stays in use until the new one is confirmed. Returns the address."""
-    from portal.mail import external_url, send_mail
 
     if has_control_characters(email):
         raise ServiceError(_l("This is not a valid email address."))

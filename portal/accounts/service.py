@@ -10,15 +10,17 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import clock
 from portal.accounts.models import Account, Invitation, LoginSession, Membership, Role, User
+from portal.core import audit
+from portal.core.errors import ServiceError
+from portal.core.privacy import normalize_email
 from portal.extensions import db
-from portal.support import service as audit
+from portal.mail import external_url, send_mail
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -35,23 +37,8 @@ def has_control_characters(text: str) -> bool:
 MIN_PASSWORD_LENGTH = 10
 
 
-class ServiceError(Exception):
-    """A refusal the user should read; the message is already translated (lazy)."""
-
-
 class LastOwnerError(ServiceError):
     pass
-
-
-def normalize_email(email: str) -> str:
-    """Lower-cased, syntax-checked address; raises ServiceError on a bad one."""
-    try:
-        result = validate_email(email.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        from flask_babel import lazy_gettext as _l
-
-        raise ServiceError(_l("This is not a valid email address.")) from exc
-    return result.normalized.lower()
 
 
 # --- accounts -------------------------------------------------------------
@@ -352,7 +339,7 @@ def request_password_reset(email: str) -> None:
     work either way (no look-up, no token, no mail server to wait for), so neither the
     answer nor its time tells whether the address has an account; the worker looks it
     up and mails only a user (send_password_reset)."""
-    from portal.accounts import tasks
+    from portal.accounts import tasks  # the RQ glue calls back into this module: a cycle
 
     tasks.send_password_reset.enqueue(email.strip().lower()[:320])
 
@@ -360,8 +347,6 @@ def request_password_reset(email: str) -> None:
 def send_password_reset(email: str) -> None:
     """Mail a reset link if the address belongs to an active user; nothing otherwise."""
     from flask_babel import lazy_gettext as _l
-
-    from portal.mail import external_url, send_mail
 
     user = find_user_by_email(email)
     if user is None or not user.active:
@@ -493,8 +478,6 @@ def invite_member(
 ) -> Invitation:
     """Create an invitation and mail its link in the invitee's (or account's) language."""
     from flask_babel import lazy_gettext as _l
-
-    from portal.mail import external_url, send_mail
 
     role = Role(role)
     if not _may_manage(actor_membership, role):

@@ -3,10 +3,14 @@ page and the account's General and Team settings."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    Flask,
     abort,
     current_app,
     flash,
@@ -21,11 +25,12 @@ from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from portal import i18n
+from portal import clock, i18n
 from portal.accounts import forms, sender, service
-from portal.accounts.models import Role, User
+from portal.accounts.models import Account, Role, User
+from portal.core import audit
+from portal.core.forms import EmptyForm
 from portal.extensions import db, limiter
-from portal.support import service as audit
 from portal.tenancy import can, require_role, tenant_blueprint, user_accounts
 
 bp = Blueprint("accounts", __name__)
@@ -100,7 +105,7 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    form = forms.EmptyForm()
+    form = EmptyForm()
     if form.validate_on_submit():
         service.end_login(session.get("_user_id"))
         logout_user()
@@ -151,7 +156,7 @@ def confirm_sender(token: str):
     account = sender.account_for_sender_token(token)
     if account is None:
         return render_template("accounts/confirm_sender.html", account=None), 404
-    form = forms.EmptyForm()
+    form = EmptyForm()
     if form.validate_on_submit():
         address = sender.confirm_sender_address(account, ip=request.remote_addr)
         db.session.commit()
@@ -181,7 +186,7 @@ def accept_invitation(token: str):
                 "info",
             )
             return redirect(url_for("accounts.login", next=request.path))
-        if request.method == "POST" and forms.EmptyForm().validate_on_submit():
+        if request.method == "POST" and EmptyForm().validate_on_submit():
             try:
                 service.accept_invitation(invitation, current_user)
             except service.ServiceError as exc:
@@ -192,7 +197,7 @@ def accept_invitation(token: str):
         return render_template(
             "accounts/accept_invitation.html",
             invitation=invitation,
-            form=forms.EmptyForm(),
+            form=EmptyForm(),
             needs_password=False,
         )
     form = forms.AcceptInvitationForm()
@@ -239,7 +244,7 @@ def profile():
         db.session.commit()
         flash(_("Your profile has been saved."), "success")
         return redirect(url_for("accounts.profile"))
-    return render_template("accounts/profile.html", form=form, security_form=forms.EmptyForm())
+    return render_template("accounts/profile.html", form=form, security_form=EmptyForm())
 
 
 @bp.route("/profile/password", methods=["GET", "POST"])
@@ -274,7 +279,7 @@ def change_password():
 @bp.route("/profile/sign-out-everywhere", methods=["POST"])
 @login_required
 def sign_out_everywhere():
-    if forms.EmptyForm().validate_on_submit():
+    if EmptyForm().validate_on_submit():
         service.sign_out_everywhere(current_user, ip=request.remote_addr)
         db.session.commit()
         logout_user()
@@ -295,43 +300,27 @@ def home():
     )
 
 
-HOME_GROUPS = 10  # the largest groups on the home page; the groups page lists all
+HOME_PANELS_KEY = "portal.home_panels"
+HomePanel = Callable[[Account, datetime], dict[str, Any]]
 
 
-def _overview(account) -> dict:
-    # the areas import the accounts area, so they are imported here, once per request
-    from portal import clock
-    from portal.backups.read import latest_backups
-    from portal.contacts import counts as contact_counts
-    from portal.contacts import queries
-    from portal.contacts.forms import STATUS_LABELS
-    from portal.imports import service as imports
-    from portal.lifecycle import service as lifecycle
-    from portal.lifecycle.views import purge_window_text
-    from portal.template_helpers import BACKUP_REASON_LABELS
+def add_home_panel(app: Flask, panel: HomePanel) -> None:
+    """What an area shows on the account's home page, added by its init_app: the area's
+    figures, read through its own service, as template values. (The areas sit above
+    this one and import it; the home page must not import them.)"""
+    app.extensions.setdefault(HOME_PANELS_KEY, []).append(panel)
 
+
+def _overview(account: Account) -> dict[str, Any]:
     now = clock.now()
-    groups = queries.groups_of(account)
-    counts = contact_counts.group_counts(account, [grp.id for grp in groups])
-    largest = sorted(groups, key=lambda grp: (-counts[grp.id].total, grp.name.lower(), grp.id))
-    outlook = lifecycle.next_purge(account, now)
-    return {
+    values: dict[str, Any] = {
         "now": now,
-        "status_counts": contact_counts.status_counts(account),
-        "contact_status_labels": STATUS_LABELS,
-        "groups": largest[:HOME_GROUPS],
-        "group_total": len(groups),
-        "group_counts": counts,
-        "imports_unfinished": imports.unfinished(account),
-        "imports_ended": imports.latest_ended(account),
-        "import_percent": imports.percent,
-        "backups": latest_backups(account, now=now),
-        "backup_reasons": BACKUP_REASON_LABELS,
         "age": lambda moment: format_timedelta(moment - now, add_direction=True),
-        "purge": outlook,
-        "purge_window": purge_window_text((outlook.start, outlook.end), account.timezone),
         "staff_accesses": audit.open_staff_accesses(account, now),
     }
+    for panel in current_app.extensions.get(HOME_PANELS_KEY, []):
+        values.update(panel(account, now))
+    return values
 
 
 @account_bp.route("/settings", methods=["GET", "POST"])
@@ -412,7 +401,7 @@ def sender_address():
 @account_bp.route("/settings/sender/remove", methods=["POST"])
 @require_role(Role.ADMIN)
 def remove_sender_address():
-    if forms.EmptyForm().validate_on_submit():
+    if EmptyForm().validate_on_submit():
         sender.remove_sender_address(g.account, actor=current_user, ip=request.remote_addr)
         db.session.commit()
         flash(_("Mails to contacts come from the portal's address again."), "info")
@@ -450,7 +439,7 @@ def team():
         manage=manage,
         members=service.members(g.account),
         invitations=service.pending_invitations(g.account),
-        remove_form=forms.EmptyForm(),
+        remove_form=EmptyForm(),
         role_labels=forms.ROLE_LABELS,
     )
 
@@ -484,7 +473,7 @@ def change_role(membership_id: int):
 @require_role(Role.ADMIN)
 def remove_member(membership_id: int):
     membership = _member_or_404(membership_id)
-    if forms.EmptyForm().validate_on_submit():
+    if EmptyForm().validate_on_submit():
         try:
             service.remove_member(membership, actor=current_user, actor_membership=g.membership)
         except service.ServiceError as exc:

@@ -25,9 +25,9 @@ from flask_limiter.util import get_remote_address
 from jsonschema import Draft202012Validator, FormatChecker
 from werkzeug.exceptions import HTTPException
 
-from portal.api import service
+from portal.api import service, views
 from portal.api.models import ApiKey
-from portal.extensions import db
+from portal.extensions import csrf, db, limiter
 
 log = logging.getLogger(__name__)
 
@@ -558,10 +558,8 @@ class CookielessApi:
 
 
 def init_app(app: Flask) -> None:
-    """Register the API: its views, the rate limit, CSRF exemption, cookie stripping."""
-    from portal.api import endpoints, views  # noqa: F401 - the endpoints declare their operations
-    from portal.extensions import csrf, limiter
-
+    """Register the API (its views are imported by portal.api.wiring: they import this
+    module), the rate limit, CSRF exemption, cookie stripping."""
     app.config.setdefault("API_RATE_LIMIT", os.environ.get("API_RATE_LIMIT", DEFAULT_RATE_LIMIT))
     if not getattr(bp, "_limited", False):  # the limiter and the blueprint are module-wide
         limiter.shared_limit(_rate_limit_value, scope="api", key_func=_rate_limit_key)(bp)

@@ -25,7 +25,8 @@ from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Tag
 from portal.contacts.queries import ContactFilter
-from portal.contacts.service import ContactInvalid, EmailTaken, ServiceError
+from portal.contacts.service import ContactInvalid, EmailTaken
+from portal.core.errors import ServiceError
 from portal.extensions import db
 from portal.lifecycle import service as lifecycle
 

@@ -15,7 +15,7 @@ from portal.contacts import fields as contact_fields
 from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.models import Group
-from portal.contacts.service import ServiceError
+from portal.core.errors import ServiceError
 from portal.extensions import db
 
 SOURCE = "api"

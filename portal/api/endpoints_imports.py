@@ -32,6 +32,7 @@ from portal.backups.read import (
 )
 from portal.contacts.models import Group
 from portal.contacts.service import TAG_SEPARATORS
+from portal.core import audit
 from portal.extensions import db
 from portal.imports import service as imports
 from portal.imports import tasks as import_tasks
@@ -181,7 +182,6 @@ def _start(source_path: Path, filename: str, options: dict[str, Any], header=Non
         )
     except imports.ImportError_ as exc:
         raise ApiError(422, exc.args[0], fields={"file": str(exc.args[0])}) from exc
-    from portal.support import service as audit
 
     audit.record(
         "api.import_started",

@@ -13,11 +13,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from portal import clock
-from portal.accounts.service import ServiceError
 from portal.api.models import ApiKey, Scope
 from portal.contacts.models import Source
+from portal.core import audit
+from portal.core.errors import ServiceError
 from portal.extensions import db
-from portal.support import service as audit
 from portal.tenancy import owned
 
 if TYPE_CHECKING:
@@ -143,31 +143,3 @@ def keys_of(account: Account) -> list[ApiKey]:
 
 def get_key(account: Account, key_id: int) -> ApiKey | None:
     return owned(ApiKey, key_id, account)
-
-
-def _register_audit_texts() -> None:
-    from flask_babel import gettext as _
-
-    from portal.support.describe import DESCRIPTIONS
-
-    scopes = {"read": _l("read"), "write": _l("read and write")}
-
-    DESCRIPTIONS.update(
-        {
-            "api_key.created": lambda e: _(
-                "API key “%(name)s” created (%(scope)s)",
-                name=e.details.get("name", ""),
-                scope=str(scopes.get(e.details.get("scope"), e.details.get("scope", ""))),
-            ),
-            "api_key.revoked": lambda e: _(
-                "API key “%(name)s” revoked", name=e.details.get("name", "")
-            ),
-            "api.import_started": lambda e: _(
-                "Import into “%(group)s” started through the API",
-                group=e.details.get("group", ""),
-            ),
-        }
-    )
-
-
-_register_audit_texts()

@@ -17,11 +17,11 @@ from wtforms import RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from portal.accounts.forms import EmptyForm
 from portal.accounts.models import Role
-from portal.accounts.service import ServiceError
 from portal.api import service
 from portal.api.models import Scope
+from portal.core.errors import ServiceError
+from portal.core.forms import EmptyForm
 from portal.extensions import db
 from portal.tenancy import can, require_role, tenant_blueprint
 

@@ -25,14 +25,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from portal import clock, excel_csv
-from portal.accounts.service import ServiceError
 from portal.backups.models import Backup
+from portal.core import audit, privacy
+from portal.core.errors import ServiceError
+from portal.core.privacy import Suppression
 from portal.core.storage import BackupStorage, FileDamaged, StorageError, get_storage, measure
 from portal.extensions import db
 from portal.imports.portal_format import unguard
-from portal.lifecycle import suppression
-from portal.lifecycle.models import Suppression
-from portal.support import service as audit
 
 if TYPE_CHECKING:
     from portal.accounts.models import Account, User
@@ -94,7 +93,7 @@ def forgotten_filter(account_id: int) -> Callable[[str], bool] | None:
     )
     if not hashes:
         return None
-    hash_ = suppression.hasher()
+    hash_ = privacy.hasher()
     return lambda email: hash_(unguard(email).strip().lower()) in hashes
 
 

@@ -24,7 +24,6 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, text
 
 from portal import clock, events
-from portal.accounts.service import ServiceError
 from portal.backups.models import Backup, BackupRestore, RestoreMode, UndoStatus
 from portal.backups.read import (
     DAMAGED,
@@ -39,14 +38,12 @@ from portal.backups.read import (
 from portal.backups.scratch import (
     NO_ID,
     Preview,
-    dialect_sql,
     drop_scratch,
     emit_contacts,
     fill_search_names,
     find_tag_differences,
     import_running_into,
     load_scratch,
-    lock_group,
     master_data_differs,
     match_contacts,
     plan_counts,
@@ -56,12 +53,13 @@ from portal.backups.scratch import (
 )
 from portal.contacts import service as contacts
 from portal.contacts.models import Group
+from portal.core import audit, sql
+from portal.core.errors import ServiceError
 from portal.core.storage import BackupStorage, get_storage
 from portal.extensions import db
 from portal.imports import service as imports
 from portal.imports.models import ImportJob
 from portal.imports.portal_format import CUSTOM_PREFIX
-from portal.support import service as audit
 
 if TYPE_CHECKING:
     from portal.accounts.models import User
@@ -147,7 +145,7 @@ def _merge_fields(field_keys: list[str]) -> None:
     """A backup line's custom fields as the restore writes them: the contact's values of
     fields the backup has no column for (defined after it) are kept, the others become
     the backup's (an empty cell removes the value)."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    if sql.is_postgres():
         minus = " - CAST(:keys AS text[])" if field_keys else ""
         run_sql(
             f"""UPDATE backup_undo_rows SET fields = CAST(
@@ -182,7 +180,7 @@ def _plan_restore(backup: Backup, group: Group | None, storage: BackupStorage) -
     """Load the verified backup and classify, in the caller's transaction."""
     verify(backup, storage)
     loaded = load_scratch(backup, storage)
-    sql = dialect_sql()
+    fragment = sql.fragments()
     p = {
         "acc": backup.account_id,
         "gid": group.id if group is not None else NO_ID,
@@ -202,7 +200,8 @@ def _plan_restore(backup: Backup, group: Group | None, storage: BackupStorage) -
                   SELECT 1 FROM backup_pending_deletions pd
                   WHERE pd.backup_id = :bid AND pd.contact_id = contacts.id) THEN 'brought_back'
              WHEN s.id IS NULL THEN 'added'
-             WHEN {master_data_differs(sql)} OR {subscription_differs(sql)} THEN 'set_back'
+             WHEN {master_data_differs(fragment)}
+               OR {subscription_differs(fragment)} THEN 'set_back'
              ELSE 'unchanged' END
            FROM backup_undo_rows u
            LEFT JOIN contacts ON contacts.id = u.contact_id
@@ -220,7 +219,7 @@ def _plan_restore(backup: Backup, group: Group | None, storage: BackupStorage) -
                SELECT 1 FROM backup_undo_rows u WHERE u.contact_id = s.contact_id)""",
         **p,
     )
-    if db.session.get_bind().dialect.name == "postgresql":
+    if sql.strategy().analyze:
         db.session.execute(text("ANALYZE backup_plan"))
     counts = plan_counts()
     return Preview(
@@ -246,16 +245,16 @@ _TOUCHED = "('set_back', 'added', 'brought_back')"
 
 def _apply_restore(backup: Backup, group: Group, mode: str, preview: Preview) -> None:
     """Apply the plan in the scratch tables (same transaction)."""
-    sql = dialect_sql()
+    fragment = sql.fragments()
     now = clock.now()
     p = {"acc": backup.account_id, "gid": group.id, "now": now}
     fill_search_names(
         f"u.line IN (SELECT line FROM backup_plan WHERE kind IN {_TOUCHED})"  # noqa: S608  # nosec B608  # constants only
     )
-    _bring_back_contacts(sql, p)
-    _set_back_names_and_fields(sql, p)
+    _bring_back_contacts(fragment, p)
+    _set_back_names_and_fields(fragment, p)
     _set_back_tags(p)
-    _set_back_subscriptions(sql, p)
+    _set_back_subscriptions(fragment, p)
     emit_contacts(
         events.CONTACT_UPDATED,
         "SELECT contact_id FROM backup_plan WHERE kind IN ('set_back', 'brought_back')",
@@ -266,7 +265,7 @@ def _apply_restore(backup: Backup, group: Group, mode: str, preview: Preview) ->
     _remove_later_members(p)
 
 
-def _bring_back_contacts(sql: dict[str, str], p: dict[str, Any]) -> None:
+def _bring_back_contacts(fragment: dict[str, str], p: dict[str, Any]) -> None:
     """Contacts "to be deleted" since the backup come back; contacts purged since are
     created again (never forgotten ones: they were not loaded)."""
     # contacts "to be deleted" since the backup come back
@@ -285,7 +284,7 @@ def _bring_back_contacts(sql: dict[str, str], p: dict[str, Any]) -> None:
         f"""INSERT INTO contacts (account_id, email, first_name, last_name, fields, status,
                created_at, updated_at, search_name, search_name_rev)
            SELECT :acc, u.email, COALESCE(u.first_name, ''), COALESCE(u.last_name, ''),
-               {sql["json"].format("u.fields")}, 'active', :now, :now, u.search_name,
+               {fragment["json"].format("u.fields")}, 'active', :now, :now, u.search_name,
                u.search_name_rev
            FROM backup_undo_rows u WHERE u.contact_id IS NULL""",  # noqa: S608  # nosec B608  # dialect constants only
         **p,
@@ -306,19 +305,19 @@ def _bring_back_contacts(sql: dict[str, str], p: dict[str, Any]) -> None:
     )
 
 
-def _set_back_names_and_fields(sql: dict[str, str], p: dict[str, Any]) -> None:
+def _set_back_names_and_fields(fragment: dict[str, str], p: dict[str, Any]) -> None:
     """The touched lines' names and custom fields as in the backup."""
     # names and custom fields as in the backup
     run_sql(
         f"""UPDATE contacts SET first_name = COALESCE(u.first_name, ''),
                last_name = COALESCE(u.last_name, ''), search_name = u.search_name,
                search_name_rev = u.search_name_rev,
-               fields = {sql["json"].format("u.fields")}, updated_at = :now
+               fields = {fragment["json"].format("u.fields")}, updated_at = :now
            FROM backup_undo_rows u JOIN backup_plan pl ON pl.line = u.line
            WHERE contacts.id = u.contact_id AND pl.kind IN {_TOUCHED}
              AND (COALESCE(contacts.first_name, '') <> COALESCE(u.first_name, '')
                   OR COALESCE(contacts.last_name, '') <> COALESCE(u.last_name, '')
-                  OR {sql["fields_differ"]})""",  # noqa: S608  # nosec B608  # dialect constants only
+                  OR {fragment["contact_fields_differ"]})""",  # noqa: S608  # nosec B608  # dialect constants only
         **p,
     )
 
@@ -357,10 +356,10 @@ def _set_back_tags(p: dict[str, Any]) -> None:
     )
 
 
-def _set_back_subscriptions(sql: dict[str, str], p: dict[str, Any]) -> None:
+def _set_back_subscriptions(fragment: dict[str, str], p: dict[str, Any]) -> None:
     """The group's sign-up and sign-off data as in the backup ("kept" lines excepted)."""
     # sign-up and sign-off data as in the backup ("kept" lines are not touched)
-    d = sql["differ"]
+    d = fragment["differ"]
     run_sql(
         f"""UPDATE subscriptions SET active = u.active, activated_at = u.activated_at,
                deactivated_at = u.deactivated_at, optout_reason = u.optout_reason
@@ -469,7 +468,7 @@ def run_restore(restore: BackupRestore, storage: BackupStorage | None = None) ->
             raise RestoreRefused(_l("This backup has expired and is being deleted."))
         group = _target_group(backup, restore.created_by, None)
         db.session.flush()
-        lock_group(group.id)
+        sql.lock_group(group.id)  # imports into the group wait while it is set back
         if import_running_into(group.id):
             raise RestoreRefused(
                 _l("Another import into this group is running. Please wait until it has finished.")

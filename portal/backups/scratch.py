@@ -20,7 +20,7 @@ import json
 import re
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -51,6 +51,7 @@ from portal.backups.read import (
 )
 from portal.contacts import fields as contact_fields
 from portal.contacts.models import CustomField, FieldType, search_columns
+from portal.core import sql
 from portal.core.storage import BackupStorage
 from portal.database import UTCDateTime
 from portal.extensions import db
@@ -125,29 +126,6 @@ TAG_DIFF = Table(
     "backup_tag_diff", _scratch, Column("contact_id", BigInteger, primary_key=True), **_TEMP
 )
 SCRATCH_TABLES = (UNDO_ROWS, UNDO_TAGS, UNDO_LINKS, UNDO_REMOVED, PLAN, TAG_DIFF)
-DIALECT = {
-    "postgresql": {
-        "differ": "IS DISTINCT FROM",
-        "json": "CAST({} AS json)",
-        "fields_differ": "CAST(contacts.fields AS jsonb) <> CAST(u.fields AS jsonb)",
-        # the tag ids of a before image (a JSON array), as rows with a column `value`
-        "image_tags": "CROSS JOIN LATERAL json_array_elements_text(CAST(b.tag_ids AS json)) t",
-        "tag_id": "CAST(t.value AS integer)",
-    },
-    "sqlite": {
-        "differ": "IS NOT",
-        "json": "{}",
-        # same keys, types and values, whatever the order of the keys
-        "fields_differ": """NOT (
-            (SELECT COUNT(*) FROM json_each(contacts.fields))
-              = (SELECT COUNT(*) FROM json_each(u.fields))
-            AND NOT EXISTS (SELECT 1 FROM json_each(u.fields) b WHERE NOT EXISTS (
-                SELECT 1 FROM json_each(contacts.fields) a
-                WHERE a.key = b.key AND a.type = b.type AND a.atom IS b.atom)))""",
-        "image_tags": "JOIN json_each(b.tag_ids) t",
-        "tag_id": "t.value",
-    },
-}
 
 
 def sql_clause(statement: str, **params: Any):
@@ -226,13 +204,13 @@ def create_scratch() -> None:
     on PostgreSQL; dropped by drop_scratch on SQLite)."""
     connection = db.session.connection()
     for table in SCRATCH_TABLES:
-        if connection.dialect.name == "sqlite":
+        if not sql.is_postgres(connection):
             connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{table.name}")
         table.create(connection)
 
 
 def drop_scratch() -> None:
-    if db.session.get_bind().dialect.name == "sqlite":
+    if not sql.is_postgres():
         for table in SCRATCH_TABLES:
             db.session.execute(text(f"DROP TABLE IF EXISTS temp.{table.name}"))
 
@@ -247,7 +225,7 @@ def load_scratch(backup: Backup, storage: BackupStorage) -> int:
     reader = _RowReader(next(rows_iter), definitions)
     lines = ((line, *reader.read(line, cells)) for line, cells in enumerate(rows_iter, start=2))
     try:
-        if connection.dialect.name == "postgresql":
+        if sql.strategy(connection).copy_rows:
             return _copy_scratch(connection, lines)
         return _insert_scratch(connection, lines)
     except (ValueError, IndexError) as exc:
@@ -306,11 +284,6 @@ def fill_search_names(condition: str, **params: Any) -> None:
         db.session.execute(statement, batch)
 
 
-def _naive_utc(value: Any) -> Any:
-    """UTCDateTime stores naive UTC; COPY bypasses the type, so convert here."""
-    return value.astimezone(UTC).replace(tzinfo=None) if isinstance(value, datetime) else value
-
-
 def _copy_scratch(connection, lines) -> int:
     """PostgreSQL: COPY, ~6 times faster than batched INSERTs for 100k lines (measured,
     docs/BENCHMARKS.md). One COPY at a time per connection: the tags wait in a spooled
@@ -324,7 +297,7 @@ def _copy_scratch(connection, lines) -> int:
         columns = ", ".join(_ROW_COLUMNS)
         with cursor.copy(f"COPY backup_undo_rows ({columns}) FROM STDIN") as copy:  # nosec B608  # the scratch table's own column names
             for line, row, names in lines:
-                copy.write_row([_naive_utc(row[name]) for name in _ROW_COLUMNS])
+                copy.write_row([sql.utc_param(row[name], sql.POSTGRESQL) for name in _ROW_COLUMNS])
                 for name in names:  # one JSON array per tag: any name survives
                     spool.write(json.dumps([line, name]) + "\n")
                 count += 1
@@ -377,10 +350,6 @@ class Preview:
         }
 
 
-def dialect_sql() -> dict[str, str]:
-    return DIALECT[db.session.get_bind().dialect.name]
-
-
 def match_contacts(account_id: int) -> None:
     """Which contact each line of the backup is (forgotten and purged ones: none)."""
     run_sql(
@@ -388,7 +357,7 @@ def match_contacts(account_id: int) -> None:
            WHERE c.account_id = :acc AND c.email = backup_undo_rows.email""",
         acc=account_id,
     )
-    if db.session.get_bind().dialect.name == "postgresql":  # contact_id is set now
+    if sql.strategy().analyze:  # contact_id is set now
         db.session.execute(text("ANALYZE backup_undo_rows"))
 
 
@@ -413,15 +382,15 @@ def find_tag_differences() -> None:
 _TAGS_DIFFER = "u.contact_id IN (SELECT contact_id FROM backup_tag_diff)"
 
 
-def master_data_differs(sql: dict[str, str]) -> str:
+def master_data_differs(fragment: dict[str, str]) -> str:
     """Names, custom fields or tags of `contacts` differ from the line `u`."""
     return f"""(COALESCE(contacts.first_name, '') <> COALESCE(u.first_name, '')
        OR COALESCE(contacts.last_name, '') <> COALESCE(u.last_name, '')
-       OR {sql["fields_differ"]} OR {_TAGS_DIFFER})"""
+       OR {fragment["contact_fields_differ"]} OR {_TAGS_DIFFER})"""
 
 
-def subscription_differs(sql: dict[str, str]) -> str:
-    d = sql["differ"]
+def subscription_differs(fragment: dict[str, str]) -> str:
+    d = fragment["differ"]
     return f"""(s.active <> u.active OR s.activated_at {d} u.activated_at
        OR s.deactivated_at {d} u.deactivated_at OR s.optout_reason {d} u.optout_reason)"""
 
@@ -455,12 +424,6 @@ def plan_examples(kinds: tuple[str, ...], counts: dict[str, int]) -> dict[str, l
             )
         )
     return found
-
-
-def lock_group(group_id: int | None) -> None:
-    """On PostgreSQL imports into the group wait while it is set back."""
-    if db.engine.dialect.name == "postgresql" and group_id is not None:
-        db.session.execute(text("SELECT id FROM groups WHERE id = :g FOR UPDATE"), {"g": group_id})
 
 
 def describe_counts(counts: dict[str, Any]) -> dict[str, int]:

@@ -5,7 +5,7 @@ opt-out reasons — never activities — in the import format (imports/portal_fo
 Snapshots are taken automatically before an import into the group from the portal and
 before the group is deleted from the portal, when both the account's and the group's
 "Automatic backups" switch are on; the API, integrations and jobs make none (`source`
-decides, see the hooks at the bottom, wired in backups/wiring.py)."""
+decides, see the receivers at the bottom, connected to portal.core.signals by backups/wiring.py)."""
 
 from __future__ import annotations
 
@@ -22,18 +22,18 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, literal, select
 
 from portal import clock
-from portal.accounts.service import ServiceError
 from portal.backups.models import Backup, BackupPendingDeletion, BackupReason
 from portal.backups.read import FETCH_ROWS, ROWS_PER_CHUNK, account_of
 from portal.backups.retention import RETENTION_DAYS
 from portal.contacts import fields as contact_fields
 from portal.contacts.models import Contact, ContactStatus, Group, Subscription, Tag, contact_tags
+from portal.core import audit, sql
+from portal.core.errors import ServiceError
 from portal.core.storage import BackupStorage, StorageError, get_storage, new_key
 from portal.extensions import db
 from portal.imports.models import ImportJob
 from portal.imports.portal_format import field_text, header_for, iso_time, tag_order
 from portal.safe_csv import safe_row
-from portal.support import service as audit
 
 if TYPE_CHECKING:
     from portal.accounts.models import Account, User
@@ -59,8 +59,7 @@ def _snapshot_query(group: Group):
     import (its ids outside the histogram, "1 row") planned a nested loop that scanned
     all the account's contacts once per subscription — minutes for 50,000 (found by the
     crash drills). Contacts are then only reached through their primary key."""
-    dialect = db.session.get_bind().dialect.name
-    aggregate = func.string_agg if dialect == "postgresql" else func.group_concat
+    aggregate = func.string_agg if sql.is_postgres() else func.group_concat
     tags = (
         select(aggregate(Tag.name, literal(_TAG_SEP)))
         .select_from(contact_tags.join(Tag, Tag.id == contact_tags.c.tag_id))
@@ -175,43 +174,43 @@ def _postgres_lines(group: Group, field_keys: list[str]):
     """SELECT of one CSV line per contact; values are quoted literals. The inner query
     is fenced (OFFSET 0), so that the tags subquery and the field lookups run once per
     row and not once per mention in the guard and quoting expressions."""
-    from psycopg import sql
+    from psycopg import sql as pgsql
 
     raw = [
-        sql.SQL("c.email"),
-        sql.SQL("c.first_name"),
-        sql.SQL("c.last_name"),
-        sql.SQL(_PG_TAGS),
-        *(sql.SQL("(c.fields ->> {})").format(sql.Literal(key)) for key in field_keys),
+        pgsql.SQL("c.email"),
+        pgsql.SQL("c.first_name"),
+        pgsql.SQL("c.last_name"),
+        pgsql.SQL(_PG_TAGS),
+        *(pgsql.SQL("(c.fields ->> {})").format(pgsql.Literal(key)) for key in field_keys),
     ]
-    names = [sql.Identifier(f"v{i}") for i in range(len(raw))]
+    names = [pgsql.Identifier(f"v{i}") for i in range(len(raw))]
 
-    def text_cell(name: sql.Composable) -> sql.Composable:
-        return sql.SQL(_PG_QUOTE).format(e=sql.SQL(_PG_GUARD).format(e=name))
+    def text_cell(name: pgsql.Composable) -> pgsql.Composable:
+        return pgsql.SQL(_PG_QUOTE).format(e=pgsql.SQL(_PG_GUARD).format(e=name))
 
     cells = [
         # an address needs no quoting: the normalized form has no comma, quote or newline
-        sql.SQL("COALESCE(" + _PG_GUARD + ", '')").format(e=sql.SQL("r.v0")),
-        *(text_cell(sql.SQL("r.{}").format(name)) for name in names[1:4]),
-        sql.SQL("CASE WHEN r.active THEN 'yes' ELSE 'no' END"),
-        sql.SQL("COALESCE(" + _PG_TIME.format(t="r.activated_at") + ", '')"),
-        sql.SQL("COALESCE(" + _PG_TIME.format(t="r.deactivated_at") + ", '')"),
-        sql.SQL("COALESCE(r.optout_reason, '')"),
-        *(text_cell(sql.SQL("r.{}").format(name)) for name in names[4:]),
+        pgsql.SQL("COALESCE(" + _PG_GUARD + ", '')").format(e=pgsql.SQL("r.v0")),
+        *(text_cell(pgsql.SQL("r.{}").format(name)) for name in names[1:4]),
+        pgsql.SQL("CASE WHEN r.active THEN 'yes' ELSE 'no' END"),
+        pgsql.SQL("COALESCE(" + _PG_TIME.format(t="r.activated_at") + ", '')"),
+        pgsql.SQL("COALESCE(" + _PG_TIME.format(t="r.deactivated_at") + ", '')"),
+        pgsql.SQL("COALESCE(r.optout_reason, '')"),
+        *(text_cell(pgsql.SQL("r.{}").format(name)) for name in names[4:]),
     ]
-    inner = sql.SQL(", ").join(
-        [sql.SQL("{} AS {}").format(expr, name) for expr, name in zip(raw, names, strict=True)]
+    inner = pgsql.SQL(", ").join(
+        [pgsql.SQL("{} AS {}").format(expr, name) for expr, name in zip(raw, names, strict=True)]
     )
-    return sql.SQL(
+    return pgsql.SQL(
         "SELECT {line} FROM (SELECT {inner}, s.active, s.activated_at, s.deactivated_at, "
         "s.optout_reason FROM subscriptions s JOIN contacts c ON c.id = s.contact_id "
         "WHERE s.group_id = {group} AND s.account_id = {account} "
         "ORDER BY s.contact_id OFFSET 0) AS r"
     ).format(
-        line=sql.SQL(" || ',' || ").join(cells),
+        line=pgsql.SQL(" || ',' || ").join(cells),
         inner=inner,
-        group=sql.Literal(group.id),
-        account=sql.Literal(group.account_id),
+        group=pgsql.Literal(group.id),
+        account=pgsql.Literal(group.account_id),
     )
 
 
@@ -280,7 +279,7 @@ def snapshot(
     field_keys = [f.key for f in contact_fields.custom_fields(account)]
     key = new_key(account.id)
     stats = _SnapshotStats()
-    postgres = db.session.get_bind().dialect.name == "postgresql"
+    postgres = sql.is_postgres()
     make_chunks = _postgres_chunks if postgres and not _portable else _portable_chunks
     stored = storage.write_stream(key, make_chunks(group, field_keys, stats))
     try:

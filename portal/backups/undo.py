@@ -14,20 +14,17 @@ from typing import TYPE_CHECKING, Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from portal import clock, events
-from portal.accounts.service import ServiceError
 from portal.backups.models import Backup, ImportUndo, UndoStatus
 from portal.backups.read import account_of, live_backup, verify
 from portal.backups.retention import RETENTION_DAYS
 from portal.backups.scratch import (
-    DIALECT,
     EXAMPLES,
     NO_ID,
     Preview,
     create_scratch,
-    dialect_sql,
     drop_scratch,
     emit_contacts,
     fill_search_names,
@@ -43,10 +40,11 @@ from portal.backups.scratch import (
     subscription_differs,
 )
 from portal.contacts.models import Group
+from portal.core import audit, sql
+from portal.core.errors import ServiceError
 from portal.core.storage import BackupStorage, get_storage
 from portal.extensions import db
 from portal.imports.models import ImportJob, ImportStatus
-from portal.support import service as audit
 
 if TYPE_CHECKING:
     from portal.accounts.models import User
@@ -112,7 +110,7 @@ def _apply_undo(job: ImportJob, backup: Backup | None, undo: ImportUndo, plan) -
     plan_undo: the contacts matched, the counts taken), in the caller's
     transaction. Without a backup the group was empty before the import."""
 
-    sql = DIALECT[db.session.get_bind().dialect.name]
+    fragment = sql.fragments()
     p = {
         "acc": job.account_id,
         "gid": job.group_id,
@@ -125,12 +123,12 @@ def _apply_undo(job: ImportJob, backup: Backup | None, undo: ImportUndo, plan) -
     fill_search_names(
         "u.contact_id IN (SELECT contact_id FROM backup_plan WHERE kind = 'set_back')"
     )
-    _set_back_master_data(sql, p)
+    _set_back_master_data(fragment, p)
     _set_back_tags(p)
-    _set_back_subscriptions(sql, p)
+    _set_back_subscriptions(fragment, p)
     undo.removed, undo.deleted = _take_out_new_members(p)
     _tell_undo_listeners(p)
-    _set_back_before_images(job, sql)
+    _set_back_before_images(job, fragment)
     run_sql(
         """DELETE FROM tags WHERE account_id = :acc AND created_at >= :since
            AND created_at <= :finished
@@ -139,16 +137,16 @@ def _apply_undo(job: ImportJob, backup: Backup | None, undo: ImportUndo, plan) -
     )
 
 
-def _set_back_master_data(sql: dict[str, str], p: dict[str, Any]) -> None:
+def _set_back_master_data(fragment: dict[str, str], p: dict[str, Any]) -> None:
     """Names and custom fields as in the backup; "to be deleted" again where it was."""
     # names and custom fields exactly as in the backup
     run_sql(
         f"""UPDATE contacts SET first_name = u.first_name, last_name = u.last_name,
                search_name = u.search_name, search_name_rev = u.search_name_rev,
-               fields = {sql["json"].format("u.fields")}, updated_at = :now
+               fields = {fragment["json"].format("u.fields")}, updated_at = :now
            FROM backup_undo_rows u
            WHERE contacts.id = u.contact_id AND (contacts.first_name <> u.first_name
-              OR contacts.last_name <> u.last_name OR {sql["fields_differ"]})""",  # noqa: S608  # nosec B608  # dialect constants only
+              OR contacts.last_name <> u.last_name OR {fragment["contact_fields_differ"]})""",  # noqa: S608  # nosec B608  # dialect constants only
         **p,
     )
     # contacts that were "to be deleted" then and that the import brought back
@@ -195,9 +193,9 @@ def _set_back_tags(p: dict[str, Any]) -> None:
     )
 
 
-def _set_back_subscriptions(sql: dict[str, str], p: dict[str, Any]) -> None:
+def _set_back_subscriptions(fragment: dict[str, str], p: dict[str, Any]) -> None:
     """The group's sign-up and sign-off data as in the backup (the consent rule applies)."""
-    differ = sql["differ"]
+    differ = fragment["differ"]
     # sign-up and sign-off data exactly as in the backup - except that nobody who
     # signed off or up *after* the import is switched back by its undo
     run_sql(
@@ -253,7 +251,7 @@ def _take_out_new_members(p: dict[str, Any]) -> tuple[int, int]:
     return removed, deleted
 
 
-def _set_back_before_images(job: ImportJob, sql: dict[str, str]) -> None:
+def _set_back_before_images(job: ImportJob, fragment: dict[str, str]) -> None:
     """Every contact the import changed, field by field as it was: names, custom fields,
     status, updated_at and tags — also those in other groups only, which the group's
     backup does not hold (models.ImportBeforeImage). Contacts forgotten since have no
@@ -262,13 +260,13 @@ def _set_back_before_images(job: ImportJob, sql: dict[str, str]) -> None:
     run_sql(
         f"""UPDATE contacts SET first_name = b.first_name, last_name = b.last_name,
                search_name = b.search_name, search_name_rev = b.search_name_rev,
-               fields = {sql["json"].format("b.fields")}, status = b.status,
+               fields = {fragment["json"].format("b.fields")}, status = b.status,
                deleted_at = b.deleted_at, updated_at = b.updated_at
            FROM import_before_images b
            WHERE b.import_id = :iid AND contacts.id = b.contact_id""",  # noqa: S608  # nosec B608  # dialect constants only
         **p,
     )
-    tags, tag_id = sql["image_tags"], sql["tag_id"]
+    tags, tag_id = fragment["image_tags"], fragment["tag_id"]
     run_sql(
         f"""DELETE FROM contact_tags
            WHERE contact_id IN (SELECT contact_id FROM import_before_images WHERE import_id = :iid)
@@ -340,10 +338,7 @@ def _lock_and_check(job: ImportJob) -> Backup | None:
     """The group locked (PostgreSQL: imports into it wait for the undo) and the undo
     still possible now: the backup (None when the group was empty before the import),
     else UndoRefused with the reason."""
-    if db.engine.dialect.name == "postgresql" and job.group_id is not None:
-        db.session.execute(  # imports into this group wait for the undo
-            text("SELECT id FROM groups WHERE id = :g FOR UPDATE"), {"g": job.group_id}
-        )
+    sql.lock_group(job.group_id)  # imports into this group wait for the undo
     if job.undone_at is not None:
         raise UndoRefused(_l("This import has already been undone."))
     backup = live_backup(job.account_id, job.backup_id)
@@ -395,12 +390,12 @@ def undo_message(undo: ImportUndo) -> str:
 UNDO_KINDS = ("set_back", "removed", "deleted")
 
 
-def _image_differs(sql: dict[str, str]) -> str:
+def _image_differs(fragment: dict[str, str]) -> str:
     """`contacts` differs from its before image `u` (what the undo sets back)."""
-    tags, tag_id, d = sql["image_tags"], sql["tag_id"], sql["differ"]
+    tags, tag_id, d = fragment["image_tags"], fragment["tag_id"], fragment["differ"]
     return f"""(contacts.first_name <> u.first_name OR contacts.last_name <> u.last_name
        OR contacts.status <> u.status OR contacts.deleted_at {d} u.deleted_at
-       OR {sql["fields_differ"]}
+       OR {fragment["contact_fields_differ"]}
        OR EXISTS (SELECT 1 FROM contact_tags ct WHERE ct.contact_id = contacts.id
                   AND NOT EXISTS (SELECT 1 FROM import_before_images b {tags}
                                   WHERE b.import_id = :iid AND b.contact_id = contacts.id
@@ -430,7 +425,7 @@ def plan_undo(job: ImportJob, backup: Backup | None, storage: BackupStorage) -> 
         load_scratch(backup, storage)
     else:
         create_scratch()
-    sql = dialect_sql()
+    fragment = sql.fragments()
     finished = job.finished_at or clock.now()
     p = {
         "acc": job.account_id,
@@ -451,15 +446,15 @@ def plan_undo(job: ImportJob, backup: Backup | None, storage: BackupStorage) -> 
              SELECT u.contact_id FROM backup_undo_rows u
              JOIN contacts ON contacts.id = u.contact_id
              LEFT JOIN subscriptions s ON s.group_id = :gid AND s.contact_id = u.contact_id
-             WHERE s.id IS NULL OR {master_data_differs(sql)}
-                OR ({subscription_differs(sql)} AND {consent_allowed})
+             WHERE s.id IS NULL OR {master_data_differs(fragment)}
+                OR ({subscription_differs(fragment)} AND {consent_allowed})
                 OR (contacts.status <> 'deleted' AND EXISTS (
                     SELECT 1 FROM backup_pending_deletions pd
                     WHERE pd.backup_id = :bid AND pd.contact_id = contacts.id))
              UNION
              SELECT u.contact_id FROM import_before_images u
              JOIN contacts ON contacts.id = u.contact_id
-             WHERE u.import_id = :iid AND {_image_differs(sql)}
+             WHERE u.import_id = :iid AND {_image_differs(fragment)}
            ) x""",  # noqa: S608  # nosec B608  # dialect constants only
         **p,
     )

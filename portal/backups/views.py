@@ -7,6 +7,9 @@ global (every POST)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from flask import (
     Response,
     flash,
@@ -22,10 +25,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal import clock, excel_csv, i18n
-from portal.accounts.models import Role
-
-# wiring: the automatic backups and the audit texts exist in every app with these pages
-from portal.backups import read, tasks, wiring  # noqa: F401
+from portal.accounts.models import Account, Role
+from portal.backups import read, tasks
 from portal.backups.models import Backup, RestoreMode, UndoStatus
 from portal.backups.read import (
     BackupUnreadable,
@@ -259,3 +260,14 @@ def _undo_helpers():
         }
 
     return {"import_undo": import_undo, "undoable": undoable}
+
+
+# --- the account's home page (added by the area's init_app) ------------------------------
+
+
+def home_panel(account: Account, now: datetime) -> dict[str, Any]:
+    """The newest backups."""
+    return {
+        "backups": read.latest_backups(account, now=now),
+        "backup_reasons": BACKUP_REASON_LABELS,
+    }

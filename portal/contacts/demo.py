@@ -32,6 +32,7 @@ from portal.contacts.models import (
     contact_tags,
     fold,
 )
+from portal.core import sql
 from portal.database_setup import analyze_tables
 from portal.extensions import db
 
@@ -143,7 +144,7 @@ class _Writer:
 
     def __init__(self):
         self.connection = db.session.connection()
-        self.postgres = self.connection.dialect.name == "postgresql"
+        self.postgres = sql.strategy(self.connection).copy_rows
 
     def reserve_ids(self, table: Table, n: int) -> list[int]:
         if self.postgres:
@@ -166,15 +167,15 @@ class _Writer:
         columns = list(rows[0])
         raw = self.connection.connection.driver_connection
         with raw.cursor() as cursor:
-            sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-            with cursor.copy(sql) as copy:
+            statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+            with cursor.copy(statement) as copy:
                 for row in rows:
                     copy.write_row([_copy_value(row[c]) for c in columns])
 
 
 def _copy_value(value):
     if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return sql.utc_param(value, sql.POSTGRESQL)
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
     return value

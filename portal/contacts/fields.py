@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from portal.accounts.service import ServiceError, has_control_characters
+from portal.accounts.service import has_control_characters
 from portal.contacts.models import CustomField, FieldType, Source, checked_source
+from portal.core import audit
+from portal.core.errors import ServiceError
 from portal.extensions import db
-from portal.support import service as audit
 
 if TYPE_CHECKING:
     from portal.accounts.models import Account, User

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, exists, func, literal, not_, select, tuple_
 
-from portal.accounts.service import ServiceError, normalize_email
 from portal.contacts.models import (
     Activity,
     Contact,
@@ -25,8 +24,13 @@ from portal.contacts.models import (
     Tag,
     contact_tags,
 )
-from portal.contacts.search import dialect_name, search_condition
+from portal.contacts.search import search_condition
+from portal.core import sql
+from portal.core.audit import AuditEvent
+from portal.core.errors import ServiceError
+from portal.core.privacy import normalize_email
 from portal.extensions import db
+from portal.tenancy import id_or_none
 
 if TYPE_CHECKING:
     from portal.accounts.models import Account
@@ -47,7 +51,6 @@ def groups_of(account: Account) -> list[Group]:
 
 def group_events(group: Group, limit: int = 10):
     """The latest audit events about this group."""
-    from portal.support.models import AuditEvent
 
     return list(
         db.session.scalars(
@@ -124,7 +127,6 @@ class ContactFilter:
         """Lenient parsing of a query string; unusable values are dropped."""
 
         def as_int(name, model):
-            from portal.tenancy import id_or_none
 
             return id_or_none(model, args.get(name))
 
@@ -257,7 +259,7 @@ def _status_in_any_group(account: Account, f: ContactFilter, signup: list) -> li
         # PostgreSQL drives a narrow date range from (account_id, activated_at); SQLite,
         # without statistics, would take that index for every probe, so it gets the
         # contact_id probe alone there.
-        if dialect_name() == "postgresql":
+        if sql.is_postgres():
             conds.append(subs(sub.account_id == account.id, *signup))
         else:
             conds.append(subs(*signup))

@@ -6,11 +6,7 @@ from __future__ import annotations
 from sqlalchemy import and_, or_
 
 from portal.contacts.models import Contact, fold
-from portal.extensions import db
-
-
-def dialect_name() -> str:
-    return db.session.get_bind().dialect.name
+from portal.core import sql
 
 
 def _escape_like(text: str) -> str:
@@ -22,7 +18,7 @@ def _prefix(column, term: str):
     LIKE with the pattern opclass on PostgreSQL, a range on SQLite (whose LIKE is
     case-insensitive and skips a binary index). The stored values are already
     lower-cased / folded, and so is `term`."""
-    if dialect_name() == "postgresql":
+    if sql.is_postgres():
         return column.like(_escape_like(term) + "%", escape="\\")
     if ord(term[-1]) >= 0x10FFFF:
         return column >= term

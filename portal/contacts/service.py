@@ -16,7 +16,8 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import clock, events
-from portal.accounts.service import ServiceError, has_control_characters, normalize_email
+from portal.accounts.models import Account
+from portal.accounts.service import has_control_characters
 from portal.contacts.fields import clean_field_value, custom_fields
 from portal.contacts.models import (
     Activity,
@@ -31,14 +32,15 @@ from portal.contacts.models import (
     checked_source,
 )
 from portal.contacts.queries import tags_of
+from portal.core import audit, privacy, signals
+from portal.core.errors import ServiceError
+from portal.core.privacy import normalize_email
 from portal.extensions import db
-from portal.lifecycle import suppression
-from portal.support import service as audit
 
 if TYPE_CHECKING:
-    from portal.accounts.models import Account, User
+    from portal.accounts.models import User
 
-__all__ = ["ServiceError", "ContactInvalid", "ContactForgotten", "before_group_delete"]
+__all__ = ["ServiceError", "ContactInvalid", "ContactForgotten"]
 
 
 class ContactInvalid(ServiceError):
@@ -88,11 +90,6 @@ class ContactForgotten(ContactInvalid):
 
     def __init__(self):
         super().__init__({"email": FORGOTTEN})
-
-
-# Called with (group, actor, source) before a group is deleted; the backups area
-# registers its snapshot here. A hook that raises stops the deletion.
-before_group_delete: list[Callable[[Group, User | None, str], None]] = []
 
 
 # --- groups -----------------------------------------------------------------
@@ -194,12 +191,11 @@ def update_group_settings(
 
 
 def delete_group(group: Group, *, actor: User | None, source: Source, ip: str | None = None) -> int:
-    """Delete a group and its subscriptions (the contacts stay). The hooks in
-    before_group_delete run first (the backup snapshot). Returns the number of
-    subscriptions removed."""
+    """Delete a group and its subscriptions (the contacts stay). The receivers of
+    signals.before_group_delete run first (the backup snapshot; an error refuses).
+    Returns the number of subscriptions removed."""
     checked_source(source)
-    for hook in list(before_group_delete):
-        hook(group, actor, source)
+    signals.before_group_delete.send(group, actor=actor, source=source)
     account = _account_of(group)
     events.emit_select(
         account.id,
@@ -231,8 +227,6 @@ def delete_group(group: Group, *, actor: User | None, source: Source, ip: str | 
 
 
 def _account_of(obj) -> Account:
-    from portal.accounts.models import Account
-
     return db.session.get(Account, obj.account_id)
 
 
@@ -271,7 +265,7 @@ def _validate_contact(
             if _email_taken(account_id, clean["email"], exclude_id):
                 taken = True
                 errors["email"] = _l("Another contact already has this email address.")
-            elif suppression.is_suppressed(account_id, clean["email"]):
+            elif privacy.is_suppressed(account_id, clean["email"]):
                 raise ContactForgotten()
     for key, value in (("first_name", first_name), ("last_name", last_name)):
         if value is not None:
@@ -544,45 +538,3 @@ def record_activity(
     db.session.add(activity)
     db.session.flush()
     return activity
-
-
-# --- audit texts ------------------------------------------------------------------------
-
-
-def _register_audit_texts() -> None:
-    from flask_babel import gettext as _
-
-    from portal.support.describe import DESCRIPTIONS
-
-    def backups(value) -> str:
-        return _("on") if value else _("off")
-
-    def settings_changed(e) -> str:
-        change = (e.details.get("changes") or {}).get("automatic_backups") or {}
-        return _(
-            "Automatic backups of group “%(name)s”: %(old)s → %(new)s",
-            name=e.details.get("name", ""),
-            old=backups(change.get("old")),
-            new=backups(change.get("new")),
-        )
-
-    DESCRIPTIONS.update(
-        {
-            "group.created": lambda e: _("Group “%(name)s” created", name=e.details.get("name")),
-            "group.renamed": lambda e: _(
-                "Group “%(old)s” renamed to “%(new)s”",
-                old=e.details.get("old"),
-                new=e.details.get("new"),
-            ),
-            "group.deleted": lambda e: _("Group “%(name)s” deleted", name=e.details.get("name")),
-            "group.settings_changed": settings_changed,
-            "contact.updated": lambda e: _("Contact %(id)s edited", id=e.object_id),
-            # the label the account gave it ("Geburtstag"), the key for older entries
-            "custom_field.created": lambda e: _(
-                "Custom field “%(key)s” created", key=e.details.get("label") or e.details.get("key")
-            ),
-        }
-    )
-
-
-_register_audit_texts()

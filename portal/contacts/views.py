@@ -2,25 +2,29 @@
 
 Viewers read; editors change contacts, tags and groups; admins and owners change a
 group's settings (its "Automatic backups" switch). Later areas add buttons to the list
-and the card through BULK_ACTIONS and CARD_ACTIONS."""
+and the card with add_actions() in their init_app (the lifecycle area: delete, restore,
+forget me)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal import i18n
-from portal.accounts.forms import EmptyForm
-from portal.accounts.models import Role
+from portal.accounts.models import Account, Role
 from portal.contacts import counts as contact_counts
 from portal.contacts import fields as contact_fields
 from portal.contacts import forms, queries, service
 from portal.contacts.models import Contact, Group, Tag
 from portal.contacts.queries import ContactFilter, ContactSort
+from portal.core import signals
+from portal.core.forms import EmptyForm
 from portal.extensions import db
 from portal.tenancy import can, get_owned_or_404, id_or_none, require_role, tenant_blueprint
 
@@ -40,12 +44,37 @@ class Action:
     method: str = "post"  # card only: "get" links to a page (e.g. a confirmation) instead
 
 
-# e.g. the deletion area appends Action("lifecycle.delete_selected", _l("Delete"), ...)
-BULK_ACTIONS: list[Action] = []
-# e.g. Action("lifecycle.delete_contact", _l("Delete"), show=lambda c: not c.is_deleted)
-CARD_ACTIONS: list[Action] = []
-# callables(contact) -> dict of extra template values for the card (e.g. the purge time)
-CARD_EXTRAS: list[Any] = []
+@dataclass
+class ContactActions:
+    """What other areas add to the contacts pages, per app (app.extensions[ACTIONS_KEY])."""
+
+    # e.g. Action("lifecycle.delete_selected", _l("Delete"), ...) on the list's selection
+    bulk: list[Action] = field(default_factory=list)
+    # e.g. Action("lifecycle.delete_contact", _l("Delete"), show=lambda c: not c.is_deleted)
+    card: list[Action] = field(default_factory=list)
+    # callables(contact) -> dict of extra template values for the card (e.g. the purge time)
+    card_extras: list[Callable[[Contact], dict]] = field(default_factory=list)
+
+
+ACTIONS_KEY = "portal.contact_actions"
+
+
+def add_actions(
+    app: Flask,
+    *,
+    bulk: Iterable[Action] = (),
+    card: Iterable[Action] = (),
+    card_extras: Iterable[Callable[[Contact], dict]] = (),
+) -> None:
+    """Buttons another area adds to the list and the card; called by its init_app."""
+    actions = app.extensions.setdefault(ACTIONS_KEY, ContactActions())
+    actions.bulk.extend(bulk)
+    actions.card.extend(card)
+    actions.card_extras.extend(card_extras)
+
+
+def _actions() -> ContactActions:
+    return current_app.extensions.get(ACTIONS_KEY) or ContactActions()
 
 
 def _int_arg(name: str) -> int | None:
@@ -136,15 +165,13 @@ def _contacts_listing(f: ContactFilter, endpoint: str, link_filter=None, **view_
             endpoint, page, {**filter_args, **sort.to_args()}, first, **view_args
         ),
         "sort_urls": _sort_urls(endpoint, sort, filter_args, **view_args),
-        "bulk_actions": [a for a in BULK_ACTIONS if a.endpoint in _endpoints() and can(a.role)],
+        "bulk_actions": [a for a in _actions().bulk if a.endpoint in _endpoints() and can(a.role)],
         "bulk_form": EmptyForm(),
         "status_labels": forms.STATUS_LABELS,
     }
 
 
 def _endpoints():
-    from flask import current_app
-
     return current_app.view_functions
 
 
@@ -173,7 +200,7 @@ def _render_card(contact: Contact, form, tag_form=None, status: int = 200):
     definitions = contact_fields.custom_fields(g.account)
     known = {d.key for d in definitions}
     extras: dict[str, Any] = {}
-    for extras_of in CARD_EXTRAS:
+    for extras_of in _actions().card_extras:
         extras.update(extras_of(contact))
     return (
         render_template(
@@ -190,7 +217,7 @@ def _render_card(contact: Contact, form, tag_form=None, status: int = 200):
             editable=can(Role.EDITOR),
             card_actions=[
                 a
-                for a in CARD_ACTIONS
+                for a in _actions().card
                 if a.endpoint in _endpoints()
                 and can(a.role)
                 and (a.show is None or a.show(contact))
@@ -346,7 +373,7 @@ def _render_group_settings(group: Group, *, rename_form=None, settings_form=None
         delete_form=delete_form or forms.DeleteGroupForm(formdata=None),
         can_edit=can(Role.EDITOR),
         can_configure=can(Role.ADMIN),
-        backup_hook=bool(service.before_group_delete),
+        backup_hook=bool(signals.before_group_delete.receivers),
         counts=contact_counts.group_counts(g.account, [group.id])[group.id],
         recent=queries.group_events(group, limit=10),
     )
@@ -416,3 +443,22 @@ def delete_group(group_id: int):
         )
         return redirect(url_for("contacts.list_groups"))
     return _render_group_settings(group, delete_form=form)
+
+
+# --- the account's home page (added by the area's init_app) ------------------------------
+
+HOME_GROUPS = 10  # the largest groups on the home page; the groups page lists all
+
+
+def home_panel(account: Account, now: datetime) -> dict[str, Any]:
+    """The contacts by status and the largest groups."""
+    groups = queries.groups_of(account)
+    counts = contact_counts.group_counts(account, [grp.id for grp in groups])
+    largest = sorted(groups, key=lambda grp: (-counts[grp.id].total, grp.name.lower(), grp.id))
+    return {
+        "status_counts": contact_counts.status_counts(account),
+        "contact_status_labels": forms.STATUS_LABELS,
+        "groups": largest[:HOME_GROUPS],
+        "group_total": len(groups),
+        "group_counts": counts,
+    }

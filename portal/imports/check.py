@@ -21,6 +21,7 @@ from portal.imports import profiles, values
 from portal.imports.forms import label
 from portal.imports.models import ImportJob, ImportRowProblem
 from portal.imports.reasons import message
+from portal.imports.service import date_columns as positions
 
 MEANING_LABELS = {
     values.ACTIVE_MEANING: _l("may be mailed (active)"),
@@ -182,7 +183,6 @@ def consent_effects(job: ImportJob, counts: dict, examples: dict | None = None) 
 
 def date_columns(job: ImportJob, sample: list[list[str]], account_zone: str) -> list[DateColumn]:
     """How every date column is read, with the first values of the file."""
-    from portal.imports.service import date_columns as positions
 
     zone = ZoneInfo("UTC" if job.date_zone == "UTC" else account_zone)
     formats = job.date_formats or {}

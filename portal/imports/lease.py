@@ -24,6 +24,7 @@ from flask import current_app
 from sqlalchemy import text
 
 from portal import clock
+from portal.core import sql
 from portal.extensions import db
 from portal.imports.models import ImportJob
 
@@ -63,7 +64,7 @@ class Lease:
         SQLite's only write lock from its first statement on — no other import can
         create an address between a chunk's classification and its writes. (A dry run
         only reads: it keeps nobody else from writing.)"""
-        if db.engine.dialect.name == "postgresql":
+        if sql.is_postgres():
             limit = f"{int(current_app.config['IMPORT_STUCK_SECONDS'])}s"
             held = self.token == db.session.scalar(
                 text("""SELECT lease FROM import_jobs,

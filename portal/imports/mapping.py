@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from portal.imports import values
 from portal.imports.headers import (
     ACTIVE,
     ADDED_AT,
@@ -126,7 +127,6 @@ _FLAG_OF_DATE = {SIGNUP_AT: ACTIVE, SIGNOFF_AT: OPTED_OUT, ADDED_AT: IGNORE, BOU
 
 
 def _by_values(target: str, cells: list[str]) -> str:
-    from portal.imports import values
 
     filled = [c.strip() for c in cells if c.strip()]
     if not filled:

@@ -16,13 +16,13 @@ happens. Forgotten addresses are skipped, always."""
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from sqlalchemy import Connection, Integer, column, text
 
 from portal import clock, events
 from portal.contacts.models import fold
+from portal.core import sql
 from portal.database_setup import planned_rows
 from portal.extensions import db
 from portal.imports.lease import Lease
@@ -31,51 +31,6 @@ from portal.imports.reasons import SKIP_CODES
 
 CHUNK_ROWS = 50_000
 WRITE_OUTCOMES = ("created", "updated", "restored", "reactivated")
-
-# The few places where PostgreSQL and SQLite speak differently.
-DIALECT = {
-    "postgresql": {
-        "json": "CAST({} AS json)",
-        "merge_fields": "CAST(CAST({base} AS jsonb) || CAST({patch} AS jsonb) AS json)",
-        "fields_differ": (
-            "(CAST({base} AS jsonb) || CAST({patch} AS jsonb)) <> CAST({base} AS jsonb)"
-        ),
-        "json_array": "json_build_array",
-        "json_object": "json_build_object",
-        "empty_json": "CAST('{}' AS json)",
-        "by_email": "",
-        # the tag names of a staged row (a JSON array), as rows with a column `value`
-        "tag_names": "json_array_elements_text(CAST({} AS json)) AS t",
-        "tag_join": "CROSS JOIN LATERAL json_array_elements_text(CAST({} AS json)) AS t",
-        "on_commit_drop": "ON COMMIT DROP",
-        # one index look-up per staged row, whatever the statistics say: a hash join
-        # would read every contact of the account for every chunk
-        "probe": (
-            "LEFT JOIN LATERAL (SELECT * FROM {table} {alias} WHERE {on} OFFSET 0) {alias} ON true"
-        ),
-        "offset_0": "OFFSET 0",
-        "tag_ids": """COALESCE((SELECT CAST(json_agg(ct.tag_id ORDER BY ct.tag_id) AS text)
-                     FROM contact_tags ct WHERE ct.contact_id = c.id), '[]')""",
-    },
-    "sqlite": {
-        "json": "{}",
-        "merge_fields": "json_patch({base}, {patch})",
-        "fields_differ": "json_patch({base}, {patch}) <> json({base})",
-        "json_array": "json_array",
-        "json_object": "json_object",
-        "empty_json": "'{}'",
-        # SQLite would otherwise walk the primary key for `line <`, quadratic in the file
-        "by_email": "INDEXED BY ix_import_rows_import_email",
-        "tag_names": "json_each({}) AS t",
-        "tag_join": "JOIN json_each({}) AS t",
-        "on_commit_drop": "",
-        "probe": "LEFT JOIN {table} {alias} ON {on}",
-        "offset_0": "",
-        "tag_ids": """(SELECT json_group_array(tag_id) FROM (SELECT ct.tag_id FROM contact_tags ct
-                     WHERE ct.contact_id = c.id ORDER BY ct.tag_id))""",
-    },
-}
-
 
 # The consent effect of a staged line `{s}` on its contact's subscription `{sub}` in the
 # import's group (the fragments are written for both the classification, where the
@@ -119,17 +74,13 @@ def consent_case(*, s: str, sub: str, found: str, in_group: str) -> str:
 class Merger:
     def __init__(self, job: ImportJob) -> None:
         self.job = job
-        self.dialect = db.engine.dialect.name
-        self.sql = DIALECT[self.dialect]
+        self.dialect = sql.dialect_name()
+        self.sql = sql.fragments()
+        self.strategy = sql.strategy()
         self.mode = job.mode
         self.has_group = job.group_id is not None
         self.dropped_warnings = 0  # warnings of forgotten rows removed by write()
-        now = clock.now().astimezone(UTC)
-        self.now = (
-            now.strftime("%Y-%m-%d %H:%M:%S.%f")
-            if self.dialect == "sqlite"
-            else now.replace(tzinfo=None)
-        )
+        self.now = sql.utc_param(clock.now(), self.dialect)
 
     # -- helpers ---------------------------------------------------------------
 
@@ -174,7 +125,7 @@ class Merger:
         statement joins by primary key."""
         classified = self._classified_select()
         new_id = "x.found_id"
-        if self.dialect == "postgresql" and draw_ids:
+        if self.strategy.ids_from_sequence and draw_ids:
             new_id = (
                 f"CASE WHEN x.outcome = 'created' THEN nextval('{self._sequence()}') "
                 "ELSE x.found_id END"
@@ -193,7 +144,7 @@ class Merger:
                 FROM ({classified} {self.sql["offset_0"]}) x""",  # nosec B608  # constants and dialect fragments only
             self._params(lo, hi),
         )
-        if self.dialect == "postgresql":
+        if self.strategy.analyze:
             # Without statistics PostgreSQL guesses a handful of rows for any filter on
             # the chunk and may scan it once per subscription of the group (95 s for one
             # statement at 50,000 rows); ANALYZE of a temporary table is a few ms.
@@ -273,7 +224,7 @@ class Merger:
         """Tell a linked provider (portal.events) which contacts this chunk created,
         changed or brought back — set-based from the chunk table, in the chunk's own
         transaction, so an event exists exactly when the change does."""
-        if not events.LISTENERS:
+        if not events.listened():
             return
         for kind, outcomes in (
             (events.CONTACT_CREATED, "('created')"),
@@ -351,7 +302,7 @@ class Merger:
         (A data-modifying CTE joined on email was tried first: with staging statistics
         from an earlier chunk PostgreSQL planned it as a nested loop, 350 s at 100k.)"""
         fields = self.sql["json"].format("COALESCE(fields, '{}')")
-        with_id = self.dialect == "postgresql"
+        with_id = self.strategy.ids_from_sequence
         inserted = self._run(
             f"""INSERT INTO contacts ({"id, " if with_id else ""}account_id, email, first_name,
                    last_name, fields, status, created_at, updated_at, search_name,
@@ -665,7 +616,7 @@ class PlannerStatistics:
 
     def refresh(self) -> list[str]:
         """ANALYZE the watched tables whose estimate is ten times short; their names."""
-        if db.engine.dialect.name != "postgresql":
+        if not sql.strategy().analyze:
             return []
         analyzed = []
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -702,7 +653,7 @@ def take_turn_in_account(account_id: int, on: Connection | None = None) -> None:
     Merging two chunks into the same account's indexes at once bought little on two
     cores; other writers (the API, the sign-up form) never wait for it. `on`: another
     connection than the session's."""
-    if db.engine.dialect.name != "postgresql":
+    if not sql.strategy().row_locks:
         return
     (on or db.session).execute(
         text("SELECT pg_advisory_xact_lock(:kind, :account)"),

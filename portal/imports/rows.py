@@ -20,10 +20,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from portal.contacts.models import FieldType, search_columns
+from portal.core import privacy
 from portal.imports import mapping as m
 from portal.imports import values
 from portal.imports.values import ACTIVE_MEANING, NO_STATEMENT, OFF, ValueProblem
-from portal.lifecycle import suppression
 
 # one encoder for all rows: json.dumps(..., ensure_ascii=False) builds a new one per call
 _JSON = json.JSONEncoder(ensure_ascii=False)
@@ -146,7 +146,7 @@ class RowParser:
         self.header = list(job.header or [])
         self.tz = ZoneInfo("UTC") if job.date_zone == "UTC" else tz
         self.time_value = time_value
-        self.hash = suppression.hasher()
+        self.hash = privacy.hasher()
         self.fold_names = lru_cache(maxsize=200_000)(search_columns)
         self.parse_time = lru_cache(maxsize=20_000)(values.parse_datetime)
         self.full_name = lru_cache(maxsize=100_000)(m.split_full_name)

@@ -1,12 +1,12 @@
 """Imports: upload, mapping, dry run, run, history. One engine for the portal, the API,
 backup restores and provider switches; `source` decides whether a backup is made first
-("ui" only; the backups area registers its snapshot in `before_import`)."""
+("ui" only; the backups area connects its snapshot to signals.before_import)."""
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,10 +15,13 @@ from typing import Any
 from anyascii import anyascii
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import text
 
 from portal import clock
+from portal.accounts.models import Account
+from portal.contacts import fields as contact_fields
 from portal.contacts.models import SOURCES, CustomField, FieldType, Group, Source
+from portal.core import audit, privacy, signals, sql
+from portal.core.privacy import Suppression
 from portal.extensions import db
 from portal.imports import files, merge, profiles, reader, staging, values
 from portal.imports import mapping as m
@@ -31,12 +34,10 @@ from portal.imports.models import (
     ImportRowProblem,
     ImportStatus,
 )
-from portal.support import service as audit
 
 log = logging.getLogger(__name__)
 
 # Called with (job, actor) right before an import from the portal writes anything.
-before_import: list[Callable[[ImportJob], None]] = []
 
 
 class ImportError_(Exception):  # noqa: N801 - avoids shadowing the builtin ImportError
@@ -194,8 +195,6 @@ def configure(
 
 def _new_fields(job: ImportJob, mapping: list[str], *, actor) -> list[str]:
     """Columns mapped to "new:<type>" become custom fields named like the column."""
-    from portal.accounts.models import Account
-    from portal.contacts import fields as contact_fields
 
     account = None
     for i, target in enumerate(mapping):
@@ -305,10 +304,7 @@ def _group_is_busy(job: ImportJob) -> bool:
     """Another import into the same group is running: this one waits its turn."""
     if job.group_id is None:
         return False
-    if db.engine.dialect.name == "postgresql":  # serialize the check per group
-        db.session.execute(
-            text("SELECT id FROM groups WHERE id = :g FOR UPDATE"), {"g": job.group_id}
-        )
+    sql.lock_group(job.group_id)  # serialize the check per group
     stale = clock.now() - RUNNING_IS_STALE_AFTER
     other = db.session.scalar(
         db.select(ImportJob.id).where(
@@ -514,8 +510,6 @@ def check(job: ImportJob) -> dict[str, Any]:
 def _file_names_someone_erased_since(job: ImportJob, began: datetime) -> bool:
     """Does the file hold an address forgotten in the account since `began`? Read only
     when there is such an erasure (rarely): every cell with an @ is hashed."""
-    from portal.lifecycle import suppression
-    from portal.lifecycle.models import Suppression
 
     erased = set(
         db.session.scalars(
@@ -526,7 +520,7 @@ def _file_names_someone_erased_since(job: ImportJob, began: datetime) -> bool:
     )
     if not erased or not job.stored_path or not files.store().exists(job.stored_path):
         return False
-    hash_of = suppression.hasher()
+    hash_of = privacy.hasher()
     info = reader.FileInfo(kind=job.file_kind, encoding=job.encoding, delimiter=job.delimiter)
     with files.upload_copy(job) as path:
         for row in reader.iter_rows(path, info):
@@ -554,8 +548,7 @@ def run(job: ImportJob, *, actor=None) -> None:
     with _failures_recorded(job, lease):
         if job.merged_line == 0 and job.source == "ui" and not job.backup_id:
             lease.begin()
-            for hook in before_import:
-                hook(job)
+            signals.before_import.send(job)
             lease.commit()
         merger = merge.ChunkMerger(job, lease, current_app.config["IMPORT_CHUNK_ROWS"])
         if not job.staging_done:
@@ -582,7 +575,7 @@ def _stage_and_merge(job: ImportJob, lease: Lease, merger: merge.ChunkMerger) ->
     process) of its own; SQLite has one writer at a time, so there the same session
     merges after a batch."""
     batch_rows = current_app.config["IMPORT_BATCH_ROWS"]
-    if db.engine.dialect.name == "postgresql":
+    if sql.strategy().separate_staging_session:
         with staging.Stager(job, lease, batch_rows) as stager:
             for staged_line in stager:
                 merger.merge_until(staged_line)
@@ -733,7 +726,6 @@ def can_resume(job: ImportJob) -> bool:
 
 
 def _account(job: ImportJob):
-    from portal.accounts.models import Account
 
     return db.session.get(Account, job.account_id)
 
@@ -748,40 +740,3 @@ def fail(job: ImportJob, lease: Lease, message: str) -> None:
         lease.commit()
     except LeaseLost:
         log.warning("import %s failed after it was taken over: %s", job.id, message)
-
-
-# --- audit texts ---------------------------------------------------------------------------
-
-
-def _register_audit_texts() -> None:
-    from flask_babel import gettext as _
-
-    from portal.support.describe import DESCRIPTIONS
-
-    def finished(e) -> str:
-        d = e.details or {}
-        names = ("created", "updated", "restored", "reactivated", "unchanged")
-        counts = {name: d.get(name, 0) for name in names}
-        counts["skipped"] = d.get("skipped", 0) + d.get("invalid", 0)
-        if d.get("group"):
-            return _(
-                "Import into group “%(group)s” finished: %(created)s new, %(updated)s "
-                "updated, %(restored)s restored, %(reactivated)s reactivated, %(unchanged)s "
-                "unchanged, %(skipped)s skipped or invalid",
-                group=d["group"],
-                **counts,
-            )
-        return _(
-            "Import finished: %(created)s new, %(updated)s updated, %(restored)s restored, "
-            "%(reactivated)s reactivated, %(unchanged)s unchanged, %(skipped)s skipped or "
-            "invalid",
-            **counts,
-        )
-
-    DESCRIPTIONS["import.finished"] = finished
-    DESCRIPTIONS["import.discarded"] = lambda e: _(
-        "Import of “%(file)s” discarded before it ran", file=(e.details or {}).get("file", "")
-    )
-
-
-_register_audit_texts()

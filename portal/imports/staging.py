@@ -13,7 +13,8 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,13 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import Connection
 
+from portal.accounts.models import Account
 from portal.contacts.models import CustomField, Tag
+from portal.core import sql
 from portal.extensions import db
 from portal.imports import files, reader, values
 from portal.imports.lease import Lease
-from portal.imports.models import ImportJob, ImportRow
+from portal.imports.models import ImportJob, ImportRow, ImportRowProblem
 from portal.imports.rows import RowParser, add_stats
 
 BATCH_ROWS = 5000
@@ -98,17 +101,6 @@ def _copy_text(rows: list[tuple]) -> bytes:
     return "".join([_copy_line(row) + "\n" for row in rows]).encode()
 
 
-def _time_adapter(dialect: str) -> Callable[[datetime | None], Any]:
-    """Naive UTC for PostgreSQL; SQLAlchemy's own text format for SQLite."""
-    if dialect == "sqlite":
-        return lambda v: (
-            None
-            if v is None
-            else v.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-        )
-    return lambda v: None if v is None else v.astimezone(UTC).replace(tzinfo=None)
-
-
 # SQLite: rows per INSERT statement; 14 columns make 14,000 parameters, under the
 # 32,766 that any SQLite since 3.32 allows
 SQLITE_ROWS_PER_STATEMENT = 1_000
@@ -135,7 +127,7 @@ def _insert_many_rows_per_statement(connection: Connection, rows: list[tuple]) -
 def _write_batch(batch: Batch, dialect: str) -> None:
     connection = db.session.connection()
     if batch.rows:
-        if dialect == "postgresql":
+        if sql.STRATEGIES[dialect].copy_rows:
             raw = connection.connection.driver_connection
             with raw.cursor() as cursor:
                 columns = ", ".join(STAGING_COLUMNS)
@@ -146,8 +138,6 @@ def _write_batch(batch: Batch, dialect: str) -> None:
         else:
             _insert_many_rows_per_statement(connection, batch.rows)
     if batch.problems:
-        from portal.imports.models import ImportRowProblem
-
         db.session.execute(db.insert(ImportRowProblem), batch.problems)
 
 
@@ -279,10 +269,9 @@ def stage(
     lease; `after_batch(staged_line)` may then merge what is staged while the parser
     thread reads on. `stop` ends the staging at the next batch (the file is staged up
     to the checkpoint, as after a killed worker)."""
-    from portal.accounts.models import Account
 
     account = db.session.get(Account, job.account_id)
-    dialect = db.engine.dialect.name
+    dialect = sql.dialect_name()
     fields = {
         f.key: f
         for f in db.session.scalars(
@@ -290,13 +279,17 @@ def stage(
         )
     }
     parser = RowParser(
-        job, fields, ZoneInfo(account.timezone), _time_adapter(dialect), known_tags(job)
+        job,
+        fields,
+        ZoneInfo(account.timezone),
+        partial(sql.utc_param, dialect=dialect),
+        known_tags(job),
     )
     # the list from the file store, as a file on this machine for as long as it is read
     with files.upload_copy(job) as path:
         source = Source.of(job, path)
         batches = _in_background(
-            parse_batches(source, parser, batch_rows, for_copy=dialect == "postgresql")
+            parse_batches(source, parser, batch_rows, for_copy=sql.STRATEGIES[dialect].copy_rows)
         )
         try:
             _write_batches(job, lease, batches, dialect, after_batch, stop)

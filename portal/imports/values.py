@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from email_validator import EmailNotValidError, validate_email
 
 from portal.contacts.models import OptoutReason
+from portal.imports.reasons import message
 
 OPTOUT_REASONS = tuple(reason.value for reason in OptoutReason)
 
@@ -233,7 +234,6 @@ class ValueProblem(ValueError):
         self.params = params
 
     def __str__(self) -> str:
-        from portal.imports.reasons import message
 
         return message(self.code, self.params)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from flask import (
     Response,
@@ -25,7 +26,7 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from portal import excel_csv, i18n
-from portal.accounts.models import Role
+from portal.accounts.models import Account, Role
 from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.models import Group
@@ -329,3 +330,15 @@ def download_problems(import_id: int):
         content_type=excel_csv.CONTENT_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+# --- the account's home page (added by the area's init_app) ------------------------------
+
+
+def home_panel(account: Account, now: datetime) -> dict[str, Any]:
+    """The imports still running or waiting, and the latest ended ones."""
+    return {
+        "imports_unfinished": service.unfinished(account),
+        "imports_ended": service.latest_ended(account),
+        "import_percent": service.percent,
+    }

@@ -42,7 +42,6 @@ from sqlalchemy import func, select
 
 from portal import clock, excel_csv
 from portal.accounts.models import Account
-from portal.accounts.service import ServiceError
 from portal.contacts import fields as contact_fields
 from portal.contacts import service as contacts
 from portal.contacts.models import (
@@ -55,6 +54,8 @@ from portal.contacts.models import (
     contact_tags,
 )
 from portal.core import move
+from portal.core.errors import ServiceError
+from portal.core.privacy import Suppression
 from portal.core.storage import (
     EXPORTS,
     BackupStorage,
@@ -70,7 +71,6 @@ from portal.imports import service as imports
 from portal.imports.models import ImportJob
 from portal.imports.portal_format import field_text, header_for, iso_time, tag_order
 from portal.integrations.models import ExportRun, RunStatus
-from portal.lifecycle.models import Suppression
 from portal.safe_csv import safe_row
 
 if TYPE_CHECKING:
@@ -324,15 +324,9 @@ def withdraw_exports(account_id: int) -> int:
     return removed
 
 
-def register() -> None:
-    """Erasure ("forget me") in an account withdraws its exports (lifecycle.traces)."""
-    from portal.lifecycle import traces
-
-    if _withdraw_on_erasure not in traces.erasure_hooks:
-        traces.erasure_hooks.append(_withdraw_on_erasure)
-
-
-def _withdraw_on_erasure(account_id: int, emails: set[str]) -> int:
+def withdraw_on_erasure(account_id: int, emails: set[str]) -> int:
+    """Receiver of signals.before_erasure: "forget me" in an account withdraws its
+    exports (lifecycle.traces)."""
     return withdraw_exports(account_id)
 
 

@@ -17,8 +17,9 @@ from sqlalchemy import insert, literal, select
 
 from portal import clock, events
 from portal.accounts.models import Account
-from portal.accounts.service import ServiceError
 from portal.contacts.models import Tag
+from portal.core import audit
+from portal.core.errors import ServiceError
 from portal.extensions import db
 from portal.integrations import profiles, targets
 from portal.integrations.models import (
@@ -28,7 +29,6 @@ from portal.integrations.models import (
     ProviderLink,
     TagMapping,
 )
-from portal.support import service as audit
 
 if TYPE_CHECKING:
     from portal.accounts.models import User
@@ -221,8 +221,9 @@ def accept_mapping(
 # --- the outbox ------------------------------------------------------------------------
 
 
-def _on_event(event: events.Event) -> None:
-    """Listener of portal.events: one outbox row per contact, in the same transaction."""
+def write_outbox(event: events.Event) -> None:
+    """Receiver of signals.contact_changed (portal.events): one outbox row per contact,
+    in the same transaction."""
     link_id = db.session.scalar(
         select(ProviderLink.id).where(
             ProviderLink.account_id == event.account_id,
@@ -259,44 +260,3 @@ def _on_event(event: events.Event) -> None:
             insert(OutgoingEvent), [{**common, "contact_id": cid} for cid in event.contact_ids]
         )
     db.session.info.setdefault("outbox_links", set()).add(link_id)
-
-
-def register() -> None:
-    if _on_event not in events.LISTENERS:
-        events.LISTENERS.append(_on_event)
-
-
-def _register_audit_texts() -> None:
-    from flask_babel import gettext as _
-
-    from portal.support.describe import DESCRIPTIONS
-
-    def label(e) -> str:
-        profile = profiles.PROFILES.get(e.details.get("profile", ""))
-        return str(profile.label) if profile else e.details.get("profile", "")
-
-    DESCRIPTIONS.update(
-        {
-            "integration.linked": lambda e: _(
-                "Provider linked: %(provider)s (%(host)s)",
-                provider=label(e),
-                host=e.details.get("host", ""),
-            ),
-            "integration.reset": lambda e: _(
-                "Link to %(provider)s reset by the support team: %(reason)s",
-                provider=label(e),
-                reason=e.details.get("reason", ""),
-            ),
-            "integration.mapping_accepted": lambda e: _(
-                "Tag mapping for the provider accepted (%(num)d tags)", num=e.details.get("tags", 0)
-            ),
-            "export.downloaded": lambda e: _(
-                "Export downloaded (%(format)s, %(what)s)",
-                format=str(e.details.get("format", "")).upper(),
-                what=e.details.get("group") or _("all contacts"),
-            ),
-        }
-    )
-
-
-_register_audit_texts()

@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from portal.extensions import db, rq
-from portal.integrations import delivery, export, service, sync
+from portal.integrations import delivery, export, sync
 from portal.integrations.models import ExportRun, RunStatus, SyncRun
 from portal.jobs import failures
 from portal.jobs.ids import job_id
@@ -131,17 +131,18 @@ def _after_rollback(session: Session) -> None:
     session.info.pop("outbox_links", None)
 
 
-def register() -> None:
-    if not event.contains(Session, "after_commit", _after_commit):
-        event.listen(Session, "after_commit", _after_commit)
-        event.listen(Session, "after_soft_rollback", lambda s, previous: _after_rollback(s))
+def _after_soft_rollback(session: Session, previous_transaction) -> None:
+    _after_rollback(session)
+
+
+def listen_to_commits(session) -> None:
+    """After a commit of `session` (db.session, connected by the area's init_app): the
+    links that got outbox rows are delivered soon; a rollback forgets them."""
+    if not event.contains(session, "after_commit", _after_commit):
+        event.listen(session, "after_commit", _after_commit)
+        event.listen(session, "after_soft_rollback", _after_soft_rollback)
 
 
 def register_cron() -> None:
     deliver_due.cron_register(60)
     sweep_exports.cron_register("51 * * * *")
-
-
-service.register()
-register()
-export.register()

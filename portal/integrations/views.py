@@ -31,21 +31,21 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from portal import excel_csv, i18n
-from portal.accounts.forms import EmptyForm
 from portal.accounts.models import Role
-from portal.accounts.service import ServiceError
 from portal.contacts import queries
 from portal.contacts.models import Group
+from portal.core import audit
+from portal.core.errors import ServiceError
+from portal.core.forms import EmptyForm
 from portal.core.storage import StorageError
 from portal.extensions import db
 from portal.imports import tasks as import_tasks
-from portal.integrations import (  # noqa: F401 - support_actions adds a console route
+from portal.integrations import (
     delivery,
     export,
     forms,
     profiles,
     service,
-    support_actions,
     sync,
     targets,
     tasks,
@@ -236,7 +236,6 @@ def download_export(export_id: int):
     except StorageError:
         log.exception("export %s: the stored file cannot be read", run.id)
         abort(410)
-    from portal.support import service as audit
 
     audit.record(
         "export.downloaded",

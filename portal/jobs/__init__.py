@@ -1,4 +1,4 @@
-"""Queue wiring: RQ settings from the app config, and the cron table."""
+"""Queue wiring: RQ settings from the app config."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ QUEUES = ["high", "default", "low"]
 
 
 def init_app(app: Flask) -> None:
+    # portal.extensions builds its RQ object from portal.jobs.worker, which needs this
+    # package: imported here, where the cycle is closed
     from portal.extensions import rq
 
     url = app.config["REDIS_URL"]
@@ -24,7 +26,5 @@ def init_app(app: Flask) -> None:
     # flask-rq has no setting for it: every queue of this app gets the portal's job timeout
     for queue in rq._queues[app].values():
         queue._default_timeout = app.config["JOB_TIMEOUT_SECONDS"]
-
-    from portal.jobs import cron
-
-    cron.register_all()
+    # the cron table (portal.jobs.cron) names every area's tasks: create_app registers it
+    # after the areas, so that this package, which every area's tasks use, imports none

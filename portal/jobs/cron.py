@@ -4,6 +4,12 @@ the provider sync retries) come from their register_cron()."""
 
 from __future__ import annotations
 
+from portal.backups import tasks as backup_tasks
+from portal.imports import tasks as import_tasks
+from portal.integrations import tasks as integration_tasks
+from portal.jobs import tasks
+from portal.lifecycle import tasks as lifecycle_tasks
+
 _registered = False
 
 
@@ -11,11 +17,6 @@ def register_all() -> None:
     global _registered
     if _registered:  # the cron table is per process, not per app instance
         return
-    from portal.backups import tasks as backup_tasks
-    from portal.imports import tasks as import_tasks
-    from portal.integrations import tasks as integration_tasks
-    from portal.jobs import tasks
-    from portal.lifecycle import tasks as lifecycle_tasks
 
     tasks.heartbeat.cron_register(60, "cron")
     tasks.reap_abandoned.cron_register(60)

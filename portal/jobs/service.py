@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from portal import clock
+from portal.accounts.models import Invitation
+from portal.accounts.service import sweep_expired_logins
 from portal.extensions import db
 from portal.jobs.models import Heartbeat
 
@@ -21,8 +23,6 @@ def beat(name: str) -> int:
 def cleanup_expired() -> int:
     """Invitations that can no longer be accepted; also the rows of sign-ins past their
     expiry (they open nothing any more, the sweep only keeps the table small)."""
-    from portal.accounts.models import Invitation
-    from portal.accounts.service import sweep_expired_logins
 
     result = db.session.execute(
         db.delete(Invitation).where(

@@ -35,6 +35,7 @@ class PortalWorker(FlaskSubprocessWorker):
     def _reap(self) -> None:
         """Announce this worker, then fail the jobs of workers that are gone. Never keeps
         the worker from working."""
+        # failures reads rows through portal.extensions, which imports this module
         from portal.jobs import failures
 
         try:

@@ -24,15 +24,16 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.accounts.models import Account
-from portal.accounts.service import ServiceError, normalize_email
 from portal.contacts import queries
 from portal.contacts.models import Contact, Source
 from portal.contacts.queries import ContactFilter
+from portal.core import audit
+from portal.core.errors import ServiceError
+from portal.core.privacy import normalize_email
 from portal.extensions import db
 from portal.imports import reader
 from portal.lifecycle import service
 from portal.lifecycle.models import LifecycleAction, LifecycleJob, LifecycleStatus
-from portal.support import service as audit
 from portal.tenancy import owned
 
 if TYPE_CHECKING:

@@ -1,8 +1,6 @@
-"""What the lifecycle of a contact leaves in the database.
+"""What the lifecycle of a contact leaves in the database (the suppression list, all that
+stays of a forgotten contact, is portal.core.privacy: every area checks it).
 
-- Suppression: all that stays of a forgotten contact, a keyed hash of the address, so
-  that imports, restores and the API refuse it until the person signs up again through
-  a form.
 - LifecycleJob: a deletion, restore or erasure of many contacts at once, run by a worker
   in batches; its row carries the selection, the checkpoint and the counters, so the
   progress page never asks Redis and a killed worker resumes without doing anything twice.
@@ -16,34 +14,12 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
 from portal.database import TenantOwned, UTCDateTime
 from portal.extensions import db
-
-
-class Suppression(TenantOwned, db.Model):
-    __tablename__ = "suppressions"
-    __table_args__ = (UniqueConstraint("account_id", "email_hash"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
-
-
-class SuppressionKey(db.Model):
-    """One row: a fingerprint of the key the suppression list is hashed with. A process
-    whose SUPPRESSION_KEY gives another fingerprint refuses every suppression check
-    instead of finding nobody forgotten (portal.lifecycle.suppression); only
-    `flask portal rekey-suppressions` moves the list and this row together."""
-
-    __tablename__ = "suppression_keys"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
 
 class LifecycleAction(enum.StrEnum):

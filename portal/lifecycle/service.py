@@ -32,17 +32,18 @@ from sqlalchemy import delete, func, select, update
 
 from portal import clock, events
 from portal.accounts.models import Account
-from portal.accounts.service import ServiceError, normalize_email
 from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.models import Activity, Contact, ContactStatus, Subscription, contact_tags
 from portal.contacts.service import ContactForgotten
+from portal.core import audit, privacy
+from portal.core.audit import AuditEvent
+from portal.core.errors import ServiceError
+from portal.core.privacy import Suppression, normalize_email
 from portal.extensions import db
 from portal.imports.models import ImportJob, ImportRow, ImportRowProblem
-from portal.lifecycle import suppression, traces
-from portal.lifecycle.models import SignupRequest, Suppression
-from portal.support import service as audit
-from portal.support.models import AuditEvent
+from portal.lifecycle import traces
+from portal.lifecycle.models import SignupRequest
 
 if TYPE_CHECKING:
     from portal.accounts.models import User
@@ -443,7 +444,7 @@ def is_forgotten(account: Account, email: str) -> bool:
         normalized = normalize_email(email)
     except ServiceError:
         return False
-    return suppression.is_suppressed(account.id, normalized)
+    return privacy.is_suppressed(account.id, normalized)
 
 
 def _count(statement) -> int:
@@ -451,7 +452,7 @@ def _count(statement) -> int:
 
 
 def _suppress(account: Account, emails: Sequence[str]) -> int:
-    hash_of = suppression.hasher()
+    hash_of = privacy.hasher()
     wanted = {hash_of(email) for email in emails}
     existing: set[str] = set()
     for chunk in _chunks(sorted(wanted)):
@@ -605,76 +606,7 @@ def lift_suppression(account: Account, email: str) -> bool:
     result = db.session.execute(
         delete(Suppression).where(
             Suppression.account_id == account.id,
-            Suppression.email_hash == suppression.email_hash(email),
+            Suppression.email_hash == privacy.email_hash(email),
         )
     )
     return bool(result.rowcount)
-
-
-# --- audit texts ------------------------------------------------------------------------
-
-
-def _register_audit_texts() -> None:
-    from flask_babel import gettext as _
-    from flask_babel import ngettext
-
-    from portal.support.describe import DESCRIPTIONS
-
-    def count(e) -> int:
-        return int(e.details.get("count", 0))
-
-    def forgotten(e) -> str:
-        return ngettext(
-            "%(num)d contact erased for good (“forget me”, %(records)d records); the "
-            "address is kept only as a keyed hash.",
-            "%(num)d contacts erased for good (“forget me”, %(records)d records); the "
-            "addresses are kept only as keyed hashes.",
-            int(e.details.get("addresses") or e.details.get("contacts") or 0),
-            records=sum(
-                int(e.details.get(k, 0))
-                for k in (
-                    "contacts",
-                    "subscriptions",
-                    "tag_links",
-                    "activities",
-                    "failed_rows",
-                    "staged_rows",
-                    "signup_requests",
-                )
-            ),
-        )
-
-    DESCRIPTIONS.update(
-        {
-            "contacts.deleted": lambda e: ngettext(
-                "%(num)d contact marked “to be deleted”",
-                "%(num)d contacts marked “to be deleted”",
-                count(e),
-            ),
-            "contacts.restored": lambda e: ngettext(
-                "%(num)d contact restored", "%(num)d contacts restored", count(e)
-            ),
-            "contacts.purged": lambda e: ngettext(
-                "Nightly purge: %(num)d deleted contact removed for good",
-                "Nightly purge: %(num)d deleted contacts removed for good",
-                count(e),
-            ),
-            "contacts.forgotten": forgotten,
-            "lifecycle.draft_cancelled": lambda e: ngettext(
-                "A prepared action on %(num)d contact was cancelled before it started; "
-                "nothing was changed.",
-                "A prepared action on %(num)d contacts was cancelled before it started; "
-                "nothing was changed.",
-                count(e),
-            ),
-            "signup.confirmed": lambda e: _(
-                "Sign-up through the form of “%(group)s” confirmed", group=e.details.get("group")
-            ),
-            "group.form_link_renewed": lambda e: _(
-                "New address for the sign-up form of “%(name)s”", name=e.details.get("name")
-            ),
-        }
-    )
-
-
-_register_audit_texts()

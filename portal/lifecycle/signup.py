@@ -24,14 +24,15 @@ from sqlalchemy import delete, func, select
 
 from portal import clock, events
 from portal.accounts.models import Account
-from portal.accounts.service import ServiceError, normalize_email
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Subscription, new_signup_token
+from portal.core import audit
+from portal.core.errors import ServiceError
+from portal.core.privacy import normalize_email
 from portal.extensions import db
 from portal.lifecycle import service
 from portal.lifecycle.models import SignupRequest
 from portal.mail import external_url, send_mail
-from portal.support import service as audit
 
 MAX_MAILS_PER_DAY = 3
 

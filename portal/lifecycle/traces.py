@@ -14,8 +14,8 @@ the erasure's own transaction (issue 16, point 3).
   queued or failed job keeps the positions, as its checkpoint counts entries) and every
   unusable line that holds one. A running job is left alone: its own list is what it is
   working through, and it is wiped when the job ends.
-- **Exports** (the integrations area registers withdraw_exports) and **the outbox
-  folder** (portal.mail.redact_outbox).
+- **Exports** (the integrations area connects withdraw_exports to
+  signals.before_erasure) and **the outbox folder** (portal.mail.redact_outbox).
 
 What stays: backup files made before the erasure, filtered on every read until they
 expire (docs/decisions/lifecycle.md)."""
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from portal.contacts.models import Contact
+from portal.core import signals
 from portal.core.storage import FileDamaged
 from portal.extensions import db
 from portal.imports import files as upload_files
@@ -42,10 +43,6 @@ if TYPE_CHECKING:
     from portal.accounts.models import Account
 
 log = logging.getLogger(__name__)
-
-# Called with (account id, forgotten addresses) inside the erasure's transaction; each
-# returns the number of files it removed. Other areas register what they keep of people.
-erasure_hooks: list[Callable[[int, set[str]], int]] = []
 
 # imports that have a file and no worker reading it
 _WAITING_IMPORTS = (
@@ -72,8 +69,8 @@ def redact(
     uploads, examples = _imports(account, emails, addresses_in)
     files += uploads
     lists += examples + _mass_lists(account, emails, addresses_in)
-    for hook in erasure_hooks:
-        files += hook(account.id, emails)
+    # other areas remove what they keep of the people (signals.before_erasure)
+    files += sum(removed for _, removed in signals.before_erasure.send(account.id, emails=emails))
     files += redact_outbox(account.id, emails)
     return files, lists
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -34,15 +35,15 @@ from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from portal import i18n
-from portal.accounts.forms import EmptyForm
 from portal.accounts.models import Account, Role
-from portal.accounts.service import ServiceError
 from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.forms import STATUS_LABELS, ContactFilterForm
 from portal.contacts.models import Contact, Group, Tag
 from portal.contacts.queries import BulkSelection, ContactFilter
-from portal.contacts.views import BULK_ACTIONS, CARD_ACTIONS, CARD_EXTRAS, Action
+from portal.contacts.views import Action
+from portal.core.errors import ServiceError
+from portal.core.forms import EmptyForm
 from portal.extensions import csrf, db, limiter
 from portal.lifecycle import forms, mass, service, signup, tasks
 from portal.lifecycle.models import LifecycleAction, LifecycleJob
@@ -149,11 +150,9 @@ def forget_contact(contact_id: int):
     )
 
 
-def _card_extras(contact: Contact) -> dict:
+def card_extras(contact: Contact) -> dict:
+    """The card of a contact "to be deleted" says when the purge removes it."""
     return {"purge_text": purge_text(contact)} if contact.is_deleted else {}
-
-
-CARD_EXTRAS.append(_card_extras)
 
 
 # --- the list: bulk actions on a selection --------------------------------------------
@@ -542,28 +541,36 @@ def confirm(form_token: str, token: str):
 CONFIRM_ATTEMPTS = 2
 
 
-# --- buttons in the contacts area -------------------------------------------------------
+# --- buttons in the contacts area (added by the area's init_app) ---------------------------
 
-CARD_ACTIONS.extend(
-    [
-        Action(
-            "lifecycle.delete_contact",
-            _l("Delete"),
-            style="outline-danger",
-            show=lambda c: not c.is_deleted,
-        ),
-        Action(
-            "lifecycle.restore_contact",
-            _l("Restore"),
-            style="success",
-            show=lambda c: c.is_deleted,
-        ),
-        Action("lifecycle.forget_contact", _l("Forget me"), style="danger", method="get"),
-    ]
+CARD_ACTIONS = (
+    Action(
+        "lifecycle.delete_contact",
+        _l("Delete"),
+        style="outline-danger",
+        show=lambda c: not c.is_deleted,
+    ),
+    Action(
+        "lifecycle.restore_contact",
+        _l("Restore"),
+        style="success",
+        show=lambda c: c.is_deleted,
+    ),
+    Action("lifecycle.forget_contact", _l("Forget me"), style="danger", method="get"),
 )
-BULK_ACTIONS.extend(
-    [
-        Action("lifecycle.delete_selected", _l("Delete"), style="outline-danger"),
-        Action("lifecycle.restore_selected", _l("Restore"), style="outline-success"),
-    ]
+BULK_ACTIONS = (
+    Action("lifecycle.delete_selected", _l("Delete"), style="outline-danger"),
+    Action("lifecycle.restore_selected", _l("Restore"), style="outline-success"),
 )
+
+
+# --- the account's home page (added by the area's init_app) ------------------------------
+
+
+def home_panel(account: Account, now: datetime) -> dict[str, Any]:
+    """The next nightly purge: when, and how many contacts it will remove."""
+    outlook = service.next_purge(account, now)
+    return {
+        "purge": outlook,
+        "purge_window": purge_window_text((outlook.start, outlook.end), account.timezone),
+    }

@@ -16,10 +16,10 @@ from flask_babel import lazy_gettext as _l
 
 from portal import excel_csv, i18n
 from portal.accounts.models import Role
+from portal.core.audit import AuditEvent
 from portal.safe_csv import safe_row
 from portal.support import console
 from portal.support.describe import describe_event
-from portal.support.models import AuditEvent
 from portal.tenancy import can, id_or_none, require_role, tenant_blueprint
 
 bp = tenant_blueprint("support_log", __name__)

@@ -26,20 +26,22 @@ from sqlalchemy import func, select
 
 from portal import clock
 from portal.accounts.models import Account
-from portal.accounts.service import ServiceError, normalize_email
+from portal.backups import undo as backup_undo
+from portal.backups.restore import request_restore
 from portal.contacts.models import Contact, ContactStatus, Group, Subscription, fold
+from portal.core import audit, privacy
+from portal.core.audit import AuditEvent, StaffAccess
+from portal.core.errors import ServiceError
+from portal.core.privacy import Suppression, normalize_email
 from portal.extensions import db
+from portal.lifecycle import mass
 from portal.lifecycle import service as lifecycle
-from portal.lifecycle import suppression
-from portal.lifecycle.models import Suppression
-from portal.support import service as audit
-from portal.support.models import AuditEvent, StaffAccess
+from portal.lifecycle.models import LifecycleAction, LifecycleJob
 
 if TYPE_CHECKING:
     from portal.accounts.models import User
     from portal.backups.models import Backup, BackupRestore, ImportUndo
     from portal.imports.models import ImportJob
-    from portal.lifecycle.models import LifecycleJob
 
 SOURCE = "support"  # the `source` of changes made from the console
 ACCOUNT_RESULTS = 50
@@ -277,7 +279,7 @@ def lookup_email(
                 deleted_at=contact.deleted_at,
                 purge=lifecycle.purge_time(contact, account),
             )
-    hashed = suppression.email_hash(normalized)
+    hashed = privacy.email_hash(normalized)
     suppressed = _probe_accounts(Suppression, Suppression.email_hash == hashed)
     for account_id, account in _accounts_by_id(suppressed).items():
         # Normally a forgotten address has no contact; if the person signed up again
@@ -373,8 +375,6 @@ def undelete_all(
     as a mass-action job over exactly these ids (a contact the customer deletes a
     moment later is not brought back). Returns (restored now, job or None); the caller
     commits, and enqueues the job (lifecycle.tasks.enqueue)."""
-    from portal.lifecycle import mass
-    from portal.lifecycle.models import LifecycleAction
 
     account = access.account
     ids = list(
@@ -395,8 +395,6 @@ def undelete_all(
 
 def undelete_jobs(account: Account, limit: int = 5) -> list[LifecycleJob]:
     """The console's own restore jobs on the account, newest first."""
-    from portal.lifecycle.models import LifecycleJob
-
     return list(
         db.session.scalars(
             select(LifecycleJob)
@@ -420,8 +418,6 @@ def restore_backup(
     "backup.restored" with the staff user as actor when it is done). The request is
     recorded here, so that a refused or failed restore still shows who asked for it. The
     caller enqueues it."""
-    from portal.backups.restore import request_restore
-
     restore = request_restore(backup, mode=mode, expected=expected, actor=staff)
     audit.record(
         "support.backup_restore_requested",
@@ -441,8 +437,6 @@ def request_undo(
     """Ask for the undo of an import (backups.undo refuses with a reason when it
     cannot be undone). The undo itself is recorded when the worker finishes it; the
     request is recorded here, so that a failed undo still shows who asked for it."""
-    from portal.backups import undo as backup_undo
-
     undo = backup_undo.request_undo(job, actor=staff, ip=ip)
     audit.record(
         "support.import_undo_requested",
@@ -540,88 +534,3 @@ def staff_log_choices(account: Account) -> tuple[list[str], list[str]]:
         base.with_only_columns(AuditEvent.action).distinct().order_by(AuditEvent.action)
     )
     return [m for m in members if m], list(actions)
-
-
-# --- audit texts ------------------------------------------------------------------------
-
-
-def _register_audit_texts() -> None:
-    from flask_babel import format_datetime, ngettext
-    from flask_babel import gettext as _
-
-    from portal.support.describe import DESCRIPTIONS
-
-    def until(e) -> str:
-        try:
-            return format_datetime(datetime.fromisoformat(e.details.get("until", "")), "short")
-        except (TypeError, ValueError):
-            return ""
-
-    def viewed(e) -> str:
-        page = e.details.get("page")
-        reason = e.details.get("reason", "")
-        if page == "deleted":
-            return ngettext(
-                "Support looked at the contacts to be deleted (%(num)d shown). Reason: %(reason)s",
-                "Support looked at the contacts to be deleted (%(num)d shown). Reason: %(reason)s",
-                int(e.details.get("count", 0)),
-                reason=reason,
-            )
-        sentences = {
-            "overview": lambda: _(
-                "Support looked at the account overview. Reason: %(reason)s", reason=reason
-            ),
-            "backups": lambda: _(
-                "Support looked at the backups. Reason: %(reason)s", reason=reason
-            ),
-            "imports": lambda: _(
-                "Support looked at the import history. Reason: %(reason)s", reason=reason
-            ),
-            "audit": lambda: _(
-                "Support looked at the audit log. Reason: %(reason)s", reason=reason
-            ),
-        }
-        sentence = sentences.get(page)
-        return sentence() if sentence else e.action
-
-    def looked_up(e) -> str:
-        if e.details.get("forgotten"):
-            return _(
-                "Support looked up an email address that was forgotten in this account; "
-                "nothing about the person was shown. Reason: %(reason)s",
-                reason=e.details.get("reason", ""),
-            )
-        return _(
-            "Support looked up contact no. %(id)s by its email address. Reason: %(reason)s",
-            id=e.object_id,
-            reason=e.details.get("reason", ""),
-        )
-
-    DESCRIPTIONS.update(
-        {
-            "support.access_opened": lambda e: _(
-                "Support accessed your account. Reason: %(reason)s (access until %(until)s)",
-                reason=e.details.get("reason", ""),
-                until=until(e),
-            ),
-            "support.access_closed": lambda e: _(
-                "Support closed its access to your account. Reason was: %(reason)s",
-                reason=e.details.get("reason", ""),
-            ),
-            "support.viewed": viewed,
-            "support.contact_looked_up": looked_up,
-            "support.backup_restore_requested": lambda e: _(
-                "Support asked to restore a backup of the group “%(group)s”. Reason: %(reason)s",
-                group=e.details.get("group", ""),
-                reason=e.details.get("reason", ""),
-            ),
-            "support.import_undo_requested": lambda e: _(
-                "Support asked to undo an import into group “%(group)s”. Reason: %(reason)s",
-                group=e.details.get("group", ""),
-                reason=e.details.get("reason", ""),
-            ),
-        }
-    )
-
-
-_register_audit_texts()

@@ -10,8 +10,8 @@ reason, time-limited); without one, or once it has expired, they redirect to the
 reason form. Staff never become members, so the customer's own pages (/a/<slug>/...)
 stay a 404 for them, and the console offers no "forget me" and no privacy setting.
 
-Other areas add staff actions on an opened account to SUPPORT_ACCOUNT_ACTIONS (the
-integrations area: the reset of the account's integration link, issue 9) and put their
+Staff actions on an opened account are added with add_account_action (the reset of
+the account's integration link, issue 9: portal.support.integration_actions) and put their
 view on this blueprint with @staff_account_view, so the staff-only 404, the CSRF check,
 the access check and the route tests cover it too."""
 
@@ -24,6 +24,7 @@ from typing import Any
 
 from flask import (
     Blueprint,
+    Flask,
     abort,
     current_app,
     flash,
@@ -43,12 +44,22 @@ from portal import clock, i18n
 from portal.accounts import service as accounts
 from portal.accounts.forms import ROLE_LABELS
 from portal.accounts.models import Account
-from portal.accounts.service import ServiceError
+from portal.backups import tasks as backup_tasks
+from portal.backups import views as backup_views
+from portal.backups.models import Backup, RestoreMode
+from portal.backups.read import BackupUnreadable, list_backups, live_backup
+from portal.backups.restore import RestoreRefused, find_target, restore_preview, restore_running
+from portal.backups.undo import UndoRefused, undo_blocker, undo_preview
 from portal.contacts.models import Contact
+from portal.core.audit import AuditEvent
+from portal.core.errors import ServiceError
 from portal.extensions import csrf, db
+from portal.imports import service as imports_service
+from portal.imports.models import ImportJob
+from portal.lifecycle import tasks as lifecycle_tasks
 from portal.lifecycle.views import purge_window_text
 from portal.support import console, forms
-from portal.support.models import AuditEvent
+from portal.template_helpers import BACKUP_REASON_LABELS, expiry_text, human_size
 from portal.tenancy import id_or_none, owned
 
 bp = Blueprint("support", __name__, url_prefix="/support")
@@ -70,8 +81,14 @@ class SupportAction:
     available: Callable[[Account], bool] = field(default=lambda account: True)
 
 
-# The integrations area (issue 9) appends the reset of the account's integration link here.
-SUPPORT_ACCOUNT_ACTIONS: list[SupportAction] = []
+ACTIONS_KEY = "portal.support_account_actions"
+
+
+def add_account_action(app: Flask, action: SupportAction) -> None:
+    """A staff action on the overview of an opened account (the area's init_app adds the
+    reset of the provider link, portal.support.integration_actions)."""
+    app.extensions.setdefault(ACTIONS_KEY, []).append(action)
+
 
 ACTOR_LABELS = {
     "user": _l("Team member"),
@@ -265,7 +282,7 @@ def account():
         counts=console.account_counts(account),
         members=accounts.members(account),
         role_labels=ROLE_LABELS,
-        actions=[a for a in SUPPORT_ACCOUNT_ACTIONS if a.available(account)],
+        actions=[a for a in current_app.extensions.get(ACTIONS_KEY, []) if a.available(account)],
     )
 
 
@@ -301,8 +318,6 @@ def restore_deleted():
     if request.form.get("scope") == "all":
         restored, job = console.undelete_all(g.staff_access, staff=_staff(), ip=_ip())
         if job is not None:
-            from portal.lifecycle import tasks as lifecycle_tasks
-
             lifecycle_tasks.enqueue(job)  # commits the job row first
             flash(
                 ngettext(
@@ -339,8 +354,6 @@ def restore_deleted():
 @bp.route("/accounts/<slug>/backups")
 @staff_account_view
 def backups():
-    from portal.backups.read import list_backups
-    from portal.template_helpers import BACKUP_REASON_LABELS, expiry_text, human_size
 
     account = g.support_account
     _viewed("backups")
@@ -360,12 +373,6 @@ def backups():
 def restore_backup(backup_id: int):
     """The customer's restore, made by staff: the same confirmation page with its dry run
     (GET) and the same two choices (POST), in the console's frame."""
-    from portal.backups import tasks as backup_tasks
-    from portal.backups import views as backup_views
-    from portal.backups.models import Backup, RestoreMode
-    from portal.backups.read import BackupUnreadable
-    from portal.backups.restore import RestoreRefused, find_target, restore_preview, restore_running
-    from portal.template_helpers import BACKUP_REASON_LABELS
 
     account = g.support_account
     backup = owned(Backup, backup_id, account)
@@ -416,9 +423,6 @@ def restore_backup(backup_id: int):
 @bp.route("/accounts/<slug>/imports")
 @staff_account_view
 def imports():
-    from portal.backups.read import live_backup
-    from portal.backups.undo import undo_blocker
-    from portal.imports import service as imports_service
 
     account = g.support_account
     _viewed("imports")
@@ -435,11 +439,6 @@ def imports():
 def undo_import(import_id: int):
     """The customer's undo, made by staff: the confirmation page with the undo's dry run
     (GET), then the undo (POST)."""
-    from portal.backups import tasks as backup_tasks
-    from portal.backups import views as backup_views
-    from portal.backups.read import BackupUnreadable, live_backup
-    from portal.backups.undo import UndoRefused, undo_blocker, undo_preview
-    from portal.imports.models import ImportJob
 
     account = g.support_account
     job = owned(ImportJob, import_id, account)

@@ -17,10 +17,10 @@ from portal.backups.snapshot import snapshot
 from portal.contacts import counts as contact_counts
 from portal.contacts import queries
 from portal.contacts.models import Contact, Group
+from portal.core.audit import StaffAccess
 from portal.extensions import db
 from portal.imports.models import ImportJob
 from portal.lifecycle import service as lifecycle
-from portal.support.models import StaffAccess
 from tests.helpers.auth import login
 
 HOME = "/a/acme/"

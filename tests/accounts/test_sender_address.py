@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 
 from portal.accounts.models import Account, Role
+from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.mail import outbox_messages
-from portal.support.models import AuditEvent
 from tests.helpers.auth import login
 from tests.lifecycle.test_signup import _sign_up, _token
 

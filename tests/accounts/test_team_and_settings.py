@@ -7,9 +7,9 @@ import re
 import pytest
 
 from portal.accounts.models import Account, Membership, Role, User
+from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.mail import outbox_messages
-from portal.support.models import AuditEvent
 from tests.helpers.auth import PASSWORD, login
 
 

@@ -6,8 +6,8 @@ import re
 
 from portal.accounts.models import Role
 from portal.api.models import ApiKey
+from portal.core.audit import AuditEvent
 from portal.extensions import db
-from portal.support.models import AuditEvent
 from tests.api.conftest import PREFIX, Api
 from tests.helpers.auth import login
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from portal.contacts.models import Contact
+from portal.core.audit import AuditEvent
 from portal.extensions import db
-from portal.support.models import AuditEvent
 
 
 def _emails(response) -> list[str]:

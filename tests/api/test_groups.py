@@ -6,8 +6,8 @@ import pytest
 
 from portal.backups.models import Backup
 from portal.contacts.models import Contact, Group, Subscription
+from portal.core.audit import AuditEvent
 from portal.extensions import db
-from portal.support.models import AuditEvent
 
 
 def test_list_shows_counts(api, acme):

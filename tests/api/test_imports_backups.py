@@ -14,10 +14,10 @@ from portal import clock
 from portal.backups.models import Backup
 from portal.backups.snapshot import snapshot
 from portal.contacts.models import Contact, Group
+from portal.core.audit import AuditEvent
 from portal.core.storage import get_storage
 from portal.extensions import db
 from portal.imports.models import ImportJob
-from portal.support.models import AuditEvent
 from tests.backups.stores import damage
 
 

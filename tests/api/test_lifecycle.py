@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from portal.backups.models import Backup
 from portal.contacts.models import Activity, Contact, ContactStatus
+from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.imports.models import ImportJob
-from portal.support.models import AuditEvent
 
 
 def _events(app, action):

@@ -151,7 +151,7 @@ def test_a_missing_backup_file_is_refused(client, account, backups):
 
 
 def test_downloads_are_audited(client, account, backups):
-    from portal.support.models import AuditEvent
+    from portal.core.audit import AuditEvent
 
     _member(account, "ed@acme.example", Role.EDITOR)
     login(client, "ed@acme.example")
@@ -199,8 +199,8 @@ def test_expiry_counts_calendar_days_in_the_readers_timezone(account, group, tim
 
 
 def test_audit_events_of_backups_read_as_sentences(app, account, group, run_import):
+    from portal.core.audit import AuditEvent
     from portal.support.describe import describe_event
-    from portal.support.models import AuditEvent
 
     build_contacts(account, group, 2)
     job = run_import([["email"], ["neu@example.de"]])

@@ -18,10 +18,10 @@ from portal.backups.snapshot import snapshot
 from portal.backups.undo import request_undo, run_undo, undo_blocker, undo_preview
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, ContactStatus, Subscription
+from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.imports.models import ImportBeforeImage, ImportJob
 from portal.lifecycle import service as lifecycle
-from portal.support.models import AuditEvent
 from tests.backups.conftest import build_contacts, group_state
 from tests.helpers.auth import login
 from tests.imports.conftest import contact_state

@@ -18,12 +18,11 @@ from portal.backups.restore import restore_as_import
 from portal.backups.snapshot import snapshot
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group, Subscription
+from portal.core.privacy import Suppression, email_hash
 from portal.extensions import db
 from portal.imports import mapping as m
 from portal.imports import service as imports
 from portal.imports.models import ImportJob
-from portal.lifecycle.models import Suppression
-from portal.lifecycle.suppression import email_hash
 from tests.backups.conftest import add_fields, build_contacts, group_state
 from tests.helpers.auth import login
 

@@ -14,10 +14,10 @@ from portal.backups.models import Backup, BackupPendingDeletion
 from portal.backups.snapshot import snapshot
 from portal.contacts import service as contacts
 from portal.contacts.models import Activity, Contact, Group
+from portal.core.audit import AuditEvent
 from portal.core.storage import StorageError, get_storage
 from portal.extensions import db
 from portal.imports import mapping as m
-from portal.support.models import AuditEvent
 from tests.backups.conftest import build_contacts, group_state, mark_deleted
 from tests.backups.stores import raw_bytes
 

@@ -15,10 +15,10 @@ from portal.backups.retention import delete_backup
 from portal.backups.undo import UndoRefused, request_undo, run_undo, undo_blocker
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Subscription, Tag
+from portal.core.audit import AuditEvent
 from portal.core.storage import get_storage
 from portal.extensions import db
 from portal.imports.models import ImportJob
-from portal.support.models import AuditEvent
 from tests.backups.conftest import mark_deleted
 from tests.backups.stores import damage, raw_bytes
 from tests.helpers.auth import login

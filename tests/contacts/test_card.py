@@ -11,8 +11,8 @@ from babel.messages.mofile import write_mo
 
 from portal.accounts.models import Role
 from portal.contacts.models import Contact, Tag
+from portal.core.audit import AuditEvent
 from portal.extensions import db
-from portal.support.models import AuditEvent
 from tests.helpers.auth import login
 
 JAN = datetime(2024, 1, 15, 9, 30, tzinfo=UTC)
@@ -204,13 +204,13 @@ def test_deleted_contact_card_is_red_with_status(client, data):
 
 
 def test_card_has_room_for_lifecycle_actions(app, client, card, monkeypatch):
-    """Later areas add buttons (delete, forget me, restore) through CARD_ACTIONS."""
+    """Later areas add buttons (delete, forget me, restore) with add_actions."""
     from portal.contacts import views
 
-    monkeypatch.setattr(
-        views,
-        "CARD_ACTIONS",
-        [
+    monkeypatch.setitem(app.extensions, views.ACTIONS_KEY, views.ContactActions())
+    views.add_actions(
+        app,
+        card=[
             views.Action("contacts.list_groups", "Delete", style="outline-danger"),
             views.Action("contacts.list_groups", "Restore", show=lambda c: c.is_deleted),
             views.Action("missing.endpoint", "Forget me"),

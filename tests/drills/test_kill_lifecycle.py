@@ -13,10 +13,10 @@ from portal import events
 from portal.accounts.models import Account
 from portal.contacts.models import Contact, ContactStatus
 from portal.contacts.queries import ContactFilter
+from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.lifecycle import mass, service, tasks
 from portal.lifecycle.models import LifecycleAction, LifecycleJob, LifecycleStatus
-from portal.support.models import AuditEvent
 from tests.drills.conftest import (
     account_state,
     emails_by_id,

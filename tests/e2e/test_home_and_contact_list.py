@@ -16,9 +16,9 @@ from playwright.sync_api import expect
 
 from portal.backups.snapshot import snapshot
 from portal.contacts.models import Contact, Group
+from portal.core.audit import StaffAccess
 from portal.extensions import db
 from portal.imports.models import ImportJob
-from portal.support.models import StaffAccess
 from tests.e2e.conftest import OWNER, sign_in
 from tests.e2e.test_journeys import _translated
 

@@ -178,8 +178,7 @@ def test_contacts_pending_deletion_need_the_restore_option(account, run_import):
 
 
 def test_forgotten_addresses_are_skipped(account, run_import):
-    from portal.lifecycle.models import Suppression
-    from portal.lifecycle.suppression import email_hash
+    from portal.core.privacy import Suppression, email_hash
 
     db.session.add(Suppression(account_id=account.id, email_hash=email_hash("gone@example.com")))
     db.session.commit()

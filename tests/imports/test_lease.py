@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import event
 
 from portal.contacts.models import Contact
+from portal.core import signals
 from portal.extensions import db
 from portal.imports import service
 from portal.imports.lease import Lease, LeaseLost
@@ -94,12 +95,8 @@ def test_worker_taken_over_during_its_backup_writes_nothing(account, group, tmp_
         job.error = "written by the first worker"
         _take_over(job.id)
 
-    service.before_import.insert(0, stuck_in_backup)
-    try:
-        with pytest.raises(LeaseLost):
-            service.run(job)
-    finally:
-        service.before_import.remove(stuck_in_backup)
+    with signals.before_import.connected_to(stuck_in_backup), pytest.raises(LeaseLost):
+        service.run(job)
     assert seen_by_hook == [job.id]
 
     job = _reloaded(job.id)

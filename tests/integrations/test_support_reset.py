@@ -4,10 +4,10 @@ their access, audited and visible to the owner; the owner then links the new one
 from __future__ import annotations
 
 from portal.accounts.models import Account
+from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.integrations import service
 from portal.integrations.models import ProviderLink
-from portal.support.models import AuditEvent
 from tests.support.conftest import open_account
 
 

@@ -13,9 +13,9 @@ from portal.accounts.models import Role
 from portal.contacts import counts as contact_counts
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Subscription
+from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.lifecycle import service
-from portal.support.models import AuditEvent
 from tests.helpers.auth import login
 
 

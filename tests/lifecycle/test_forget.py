@@ -26,15 +26,15 @@ from portal.backups.snapshot import snapshot
 from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group
+from portal.core.audit import AuditEvent
+from portal.core.privacy import Suppression
 from portal.core.storage import get_storage
 from portal.extensions import db
 from portal.imports import files as upload_files
 from portal.imports import service as imports
 from portal.imports.models import ImportBeforeImage, ImportRowProblem
 from portal.lifecycle import service, signup
-from portal.lifecycle.models import Suppression
 from portal.mail import outbox_messages
-from portal.support.models import AuditEvent
 from tests.backups.stores import raw_bytes
 from tests.imports.conftest import write_csv
 
@@ -498,8 +498,8 @@ def test_an_erasure_while_an_export_or_a_check_runs_leaves_no_file_with_the_pers
     """The export reads its contacts batch by batch and the check reads the file while
     "forget me" may run: the export is written again without the person, the checked
     upload is withdrawn."""
+    from portal.core.privacy import Suppression
     from portal.integrations import export
-    from portal.lifecycle.models import Suppression
 
     news = db.session.scalar(db.select(Group).where(Group.name == "Newsletter"))
     run = export.start(account, fmt="jsonl", group=None, actor=None)

@@ -12,10 +12,11 @@ from portal.accounts.models import Account
 from portal.contacts import queries
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact, ContactStatus
+from portal.core.audit import AuditEvent
+from portal.core.privacy import Suppression
 from portal.extensions import db
 from portal.lifecycle import mass, service
-from portal.lifecycle.models import LifecycleAction, LifecycleJob, Suppression
-from portal.support.models import AuditEvent
+from portal.lifecycle.models import LifecycleAction, LifecycleJob
 
 
 def _statuses(app) -> dict[str, str]:

@@ -13,9 +13,9 @@ import pytest
 from portal.accounts.models import Account
 from portal.contacts import service as contacts
 from portal.contacts.models import Activity, Contact, ContactStatus, Subscription, contact_tags
+from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.lifecycle import service
-from portal.support.models import AuditEvent
 
 ZONES = ["Europe/Berlin", "Europe/Warsaw", "Europe/Rome", "Europe/Amsterdam", "America/New_York"]
 # the nights the clocks change in 2026: Europe 29 March / 25 October, US 8 March / 1 November

@@ -21,10 +21,10 @@ from portal.accounts.models import Account
 from portal.api import service as api_keys
 from portal.contacts import service as contacts
 from portal.contacts.models import Contact
+from portal.core import privacy
+from portal.core.privacy import Suppression
 from portal.extensions import db
 from portal.lifecycle import service as lifecycle
-from portal.lifecycle import suppression
-from portal.lifecycle.models import Suppression
 
 GONE = "gone@example.com"
 
@@ -99,7 +99,7 @@ def test_rotating_secret_key_keeps_everyone_forgotten(make_app):
         account = _account()
         assert lifecycle.is_forgotten(account, GONE)
         # what imports and backup restores use: the same hash as the stored one
-        assert suppression.hasher()(GONE) in _stored_hashes()
+        assert privacy.hasher()(GONE) in _stored_hashes()
         with pytest.raises(contacts.ContactForgotten):
             contacts.create_contact(account, GONE, source="ui")
         db.session.rollback()
@@ -115,7 +115,7 @@ def test_the_first_key_is_the_one_the_list_had_so_far(make_app, tmp_path):
     app = make_app("the-first-secret-key")
     legacy = hashlib.sha256(b"suppression:the-first-secret-key").digest()
     with app.app_context():
-        assert suppression.email_hash(GONE) == hmac.new(legacy, GONE.encode(), "sha256").hexdigest()
+        assert privacy.email_hash(GONE) == hmac.new(legacy, GONE.encode(), "sha256").hexdigest()
     path = tmp_path / "instance" / "suppression_key"
     assert path.read_text() == legacy.hex()
     assert path.stat().st_mode & 0o777 == 0o600
@@ -140,11 +140,11 @@ def test_rekey_moves_the_list_and_everyone_stays_forgotten(make_app, tmp_path):
     with later.app_context():
         assert _stored_hashes() != old_hashes
         assert lifecycle.is_forgotten(_account(), GONE)
-        assert suppression.hasher()(GONE) in _stored_hashes()
+        assert privacy.hasher()(GONE) in _stored_hashes()
     assert _api_upsert(later, key).status_code == 409
 
     stale = make_app("the-first-secret-key", SUPPRESSION_KEY=old_key)  # a node not told
-    with stale.app_context(), pytest.raises(suppression.SuppressionKeyMismatch):
+    with stale.app_context(), pytest.raises(privacy.SuppressionKeyMismatch):
         lifecycle.is_forgotten(_account(), GONE)
 
 
@@ -168,10 +168,10 @@ def test_a_key_changed_by_hand_refuses_every_check_and_lets_nobody_back(make_app
     key = _forget_someone(make_app("the-first-secret-key"))
     changed = make_app("the-first-secret-key", SUPPRESSION_KEY="ef" * 32)
     with changed.app_context():
-        with pytest.raises(suppression.SuppressionKeyMismatch):
+        with pytest.raises(privacy.SuppressionKeyMismatch):
             lifecycle.is_forgotten(_account(), GONE)
-        with pytest.raises(suppression.SuppressionKeyMismatch):
-            suppression.hasher()
+        with pytest.raises(privacy.SuppressionKeyMismatch):
+            privacy.hasher()
     response = _api_upsert(changed, key)
     assert response.status_code == 500
     with changed.app_context():

@@ -374,10 +374,10 @@ def tenant_models():
     """The models of the ids in Tenant.ids (for checks that an id is really the tenant's)."""
     from portal.api.models import ApiKey
     from portal.backups.models import ImportUndo
+    from portal.core.audit import StaffAccess
     from portal.imports.models import ImportJob
     from portal.integrations.models import ExportRun, ProviderLink, SyncRun
     from portal.lifecycle.models import LifecycleJob
-    from portal.support.models import StaffAccess
 
     return {
         "contact_id": Contact,

@@ -26,12 +26,12 @@ from portal.accounts.models import Role
 from portal.api import service as api_keys
 from portal.contacts import fields as contact_fields
 from portal.contacts import service as contacts
+from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.imports import service as imports
 from portal.integrations import export
 from portal.lifecycle import service as lifecycle
 from portal.safe_csv import TRIGGERS
-from portal.support.models import AuditEvent
 from tests.helpers.auth import PASSWORD, login
 from tests.security.conftest import clean_database, new_client
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from portal.accounts.models import Role
-from portal.support.models import AuditEvent
+from portal.core.audit import AuditEvent
 from tests.helpers.auth import login
 
 STAFF_EMAIL = "support@portal.example"

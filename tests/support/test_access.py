@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from portal.backups.snapshot import snapshot
 from portal.contacts.models import Contact, ContactStatus, Group
+from portal.core.audit import StaffAccess
 from portal.extensions import db
 from portal.imports.models import ImportJob
-from portal.support.models import StaffAccess
 from tests.support.conftest import STAFF_EMAIL, open_account, staff_events
 
 ACCOUNT_PAGES = ["", "deleted", "backups", "imports", "audit"]

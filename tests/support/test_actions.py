@@ -21,7 +21,7 @@ from portal.imports.models import ImportJob
 from portal.lifecycle import service as lifecycle
 from portal.lifecycle.models import LifecycleJob
 from portal.support import console
-from portal.support.describe import DESCRIPTIONS
+from portal.support.describe import TEXTS_KEY
 from tests.backups.conftest import group_state
 from tests.imports.conftest import contact_state, write_csv
 from tests.support.conftest import SIGNOFF, SIGNUP, STAFF_EMAIL, open_account, staff_events
@@ -385,7 +385,7 @@ def test_every_staff_step_is_an_audit_event_the_owner_sees(
         assert matching, f"{event.action} is not on the owner's settings page"
         assert STAFF_EMAIL in matching[0]
         if event.action.startswith("support."):
-            assert event.action in DESCRIPTIONS  # told as a sentence, not as a code
+            assert event.action in app.extensions[TEXTS_KEY]  # a sentence, not a code
             assert "Support " in matching[0]
     # the access itself, with its reason, is there too
     assert any(

@@ -5,9 +5,9 @@ forgotten person only that the address is blocked."""
 from __future__ import annotations
 
 from portal.accounts.models import Account
+from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.lifecycle import service as lifecycle
-from portal.support.models import AuditEvent
 from tests.support.conftest import STAFF_EMAIL, staff_events
 
 

@@ -57,8 +57,8 @@ def test_a_look_up_pushed_off_the_settings_page_is_in_the_log(owner_client, busy
 
 
 def test_the_log_pages_through_every_entry_once(owner_client, busy_support, app):
+    from portal.core.audit import AuditEvent
     from portal.extensions import db
-    from portal.support.models import AuditEvent
 
     with app.app_context():  # 120 more entries: three pages
         first = busy_support[0]

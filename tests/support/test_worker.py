@@ -16,10 +16,10 @@ from portal.accounts.models import Account, Role
 from portal.config import ROOT
 from portal.contacts import demo
 from portal.contacts.models import Contact, ContactStatus, Subscription
+from portal.core.audit import AuditEvent
 from portal.extensions import db
 from portal.lifecycle import service as lifecycle
 from portal.lifecycle.models import LifecycleJob
-from portal.support.models import AuditEvent
 from tests.helpers.apps import web_app
 from tests.helpers.auth import PASSWORD, login
 from tests.workers import worker_env

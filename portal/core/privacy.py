@@ -1,4 +1,7 @@
-"""The keyed hash of forgotten addresses and the checks every write path uses.
+"""How the portal knows a person: the normalized address, and the keyed hash that is all
+that stays of a forgotten one (the suppression list), which every write path checks
+(imports, restores, the API, edits, the sign-up form). It sits below the areas because
+contacts, imports, backups and lifecycle all need it.
 
 The key is SUPPRESSION_KEY (portal.config.load_suppression_key), never SECRET_KEY:
 sessions and links may rotate their key, the list of forgotten people must not lose its
@@ -14,13 +17,52 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app, g
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import String, UniqueConstraint
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, mapped_column
 
 from portal import clock
+from portal.core.errors import ServiceError
+from portal.core.sql import is_postgres
+from portal.database import TenantOwned, UTCDateTime
 from portal.extensions import db
-from portal.lifecycle.models import Suppression, SuppressionKey
+
+
+def normalize_email(email: str) -> str:
+    """Lower-cased, syntax-checked address; raises ServiceError on a bad one."""
+    try:
+        result = validate_email(email.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ServiceError(_l("This is not a valid email address.")) from exc
+    return result.normalized.lower()
+
+
+class Suppression(TenantOwned, db.Model):
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("account_id", "email_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class SuppressionKey(db.Model):
+    """One row: a fingerprint of the key the suppression list is hashed with. A process
+    whose SUPPRESSION_KEY gives another fingerprint refuses every suppression check
+    instead of finding nobody forgotten (portal.core.privacy); only
+    `flask portal rekey-suppressions` moves the list and this row together."""
+
+    __tablename__ = "suppression_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
 
 _CHECK = b"portal suppression key check v1"
 _KEY_ROW = 1
@@ -71,7 +113,7 @@ def check_key(keys: Sequence[bytes]) -> None:
     if stored is None:
         # the first check records it; if another process is first, its row stays and
         # is what this key is compared with
-        insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+        insert = postgresql.insert if is_postgres() else sqlite.insert
         db.session.execute(
             insert(SuppressionKey)
             .values(id=_KEY_ROW, fingerprint=mine, changed_at=clock.now())

@@ -1,7 +1,9 @@
 """The support team's reset of an account's provider link (seed article: only the
 Spreadmind team can reset the integration tool). It lives on the support console's
 blueprint, so the staff-only 404, the CSRF check and the time-limited staff access with
-its stated reason apply; the reason of the access is the reason of the reset."""
+its stated reason apply; the reason of the access is the reason of the reset. It is
+the support area's (the top layer, which may use integrations), offered on the overview
+by the area's init_app (add_account_action)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from flask_login import current_user
 
 from portal.extensions import db
 from portal.integrations import service
-from portal.support.views import SUPPORT_ACCOUNT_ACTIONS, SupportAction, bp, staff_account_view
+from portal.support.views import SupportAction, bp, staff_account_view
 
 
 @bp.route("/accounts/<slug>/integration/reset", methods=["POST"])
@@ -37,16 +39,14 @@ def reset_integration():
     return redirect(url_for("support.account", slug=account.slug))
 
 
-SUPPORT_ACCOUNT_ACTIONS.append(
-    SupportAction(
-        key="reset-integration",
-        label=_l("Reset the provider link"),
-        endpoint="support.reset_integration",
-        description=_l(
-            "The linked provider stops receiving events; the owners can then link another "
-            "provider and a full sync starts after they accept the tag mapping."
-        ),
-        confirm=_l("Yes, reset the link (the reason of this access is recorded)"),
-        available=lambda account: service.current_link(account) is not None,
-    )
+RESET_INTEGRATION = SupportAction(
+    key="reset-integration",
+    label=_l("Reset the provider link"),
+    endpoint="support.reset_integration",
+    description=_l(
+        "The linked provider stops receiving events; the owners can then link another "
+        "provider and a full sync starts after they accept the tag mapping."
+    ),
+    confirm=_l("Yes, reset the link (the reason of this access is recorded)"),
+    available=lambda account: service.current_link(account) is not None,
 )
