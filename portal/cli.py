@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
+from pathlib import Path
+
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from portal.accounts import service as accounts
@@ -147,7 +152,6 @@ def print_demo_logins() -> None:
 @click.option("--batch", default=20_000, show_default=True, type=click.IntRange(min=100))
 def bench_account_cmd(slug: str, n: int, group_count: int, activities: float, batch: int) -> None:
     """Build (or grow) a large account for benchmarks, with bulk inserts."""
-    import time
 
     account = db.session.scalar(db.select(Account).where(Account.slug == slug))
     if account is None:
@@ -206,7 +210,6 @@ def move_files_cmd(target: str, source: str | None) -> None:
     """Move every file the portal keeps (backups, uploads, exports, the outbox) into
     another store: each copy verified by its sha256 before the original is deleted; run
     it again to continue after an interruption."""
-    from flask import current_app
 
     configured = current_app.config["FILE_STORE"]
     if source is None:
@@ -278,11 +281,6 @@ def rekey_suppressions_cmd(new_key: str | None) -> None:
     is replaced; with SUPPRESSION_KEY in the environment the new value is printed and
     must be set on every web and worker process — until then they refuse every
     suppression check rather than let a forgotten person back in."""
-    import os
-    import secrets
-    from pathlib import Path
-
-    from flask import current_app
 
     if new_key is not None:
         value = check_suppression_key(new_key)

@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, ForeignKey, MetaData, Select, select
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, MetaData, Select, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+# 64-bit ids where a busy installation may pass two billion rows; SQLite needs INTEGER
+# for its rowid alias (autoincrement), and its INTEGER is 64-bit anyway.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 # Stable constraint names so that Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {

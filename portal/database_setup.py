@@ -4,6 +4,7 @@ so that the web process and the workers can share the file safely."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -16,7 +17,6 @@ from portal.extensions import db
 def configure_engine(app: Flask) -> None:
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         return
-    from pathlib import Path
 
     Path(app.config["INSTANCE_PATH"]).mkdir(parents=True, exist_ok=True)
     with app.app_context():

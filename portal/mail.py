@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import smtplib
 import uuid
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser, BytesParser
 from email.utils import formataddr, make_msgid, parseaddr
 from urllib.parse import urlsplit
 
@@ -113,8 +115,6 @@ def _outbox_keys() -> list[str]:
 
 def outbox_messages() -> list[EmailMessage]:
     """Messages written to the outbox, oldest first (for tests and the dev console)."""
-    from email import policy
-    from email.parser import BytesParser
 
     outbox = get_storage(OUTBOX)
     parser = BytesParser(policy=policy.default)
@@ -134,8 +134,6 @@ def redact_outbox(account_id: int, emails: set[str]) -> int:
     otherwise stay on disk for good. Mails of other accounts and mails to users (password
     resets, invitations) are left alone. Returns how many were removed. SMTP mail has
     left the portal; only the outbox is the portal's to clean."""
-    from email import policy
-    from email.parser import BytesHeaderParser
 
     if not emails:
         return 0

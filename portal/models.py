@@ -12,11 +12,10 @@ from portal.backups.models import (  # noqa: F401
     Backup,
     BackupPendingDeletion,
     ImportUndo,
-    StoredFileChunk,
-    StoredFileRecord,
 )
 from portal.contacts.models import Activity, Contact, CustomField, Group, Subscription, Tag  # noqa: F401
 from portal.core.audit import AuditEvent  # noqa: F401
+from portal.core.models import StoredFileChunk, StoredFileRecord  # noqa: F401
 from portal.core.privacy import Suppression, SuppressionKey  # noqa: F401
 from portal.database import never_reuse_ids
 from portal.extensions import db

@@ -20,7 +20,6 @@ from portal.imports import forms as import_forms
 
 def _nav_items():
     """The account navigation; an area appears once its page exists."""
-    from flask_babel import lazy_gettext as _l
 
     items = [
         ("contacts.list_contacts", _l("Contacts")),

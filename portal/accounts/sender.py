@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from email.utils import parseaddr
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -121,6 +122,5 @@ def remove_sender_address(account: Account, *, actor: User, ip: str | None = Non
 
 def default_sender_address() -> str:
     """The portal's own address, for the page that explains what is used meanwhile."""
-    from email.utils import parseaddr
 
     return parseaddr(current_app.config["MAIL_SENDER"])[1]

@@ -11,10 +11,12 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import clock
+from portal.accounts import tasks  # the RQ glue calls back into this module: a cycle
 from portal.accounts.models import Account, Invitation, LoginSession, Membership, Role, User
 from portal.core import audit
 from portal.core.errors import ServiceError
@@ -52,7 +54,6 @@ def create_account(
     default_locale: str = "en",
     actor: User | None = None,
 ) -> Account:
-    from flask_babel import lazy_gettext as _l
 
     slug = slug.strip().lower()
     name = _account_name(name)
@@ -70,7 +71,6 @@ def create_account(
 
 
 def _account_name(name: str) -> str:
-    from flask_babel import lazy_gettext as _l
 
     name = (name or "").strip()
     if has_control_characters(name):
@@ -119,7 +119,6 @@ def create_user(
     is_staff: bool = False,
     locale: str | None = None,
 ) -> User:
-    from flask_babel import lazy_gettext as _l
 
     email = normalize_email(email)
     if db.session.scalar(db.select(User.id).where(User.email == email)):
@@ -140,7 +139,6 @@ def set_name(user: User, name: str | None) -> None:
 
 
 def set_password(user: User, password: str) -> None:
-    from flask_babel import lazy_gettext as _l
 
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ServiceError(
@@ -270,7 +268,6 @@ def change_password(
     """A signed-in user's new password. The current one is asked again (a browser left
     open is not enough), and every sign-in ends: whoever knew the old password and
     signed in with it is out. The caller signs the current browser in again."""
-    from flask_babel import lazy_gettext as _l
 
     if not user.password_hash or not check_password_hash(user.password_hash, current_password):
         raise ServiceError(_l("The current password is wrong."))
@@ -339,14 +336,12 @@ def request_password_reset(email: str) -> None:
     work either way (no look-up, no token, no mail server to wait for), so neither the
     answer nor its time tells whether the address has an account; the worker looks it
     up and mails only a user (send_password_reset)."""
-    from portal.accounts import tasks  # the RQ glue calls back into this module: a cycle
 
     tasks.send_password_reset.enqueue(email.strip().lower()[:320])
 
 
 def send_password_reset(email: str) -> None:
     """Mail a reset link if the address belongs to an active user; nothing otherwise."""
-    from flask_babel import lazy_gettext as _l
 
     user = find_user_by_email(email)
     if user is None or not user.active:
@@ -401,7 +396,6 @@ def _may_manage(actor_membership: Membership, target_role: Role) -> bool:
 def change_role(
     membership: Membership, new_role: Role | str, *, actor: User, actor_membership: Membership
 ) -> None:
-    from flask_babel import lazy_gettext as _l
 
     new_role = Role(new_role)
     old_role = membership.role_enum
@@ -428,7 +422,6 @@ def change_role(
 
 
 def remove_member(membership: Membership, *, actor: User, actor_membership: Membership) -> None:
-    from flask_babel import lazy_gettext as _l
 
     if not _may_manage(actor_membership, membership.role_enum):
         raise ServiceError(_l("Only an owner can remove an owner."))
@@ -477,7 +470,6 @@ def invite_member(
     account: Account, email: str, role: Role | str, *, actor: User, actor_membership: Membership
 ) -> Invitation:
     """Create an invitation and mail its link in the invitee's (or account's) language."""
-    from flask_babel import lazy_gettext as _l
 
     role = Role(role)
     if not _may_manage(actor_membership, role):
@@ -547,7 +539,6 @@ def invitation_for_token(token: str) -> Invitation | None:
 
 
 def accept_invitation(invitation: Invitation, user: User) -> Membership:
-    from flask_babel import lazy_gettext as _l
 
     if user.email != invitation.email:
         raise ServiceError(_l("This invitation was sent to another email address."))

@@ -235,7 +235,6 @@ def profile():
         service.update_profile(
             current_user, name=form.name.data, locale=form.locale.data, timezone=form.timezone.data
         )
-        from flask import session
 
         if form.locale.data:
             session["lang"] = form.locale.data

@@ -180,7 +180,7 @@ def _start(source_path: Path, filename: str, options: dict[str, Any], header=Non
             import_consent=bool(options.get("import_consent")),
             restore_deleted=bool(options.get("restore_deleted")),
         )
-    except imports.ImportError_ as exc:
+    except imports.ImportRefused as exc:
         raise ApiError(422, exc.args[0], fields={"file": str(exc.args[0])}) from exc
 
     audit.record(

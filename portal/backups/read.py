@@ -25,6 +25,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from portal import clock, excel_csv
+from portal.accounts.models import Account
 from portal.backups.models import Backup
 from portal.core import audit, privacy
 from portal.core.errors import ServiceError
@@ -60,7 +61,6 @@ DAMAGED = _l(
 
 
 def account_of(account_id: int) -> Account:
-    from portal.accounts.models import Account
 
     return db.session.get(Account, account_id)
 

@@ -102,7 +102,7 @@ def restore_as_import(backup: Backup, *, actor: User | None, ip: str | None = No
                 filename=download_filename(backup),
                 source="restore",
             )
-        except imports.ImportError_ as exc:
+        except imports.ImportRefused as exc:
             raise BackupUnreadable(DAMAGED) from exc
     imports.configure(
         job, mapping=job.mapping, mode="update_add", import_consent=True, restore_deleted=False

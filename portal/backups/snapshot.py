@@ -15,10 +15,12 @@ import logging
 import uuid
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask_babel import lazy_gettext as _l
+from psycopg import sql as pgsql
 from sqlalchemy import func, literal, select
 
 from portal import clock
@@ -174,7 +176,6 @@ def _postgres_lines(group: Group, field_keys: list[str]):
     """SELECT of one CSV line per contact; values are quoted literals. The inner query
     is fenced (OFFSET 0), so that the tags subquery and the field lookups run once per
     row and not once per mention in the guard and quoting expressions."""
-    from psycopg import sql as pgsql
 
     raw = [
         pgsql.SQL("c.email"),
@@ -215,7 +216,6 @@ def _postgres_lines(group: Group, field_keys: list[str]):
 
 
 def _postgres_chunks(group: Group, field_keys: list[str], stats: _SnapshotStats):
-    from concurrent.futures import ThreadPoolExecutor
 
     compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, 31)
     head = io.StringIO()

@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import (
     DDL,
     JSON,
-    BigInteger,
     Boolean,
     Column,
     ForeignKey,
@@ -33,12 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from portal import clock
-from portal.database import TenantOwned, UTCDateTime
+from portal.database import BigId, TenantOwned, UTCDateTime
 from portal.extensions import db
-
-# 64-bit ids where a busy installation may pass two billion rows; SQLite needs INTEGER
-# for its rowid alias (autoincrement), and its INTEGER is 64-bit anyway.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 # On PostgreSQL `LIKE 'prefix%'` uses a btree index only with the pattern operator
 # class (the database collation is usually not "C").

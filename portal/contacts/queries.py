@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, exists, func, literal, not_, select, tuple_
@@ -559,7 +559,6 @@ class BulkSelection:
 
     @classmethod
     def from_form(cls, form) -> BulkSelection:
-        from urllib.parse import parse_qsl
 
         scopes = set(form.getlist("scope"))
         scope = "matching" if "matching" in scopes else "page" if "page" in scopes else "selected"

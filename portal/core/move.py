@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from portal.core.storage import AREAS, BackupStorage, StorageError, measure
+from portal.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,6 @@ def _measured(storage: BackupStorage, key: str) -> tuple[int, str] | None:
 def rows_of(query, id_column) -> Iterator[Expected]:
     """The files a table's rows point to, 500 rows at a time in id order (a million
     rows are never loaded at once). `query` selects id, key, size, sha256."""
-    from portal.extensions import db
 
     last_id = 0
     while rows := db.session.execute(

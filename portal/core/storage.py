@@ -31,6 +31,8 @@ from flask import current_app
 from sqlalchemy import Engine, delete, insert, select, update
 
 from portal import clock
+from portal.core.models import StoredFileChunk, StoredFileRecord
+from portal.extensions import db
 
 # `<account_id>/<name>`, or `<name>` alone in an area without account folders (outbox)
 _KEY = re.compile(r"^(?:[0-9]+/)?[A-Za-z0-9._-]+$")
@@ -185,8 +187,6 @@ class DatabaseStorage(BackupStorage):
     process: the database rolls back) leaves nothing behind."""
 
     def __init__(self, engine: Engine, area: str = BACKUPS) -> None:
-        from portal.backups.models import StoredFileChunk, StoredFileRecord
-
         self.engine = engine
         self.area = area
         self.files = StoredFileRecord.__table__
@@ -330,12 +330,10 @@ def storage_named(name: str, area: str = BACKUPS) -> BackupStorage:
     if name == FOLDER:
         return LocalStorage(folder_root(area), flat=area == OUTBOX)
     if name == DATABASE:
-        from portal.extensions import db
-
         folder_root(area)  # an unknown area is refused here too
         return DatabaseStorage(db.engine, area)
     if name == S3:
-        from portal.core.storage_s3 import S3Storage
+        from portal.core.storage_s3 import S3Storage  # builds on this module: imported last
 
         folder_root(area)
         return S3Storage.from_config(current_app.config, area)

@@ -12,8 +12,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
-from portal.contacts.models import BigId
-from portal.database import TenantOwned, UTCDateTime
+from portal.database import BigId, TenantOwned, UTCDateTime
 from portal.extensions import db
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from charset_normalizer import from_bytes
 from flask_babel import format_decimal, lazy_ngettext
 from flask_babel import lazy_gettext as _l
+from openpyxl import load_workbook
 
 from portal.imports.portal_format import unguard
 
@@ -307,7 +308,6 @@ def _cell_text(value) -> str:
 
 
 def _iter_xlsx(path: Path, progress: Progress) -> Iterator[tuple[int, list[str]]]:
-    from openpyxl import load_workbook
 
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)

@@ -21,6 +21,7 @@ from portal.accounts.models import Account
 from portal.contacts import fields as contact_fields
 from portal.contacts.models import SOURCES, CustomField, FieldType, Group, Source
 from portal.core import audit, privacy, signals, sql
+from portal.core.errors import ServiceError
 from portal.core.privacy import Suppression
 from portal.extensions import db
 from portal.imports import files, merge, profiles, reader, staging, values
@@ -37,11 +38,10 @@ from portal.imports.models import (
 
 log = logging.getLogger(__name__)
 
-# Called with (job, actor) right before an import from the portal writes anything.
 
-
-class ImportError_(Exception):  # noqa: N801 - avoids shadowing the builtin ImportError
-    """A refusal with a translated message for the user."""
+class ImportRefused(ServiceError):
+    """A file or a choice the import cannot take (unreadable, empty, no e-mail column);
+    a ServiceError like every other refusal, so a caller that catches those shows it."""
 
 
 def custom_fields(account_id: int) -> dict[str, CustomField]:
@@ -108,7 +108,7 @@ def create_import(
         header, samples = reader.preview(source_path, info, rows=SAMPLE_ROWS)
         header = reader.fit_columns(header, samples)
     except reader.FileProblem as problem:
-        raise ImportError_(str(problem.args[0])) from problem
+        raise ImportRefused(str(problem.args[0])) from problem
     stored = files.keep(account.id, source_path, filename)
     mapping = suggest_mapping(account.id, header, samples)
     recognised = profiles.recognise(header, mapping)
@@ -163,20 +163,20 @@ def configure(
     Date formats not given are read off the file; meanings given for the words of a
     consent column are added to those the tool's profile set."""
     if job.status not in (ImportStatus.UPLOADED, ImportStatus.READY, ImportStatus.FAILED):
-        raise ImportError_(_l("This import has already started."))
+        raise ImportRefused(_l("This import has already started."))
     if len(mapping) != len(job.header):
-        raise ImportError_(_l("Choose a target for every column."))
+        raise ImportRefused(_l("Choose a target for every column."))
     chosen = [t for t in mapping if t and not t.startswith(m.NEW_FIELD_PREFIX)]
     if chosen.count(m.EMAIL) != 1:
-        raise ImportError_(_l("Choose exactly one column with the email address."))
+        raise ImportRefused(_l("Choose exactly one column with the email address."))
     if len(chosen) != len(set(chosen)):
-        raise ImportError_(_l("Each field can be chosen for one column only."))
+        raise ImportRefused(_l("Each field can be chosen for one column only."))
     fields = custom_fields(job.account_id)
     allowed = set(m.BUILTIN_TARGETS) | {f"{m.CUSTOM_PREFIX}{k}" for k in fields}
     if any(t not in allowed for t in chosen):
-        raise ImportError_(_l("Unknown field in the mapping."))
+        raise ImportRefused(_l("Unknown field in the mapping."))
     if date_zone not in (None, "", "UTC"):
-        raise ImportError_(_l("Unknown time zone for the dates."))
+        raise ImportRefused(_l("Unknown time zone for the dates."))
     mapping = _new_fields(job, list(mapping), actor=actor)
     job.mapping = mapping
     job.mode = ImportMode(mode).value
@@ -202,7 +202,7 @@ def _new_fields(job: ImportJob, mapping: list[str], *, actor) -> list[str]:
             continue
         kind = target.removeprefix(m.NEW_FIELD_PREFIX)
         if kind not in (FieldType.TEXT, FieldType.NUMBER, FieldType.DATE):
-            raise ImportError_(_l("Unknown field in the mapping."))
+            raise ImportRefused(_l("Unknown field in the mapping."))
         account = account or db.session.get(Account, job.account_id)
         label = (job.header[i] or "").strip()[:100] or f"{i + 1}"
         key = _free_field_key(job.account_id, label)
@@ -258,7 +258,7 @@ def _date_formats(job: ImportJob, chosen: dict[str, str]) -> dict[str, str]:
         if fmt is None:
             fmt = values.detect_date_format([row[i] for row in samples if i < len(row)])
         if fmt not in values.DATE_FORMATS:
-            raise ImportError_(_l("Unknown date format."))
+            raise ImportRefused(_l("Unknown date format."))
         result[str(i)] = fmt
     return result
 
@@ -270,7 +270,7 @@ def _with_meanings(
     for column, words in chosen.items():
         for word, meaning in words.items():
             if meaning not in values.MEANINGS:
-                raise ImportError_(_l("Unknown meaning for a value."))
+                raise ImportRefused(_l("Unknown meaning for a value."))
             result.setdefault(str(column), {})[values.word_key(word)] = meaning
     return result
 
@@ -647,7 +647,7 @@ def discard(job: ImportJob, *, actor, ip: str | None = None) -> None:
     """An import that was uploaded or checked but not started, thrown away: its file
     and its staged rows go (they hold people's data), the row stays as "cancelled"."""
     if job.status not in (ImportStatus.UPLOADED, ImportStatus.READY, ImportStatus.FAILED):
-        raise ImportError_(_l("Only an import that has not started can be discarded."))
+        raise ImportRefused(_l("Only an import that has not started can be discarded."))
     db.session.execute(db.delete(ImportRowProblem).where(ImportRowProblem.import_id == job.id))
     _discard_staging(job)
     job.status = ImportStatus.CANCELLED.value

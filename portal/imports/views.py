@@ -114,7 +114,7 @@ def _store_upload(form: forms.UploadForm, group: Group) -> ImportJob | None:
                 filename=upload.filename or "upload",
                 source="ui",
             )
-        except service.ImportError_ as exc:
+        except service.ImportRefused as exc:
             db.session.rollback()
             form.file.errors.append(str(exc))
             return None
@@ -194,7 +194,7 @@ def _configure_and_check(job: ImportJob, **options) -> Response:
     """Save the mapping and options, then (re)check the file; a refusal is flashed."""
     try:
         service.configure(job, actor=current_user, **options)
-    except service.ImportError_ as exc:
+    except service.ImportRefused as exc:
         db.session.rollback()
         flash(str(exc), "danger")
         return redirect(url_for("imports.show_import", import_id=job.id))
@@ -241,7 +241,7 @@ def discard_import(import_id: int):
     if forms.MappingForm().validate_on_submit():
         try:
             service.discard(job, actor=current_user, ip=request.remote_addr)
-        except service.ImportError_ as exc:
+        except service.ImportRefused as exc:
             db.session.rollback()
             flash(str(exc), "danger")
             return redirect(url_for("imports.show_import", import_id=job.id))

@@ -32,8 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
-from portal.contacts.models import BigId
-from portal.database import TenantOwned, UTCDateTime
+from portal.database import BigId, TenantOwned, UTCDateTime
 from portal.extensions import db
 
 

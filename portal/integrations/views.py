@@ -278,7 +278,7 @@ def import_package():
         upload.save(path)
         try:
             jobs = export.import_package(g.account, path, actor=current_user, source="ui")
-        except (ServiceError, import_tasks.service.ImportError_) as exc:
+        except ServiceError as exc:  # ImportRefused included
             db.session.rollback()
             flash(str(exc), "danger")
             return redirect(url_for("integrations.overview", _anchor="exports"))

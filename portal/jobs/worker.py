@@ -16,7 +16,10 @@ import traceback
 from typing import Any
 
 from flask_rq import RQ
+from flask_rq._make import make_default_connection
 from flask_rq._worker import FlaskSubprocessWorker  # pinned (pyproject.toml): Flask-RQ 1.0
+
+from portal.jobs.scheduler import DEFAULT_LEASE_SECONDS, SingleCronScheduler
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ class PortalWorker(FlaskSubprocessWorker):
             log.exception("worker %s: could not look for abandoned jobs", self.name)
 
     def register_death(self) -> None:
-        from portal.jobs import failures
+        from portal.jobs import failures  # see _reap: portal.extensions imports this module
 
         super().register_death()
         self.connection.delete(failures.IDENTITY_KEY.format(self.name))
@@ -75,9 +78,6 @@ class PortalRQ(RQ):
     SingleCronScheduler (one scheduler enqueues, however many run)."""
 
     def make_cron_scheduler(self) -> Any:
-        from flask_rq._make import make_default_connection
-
-        from portal.jobs.scheduler import DEFAULT_LEASE_SECONDS, SingleCronScheduler
 
         app = self._get_current_app()
         scheduler = SingleCronScheduler(

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from portal import clock
@@ -74,8 +75,6 @@ def open_access(
     if not getattr(staff, "is_staff", False):
         raise AccessRefused("only support staff may open an account")
     if not reason:
-        from flask_babel import lazy_gettext as _l
-
         raise AccessRefused(_l("Please state the reason (a ticket number or a few words)."))
     now = clock.now()
     previous = current_access(staff, account, now)
@@ -261,8 +260,6 @@ def lookup_email(
     normalized = normalize_email(email)  # raises ServiceError on a bad address
     reason = " ".join((reason or "").split())[:REASON_MAX]
     if not reason:
-        from flask_babel import lazy_gettext as _l
-
         raise AccessRefused(_l("Please state the reason (a ticket number or a few words)."))
     matches: dict[int, AddressMatch] = {}
     contact_ids = _probe_accounts(Contact, Contact.email == normalized)

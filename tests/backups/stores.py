@@ -123,7 +123,7 @@ def age(storage: BackupStorage, key: str, when: datetime) -> None:
             "ages and the sweep on S3 by moving the sweep's clock instead"
         )
     assert isinstance(storage, DatabaseStorage)
-    from portal.backups.models import StoredFileRecord
+    from portal.core.models import StoredFileRecord
 
     with storage.engine.begin() as conn:
         conn.execute(
