@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, g, request
 from flask_babel import lazy_gettext as _l
-from werkzeug.exceptions import BadRequest
 
 from portal.config import ROOT, build_config
 from portal.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
@@ -102,14 +101,18 @@ def _init_areas(app: Flask) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
-    from portal import i18n
+    from portal import error_pages, i18n
     from portal.template_helpers import register_template_helpers
     from portal.tenancy import refuse_impossible_url_ids
 
     app.url_value_preprocessor(refuse_impossible_url_ids)
-    app.before_request(refuse_nul_characters)
+    app.before_request(error_pages.refuse_nul_characters)
     app.before_request(i18n.remember_requested_language)
     register_template_helpers(app)
+
+    @app.teardown_request
+    def _no_account_leak(exc):
+        g.pop("account", None)
 
     @app.after_request
     def security_headers(response):
@@ -130,102 +133,7 @@ def _register_hooks(app: Flask) -> None:
         return response
 
 
-class HostileInput(BadRequest):
-    """A NUL character in the path, the query string or a form: no text of ours has
-    one, PostgreSQL cannot store or compare it (a 500 before), so the request is refused
-    whole, before any view reads it."""
-
-
-def refuse_nul_characters() -> None:
-    if request.path.startswith("/api/"):
-        return  # the API refuses them itself, naming the field (api.core.parse_query)
-    sources = [request.args] + ([request.form] if request.method not in ("GET", "HEAD") else [])
-    if "\x00" in request.path or any(
-        "\x00" in key or any("\x00" in v for v in values)
-        for source in sources
-        for key, values in source.lists()
-    ):
-        raise HostileInput()
-
-
 def _register_errors(app: Flask) -> None:
-    from flask_wtf.csrf import CSRFError
+    from portal import error_pages
 
-    def wants_json() -> bool:
-        return request.path.startswith("/api/") or request.path == "/healthz"
-
-    def page(code: int, title, message):
-        if request.path.startswith("/api/"):
-            from portal.api.core import error_response
-
-            return error_response(code), code
-        if wants_json():
-            return jsonify(error={"code": str(code), "message": str(message)}), code
-        return render_template("errors/error.html", code=code, title=title, message=message), code
-
-    @app.errorhandler(CSRFError)
-    def csrf_error(exc):
-        return page(
-            400, _l("The form has expired"), _l("Please go back, reload the page and try again.")
-        )
-
-    @app.errorhandler(HostileInput)
-    def hostile_input(exc):
-        if request.path.startswith("/f/"):  # the sign-up form's answer shows in its iframe
-            g.frameable = True
-        return page(
-            400,
-            _l("The request cannot be processed"),
-            _l("It contains a character that has no place in a text (a NUL character)."),
-        )
-
-    @app.errorhandler(400)
-    def bad_request(exc):
-        return page(
-            400,
-            _l("The request cannot be processed"),
-            _l("Please go back, reload the page and try again."),
-        )
-
-    @app.errorhandler(403)
-    def forbidden(exc):
-        return page(403, _l("Not allowed"), _l("Your role in this account does not allow this."))
-
-    @app.errorhandler(404)
-    def not_found(exc):
-        return page(404, _l("Page not found"), _l("There is nothing at this address."))
-
-    @app.errorhandler(413)
-    def too_large(exc):
-        """Above MAX_CONTENT_LENGTH (MAX_UPLOAD_MB): the portal's page, not Werkzeug's."""
-        megabytes = (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
-        return page(
-            413,
-            _l("The request is too large."),
-            _l(
-                "A file can be at most %(num)d MB. Please split it into smaller files.",
-                num=max(megabytes, 1),
-            ),
-        )
-
-    @app.errorhandler(429)
-    def too_many(exc):
-        if request.path.startswith("/f/"):  # the sign-up form's answer shows in its iframe
-            g.frameable = True
-        response, code = page(
-            429, _l("Too many attempts"), _l("Please wait a minute and try again.")
-        )
-        return response, code
-
-    @app.errorhandler(500)
-    def server_error(exc):
-        db.session.rollback()
-        return page(
-            500,
-            _l("Something went wrong"),
-            _l("The error has been logged. Please try again in a moment."),
-        )
-
-    @app.teardown_request
-    def _no_account_leak(exc):
-        g.pop("account", None)
+    error_pages.init_app(app)

@@ -184,6 +184,32 @@ def build_config(overrides: dict | None = None) -> dict:
         # One `flask rq cron` enqueues, however many run (portal/jobs/scheduler.py): the
         # lease its holder renews; another takes over within a third of it after a crash.
         "CRON_LEASE_SECONDS": _int("CRON_LEASE_SECONDS", 150),
+        **_file_settings(instance, database_url, overrides),
+        "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_MB", 50) * 1024 * 1024,
+        **_mail_settings(),
+        **_cookie_settings(),
+        # Rate limits (Flask-Limiter syntax).
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # Languages and time.
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_DEFAULT_TIMEZONE": "UTC",
+        "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "translations"),
+        "SUPPORTED_LOCALES": SUPPORTED_LOCALES,
+        "BOOTSTRAP_SERVE_LOCAL": True,
+        "PASSWORD_RESET_MAX_AGE": _int("PASSWORD_RESET_MAX_AGE", 3600),
+        "INVITATION_DAYS": _int("INVITATION_DAYS", 7),
+        **_job_settings(),
+    }
+    config.update(overrides)
+    config["BASE_URL"] = check_base_url(config["BASE_URL"])
+    return config
+
+
+def _file_settings(instance: Path, database_url: str, overrides: dict) -> dict:
+    """Where the files of every area are kept (docs/deploy.md)."""
+    return {
         "BACKUP_DIR": os.environ.get("BACKUP_DIR", str(instance / "backups")),
         # where backups are kept: "postgresql" (the portal's database, shared by every
         # node) or "folder" (BACKUP_DIR, one machine); docs/decisions/file-store.md
@@ -201,8 +227,12 @@ def build_config(overrides: dict | None = None) -> dict:
         "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL", ""),
         "S3_REGION": os.environ.get("S3_REGION", ""),
         "OUTBOX_DIR": os.environ.get("OUTBOX_DIR", str(instance / "outbox")),
-        "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_MB", 50) * 1024 * 1024,
-        # Mail: SMTP when MAIL_SERVER is set, otherwise the outbox folder.
+    }
+
+
+def _mail_settings() -> dict:
+    """SMTP when MAIL_SERVER is set, otherwise the outbox folder."""
+    return {
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
         "MAIL_PORT": _int("MAIL_PORT", 587),
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
@@ -210,7 +240,12 @@ def build_config(overrides: dict | None = None) -> dict:
         "MAIL_USE_TLS": _bool("MAIL_USE_TLS", True),
         "MAIL_SENDER": os.environ.get("MAIL_SENDER", "Recipient portal <no-reply@localhost>"),
         "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000"),
-        # Sessions and cookies.
+    }
+
+
+def _cookie_settings() -> dict:
+    """Sessions, "stay signed in" and CSRF."""
+    return {
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
@@ -224,18 +259,12 @@ def build_config(overrides: dict | None = None) -> dict:
         "REMEMBER_COOKIE_DURATION": _int("REMEMBER_DAYS", 30) * 24 * 3600,
         "WTF_CSRF_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,
-        # Rate limits (Flask-Limiter syntax).
-        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
-        "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
-        "RATELIMIT_HEADERS_ENABLED": True,
-        # Languages and time.
-        "BABEL_DEFAULT_LOCALE": "en",
-        "BABEL_DEFAULT_TIMEZONE": "UTC",
-        "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "translations"),
-        "SUPPORTED_LOCALES": SUPPORTED_LOCALES,
-        "BOOTSTRAP_SERVE_LOCAL": True,
-        "PASSWORD_RESET_MAX_AGE": _int("PASSWORD_RESET_MAX_AGE", 3600),
-        "INVITATION_DAYS": _int("INVITATION_DAYS", 7),
+    }
+
+
+def _job_settings() -> dict:
+    """The workers' limits, the import engine, sign-up, webhooks and the support console."""
+    return {
         "HEARTBEAT_SECONDS": _int("HEARTBEAT_SECONDS", 60),
         # RQ kills a job after this many seconds (its own default, 180 s, would cut a large
         # import or purge short); jobs are resumable, so a generous limit loses nothing.
@@ -258,6 +287,3 @@ def build_config(overrides: dict | None = None) -> dict:
         # Support console: how long a staff user's access to an opened account lasts.
         "STAFF_ACCESS_MINUTES": _int("STAFF_ACCESS_MINUTES", 60),
     }
-    config.update(overrides)
-    config["BASE_URL"] = check_base_url(config["BASE_URL"])
-    return config

@@ -34,6 +34,7 @@ from portal.contacts.models import Group
 from portal.contacts.service import TAG_SEPARATORS
 from portal.core import audit
 from portal.extensions import db
+from portal.imports import queries as import_queries
 from portal.imports import service as imports
 from portal.imports import tasks as import_tasks
 from portal.imports.check import problem_text
@@ -46,7 +47,7 @@ PROBLEMS_SHOWN = 100
 
 
 def import_json(job: ImportJob) -> dict[str, Any]:
-    progress = imports.progress(job)
+    progress = import_queries.progress(job)
     return {
         "id": job.id,
         "status": job.status,
@@ -73,7 +74,7 @@ def import_json(job: ImportJob) -> dict[str, Any]:
                 "code": p.code,
                 "message": problem_text(p),
             }
-            for p in imports.problems(job, limit=PROBLEMS_SHOWN)
+            for p in import_queries.problems(job, limit=PROBLEMS_SHOWN)
         ],
     }
 

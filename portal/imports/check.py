@@ -52,7 +52,7 @@ DATE_ROLES = {
     m.BOUNCED_AT: _l("A date here signs the person off as bounced."),
 }
 
-# the consent effects of the dry run and the run (merge.CONSENT_CASE), in this order
+# the consent effects of the dry run and the run (consent.CONSENT_CASE), in this order
 EFFECT_LABELS = {
     "new_on": _l("Added as active subscribers"),
     "new_off": _l("Added as signed off"),

@@ -91,7 +91,7 @@ class MappingForm(FlaskForm):
         default=ImportMode.UPDATE_ADD.value,
     )
     # the field keeps its name (API option `import_consent`); what restricts is applied
-    # without it, see merge.CONSENT_CASE
+    # without it, see consent.CONSENT_CASE
     import_consent = BooleanField(
         _l("Re-activate contacts who signed off here when the file has a newer sign-up")
     )

@@ -18,57 +18,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Integer, column, text
+from sqlalchemy import Integer, column, text
 
 from portal import clock, events
 from portal.contacts.models import fold
 from portal.core import sql
-from portal.database_setup import planned_rows
 from portal.extensions import db
+from portal.imports.consent import (
+    EXAMPLES_KEPT,
+    LISTED_CONSENT,
+    REACTIVATABLE,
+    SIGN_OFF,
+    SIGNUP_MOVED,
+    consent_case,
+)
 from portal.imports.lease import Lease
 from portal.imports.models import ImportJob, ImportMode
+from portal.imports.planner import PlannerStatistics, take_turn_in_account
 from portal.imports.reasons import SKIP_CODES
 
 CHUNK_ROWS = 50_000
 WRITE_OUTCOMES = ("created", "updated", "restored", "reactivated")
-
-# The consent effect of a staged line `{s}` on its contact's subscription `{sub}` in the
-# import's group (the fragments are written for both the classification, where the
-# subscription is a joined row, and the chunk table, where its columns are copied).
-SIGN_OFF = """{sub}active AND {s}active = false AND NOT ({s}signoff_at IS NOT NULL
-    AND {sub}activated_at IS NOT NULL AND {sub}activated_at > {s}signoff_at)"""
-KEPT_NEWER = """{sub}active AND {s}active = false AND {s}signoff_at IS NOT NULL
-    AND {sub}activated_at IS NOT NULL AND {sub}activated_at > {s}signoff_at"""
-REACTIVATABLE = """{sub}active = false AND {s}active AND {s}signup_at IS NOT NULL
-    AND {s}signup_at > COALESCE({sub}deactivated_at, {sub}activated_at)"""
-SIGNUP_MOVED = """:consent AND {sub}active AND {s}active AND {s}signup_at IS NOT NULL
-    AND ({sub}activated_at IS NULL OR {s}signup_at <> {sub}activated_at)"""
-CONSENT_CASE = (
-    """CASE
-    WHEN {found} IS NULL OR NOT {in_group} THEN CASE
-        WHEN {found} IS NOT NULL AND :mode = 'update' THEN NULL
-        WHEN {s}active = false THEN 'new_off' ELSE 'new_on' END
-    WHEN """
-    + SIGN_OFF
-    + """ THEN 'signed_off'
-    WHEN """
-    + KEPT_NEWER
-    + """ THEN 'kept_newer'
-    WHEN """
-    + REACTIVATABLE
-    + """ THEN CASE WHEN :consent THEN 'reactivated' ELSE 'stays_off' END
-    WHEN """
-    + SIGNUP_MOVED
-    + """ THEN 'signup_moved'
-    ELSE NULL END"""
-)
-# the consent effects the check step lists by address (the others by count)
-LISTED_CONSENT = ("kept_newer", "reactivated", "stays_off")
-EXAMPLES_KEPT = 100
-
-
-def consent_case(*, s: str, sub: str, found: str, in_group: str) -> str:
-    return CONSENT_CASE.format(s=s, sub=sub, found=found, in_group=in_group)
 
 
 class Merger:
@@ -333,7 +303,7 @@ class Merger:
 
     def _reclassify_taken(self, p: dict) -> None:
         """PostgreSQL: another writer of the account (the API, the sign-up form, a
-        restore — other imports wait for their turn, see take_turn_in_account) created
+        restore — other imports wait for their turn, see planner.take_turn_in_account) created
         some of the chunk's new addresses first, between our classification and our
         insert, which `ON CONFLICT DO NOTHING` skipped. Those
         lines are classified again against the contact that now exists — as if this
@@ -563,109 +533,6 @@ def _add_counts(totals: dict[str, int], counts: dict[str, int]) -> dict[str, int
     for outcome, count in counts.items():
         totals[outcome] = totals.get(outcome, 0) + count
     return totals
-
-
-STALE_FACTOR = 10
-# an estimate this large already rules out the plans that trust in "a row or so"
-ESTIMATE_LARGE_ENOUGH = 10_000
-
-
-class PlannerStatistics:
-    """PostgreSQL: keeps the planner's picture of this import's staged lines, its
-    account's contacts and its group's subscriptions true enough while the import runs.
-
-    With statistics from before the import the planner estimates a row or so for
-    `account_id = :acc`, and then any index that begins with account_id looks as good
-    as the unique address index: each line's contact look-up walked every contact of
-    the account, and the second chunk of an import into a new account took 120 s
-    instead of 1 s (measured: the Redis drill in CI, then auto_explain). The same
-    happens to `group_id = :gid` on subscriptions (9.7 s for one UPDATE after a group
-    was filled) and to the duplicate-line check on staging (quadratic: 7.8 s for lines
-    1–10,000, a minute for 20,001–30,000). Autovacuum refreshes these statistics too,
-    but a minute or more later, and that race made the slow chunks come and go.
-
-    `refresh` (before the dry run and before each chunk) asks the planner for its
-    estimate (an EXPLAIN, under a millisecond); below ESTIMATE_LARGE_ENOUGH it counts
-    the rows that are there, up to ten times the estimate (an index-only count, at
-    most 100,000 entries), and ANALYZEs the table when they reach that: 0.2–0.3 s at
-    100,000 rows. An ANALYZE samples the table, so a small account may stay unseen;
-    the next one for a table then needs ten times the rows counted at the last, which
-    bounds them to a handful per import. Its own autocommit connection: the lock
-    ANALYZE takes ends with it, not with a chunk's transaction. A chunk refreshes
-    during its account's turn (take_turn_in_account), so no other import's commit
-    comes between the refresh and the classification."""
-
-    def __init__(self, job: ImportJob) -> None:
-        self.job = job
-        self.counted_at_analyze: dict[str, int] = {}
-
-    def _watched(self) -> list[tuple[str, str, str, int]]:
-        """(table, columns to ANALYZE, the import's share of it, its :key). The columns
-        are the ones the look-ups filter on: with `account_id` alone analyzed the planner
-        knew no `email` and expected 250 contacts per address (its default of 0.5 %)."""
-        job = self.job
-        watched = [
-            ("import_rows", "import_id, email", "import_id = :key", job.id),
-            ("contacts", "account_id, email", "account_id = :key", job.account_id),
-        ]
-        if job.group_id is not None:
-            watched.append(
-                ("subscriptions", "group_id, contact_id", "group_id = :key", job.group_id)
-            )
-        return watched
-
-    def refresh(self) -> list[str]:
-        """ANALYZE the watched tables whose estimate is ten times short; their names."""
-        if not sql.strategy().analyze:
-            return []
-        analyzed = []
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            for table, columns, where, key in self._watched():
-                believed = max(
-                    planned_rows(conn, table, where, {"key": key}),
-                    self.counted_at_analyze.get(table, 0),
-                )
-                if believed >= ESTIMATE_LARGE_ENOUGH:
-                    continue
-                enough = int(believed * STALE_FACTOR) + 1
-                if _count_up_to(conn, table, where, key, enough) >= enough:
-                    conn.execute(text(f"ANALYZE {table} ({columns})"))
-                    self.counted_at_analyze[table] = enough
-                    analyzed.append(table)
-        return analyzed
-
-
-# the first key of the two-key advisory locks that give imports their turns, per account
-ACCOUNT_TURN_LOCK = 40_001
-
-
-def take_turn_in_account(account_id: int, on: Connection | None = None) -> None:
-    """PostgreSQL: wait until no other import of this account is merging a chunk; the
-    turn lasts until this chunk's transaction ends.
-
-    Imports into one account take turns chunk by chunk (their staging still runs side
-    by side). Two reasons. The statistics refresh must see what the account holds when
-    the chunk is classified: in the concurrent-imports drill one import's first chunk
-    took 93 s, because the other import committed thousands of contacts between that
-    chunk's refresh and its classification, and the look-up of each line walked them.
-    And no other import can create one of the chunk's new addresses between its
-    classification and its insert, as on SQLite, whose chunks hold its only write lock.
-    Merging two chunks into the same account's indexes at once bought little on two
-    cores; other writers (the API, the sign-up form) never wait for it. `on`: another
-    connection than the session's."""
-    if not sql.strategy().row_locks:
-        return
-    (on or db.session).execute(
-        text("SELECT pg_advisory_xact_lock(:kind, :account)"),
-        {"kind": ACCOUNT_TURN_LOCK, "account": account_id},
-    )
-
-
-def _count_up_to(conn: Connection, table: str, where: str, key: int, limit: int) -> int:
-    return conn.execute(
-        text(f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT :n) x"),  # nosec B608  # constants only
-        {"key": key, "n": limit},
-    ).scalar_one()
 
 
 def dry_run(job: ImportJob, chunk_rows: int = CHUNK_ROWS) -> dict[str, Any]:

@@ -106,7 +106,7 @@ class ImportJob(TenantOwned, db.Model):
     # optional cells that could not be read and were left empty (the row was imported)
     warnings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skipped_reasons: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
-    # consent effects written (merge.CONSENT_CASE): "new_off", "signed_off:bounced", ...
+    # consent effects written (consent.CONSENT_CASE): "new_off", "signed_off:bounced", ...
     consent_counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     dry_run: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str] = mapped_column(Text, default="")

@@ -27,11 +27,11 @@ from wtforms.fields.choices import SelectChoice
 
 from portal import excel_csv, i18n
 from portal.accounts.models import Account, Role
-from portal.contacts import queries
+from portal.contacts import queries as contact_queries
 from portal.contacts import service as contacts
 from portal.contacts.models import Group
 from portal.extensions import db
-from portal.imports import check, forms, service, tasks
+from portal.imports import check, forms, queries, service, tasks
 from portal.imports import mapping as m
 from portal.imports.models import ImportJob, ImportStatus
 from portal.imports.reasons import message, skip_label
@@ -59,14 +59,14 @@ def _new_field_choices(column: str) -> list[tuple[str, str]]:
 
 @bp.route("/imports")
 def list_imports():
-    return render_template("imports/list.html", jobs=service.history(g.account))
+    return render_template("imports/list.html", jobs=queries.history(g.account))
 
 
 @bp.route("/imports/new", methods=["GET", "POST"])
 @require_role(Role.EDITOR)
 def new_import():
     form = forms.UploadForm()
-    groups = queries.groups_of(g.account)
+    groups = contact_queries.groups_of(g.account)
     form.group.choices = [SelectChoice("", _("— choose a group —"))] + [
         SelectChoice(str(x.id), x.name) for x in groups
     ]
@@ -127,7 +127,7 @@ def show_import(import_id: int):
     job = get_owned_or_404(ImportJob, import_id)
     context = {
         "job": job,
-        "progress": service.progress(job),
+        "progress": queries.progress(job),
         "message": message,
         "problem_text": check.problem_text,
         "detail_text": detail_text,
@@ -160,13 +160,13 @@ def show_import(import_id: int):
                 job, job.dry_run.get("consent", {}), job.dry_run.get("consent_examples", {})
             ),
             date_columns=check.date_columns(job, sample, g.account.timezone),
-            warnings=service.problems(job, limit=check.WARNINGS_SHOWN, kind="warning"),
+            warnings=queries.problems(job, limit=check.WARNINGS_SHOWN, kind="warning"),
             **context,
         )
     if job.status == ImportStatus.FINISHED:
         return render_template(
             "imports/summary.html",
-            problems=service.problems(job, limit=50),
+            problems=queries.problems(job, limit=50),
             effects=check.consent_effects(job, job.consent_counts or {}),
             **context,
         )
@@ -286,7 +286,7 @@ def resume_import(import_id: int):
 def import_status(import_id: int):
     job = get_owned_or_404(ImportJob, import_id)
     status_text = forms.label(forms.STATUS_LABELS, job.status)
-    progress = service.progress(job)
+    progress = queries.progress(job)
     return jsonify({**progress, "status_text": status_text, "detail_text": detail_text(progress)})
 
 
@@ -320,7 +320,7 @@ def download_problems(import_id: int):
         out, delimiter=delimiter or excel_csv.delimiter_for(i18n.current_language())
     )
     writer.writerow(safe_row([_("Line"), _("Reason"), *job.header]))
-    for problem in service.problems(job):
+    for problem in queries.problems(job):
         writer.writerow(
             safe_row([str(problem.line), check.problem_text(problem, job.source), *problem.cells])
         )
@@ -338,7 +338,7 @@ def download_problems(import_id: int):
 def home_panel(account: Account, now: datetime) -> dict[str, Any]:
     """The imports still running or waiting, and the latest ended ones."""
     return {
-        "imports_unfinished": service.unfinished(account),
-        "imports_ended": service.latest_ended(account),
-        "import_percent": service.percent,
+        "imports_unfinished": queries.unfinished(account),
+        "imports_ended": queries.latest_ended(account),
+        "import_percent": queries.percent,
     }

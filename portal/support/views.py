@@ -54,7 +54,7 @@ from portal.contacts.models import Contact
 from portal.core.audit import AuditEvent
 from portal.core.errors import ServiceError
 from portal.extensions import csrf, db
-from portal.imports import service as imports_service
+from portal.imports import queries as import_queries
 from portal.imports.models import ImportJob
 from portal.lifecycle import tasks as lifecycle_tasks
 from portal.lifecycle.views import purge_window_text
@@ -426,7 +426,7 @@ def imports():
 
     account = g.support_account
     _viewed("imports")
-    jobs = imports_service.history(account)
+    jobs = import_queries.history(account)
     undo = {}
     for job in jobs:  # an import that made a backup, or went into an empty group
         if job.group_was_empty or live_backup(account.id, job.backup_id):

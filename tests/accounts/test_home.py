@@ -154,7 +154,7 @@ def test_home_shows_imports_backups_purge_and_support(client, home):
     mine, _ = home
     html = html_lib.unescape(client.get(HOME).get_data(as_text=True))
     running = re.search(rf'<li data-import-id="{mine["running"]}">(.*?)</li>', html, re.S)
-    # the progress page's own figure (imports.service.percent: read 100 %, merged 50 %)
+    # the progress page's own figure (imports.queries.percent: read 100 %, merged 50 %)
     assert "acme-running.csv" in running.group(1) and "Importing (80%)" in running.group(1)
     row = re.search(rf'<tr data-import-id="{mine["done"]}">(.*?)</tr>', html, re.S).group(1)
     assert re.findall(r'class="text-end import-\w+">(\d+)<', row) == ["12", "3", "2", "1"]

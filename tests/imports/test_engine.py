@@ -9,7 +9,7 @@ from portal.extensions import db
 from portal.imports import staging
 from portal.imports.mapping import PORTAL_HEADER
 from portal.imports.models import ImportStatus
-from portal.imports.service import problems
+from portal.imports.queries import problems
 from tests.imports.conftest import contact_state
 
 HEADER = ["E-Mail", "Vorname", "Nachname", "Tags"]

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from portal import clock
 from portal.extensions import db
-from portal.imports import files, service, tasks
+from portal.imports import files, queries, service, tasks
 from portal.imports.models import ImportJob, ImportRow, ImportStatus
 from tests.backups.stores import age
 from tests.imports.conftest import configured_import, write_csv
@@ -37,7 +37,7 @@ def test_a_finished_import_keeps_its_report_but_not_the_file(account, group, tmp
     assert job.status == ImportStatus.FINISHED and job.created == 2
     assert not files.store().exists(stored) and job.stored_path == ""
     assert db.session.scalar(db.select(db.func.count()).select_from(ImportRow)) == 0
-    assert [p.line for p in service.problems(job)] == [3], "the failed-rows report stays"
+    assert [p.line for p in queries.problems(job)] == [3], "the failed-rows report stays"
 
 
 def test_unfinished_imports_lose_their_file_after_seven_days(account, group, tmp_path):

@@ -13,7 +13,7 @@ from portal.contacts import service as contacts
 from portal.contacts.models import Contact, Group
 from portal.database_setup import analyze_tables, planned_rows
 from portal.extensions import db
-from portal.imports import merge, service
+from portal.imports import planner, service
 from portal.imports.models import ImportJob, ImportStatus
 from tests.imports.conftest import configured_import, postgresql_only, write_csv
 
@@ -138,7 +138,7 @@ def test_an_account_the_planner_knows_is_not_analyzed_again(
     _analyze_everything()
     more = write_csv(tmp_path / "b.csv", _rows(ROWS // 10, "more.de"))
     job = configured_import(account, group, more, source="api")
-    assert merge.PlannerStatistics(job).refresh() == []
+    assert planner.PlannerStatistics(job).refresh() == []
 
 
 def test_contacts_added_by_hand_after_the_statistics_are_seen_before_an_import(
@@ -157,7 +157,7 @@ def test_contacts_added_by_hand_after_the_statistics_are_seen_before_an_import(
     job = configured_import(
         account, group, write_csv(tmp_path / "c.csv", _rows(5, "example.de")), source="api"
     )
-    statistics = merge.PlannerStatistics(job)
+    statistics = planner.PlannerStatistics(job)
     assert statistics.refresh() == ["contacts", "subscriptions"]
     with db.engine.connect() as probe:
         assert _planned(probe, "contacts", "account_id = :key", account.id) >= 40

@@ -13,7 +13,7 @@ import pytest
 
 from portal.contacts.models import Contact, Subscription, Tag, contact_tags
 from portal.extensions import db
-from portal.imports import service
+from portal.imports import queries, service
 from portal.imports.models import ImportStatus
 from tests.imports import tool_exports
 from tests.imports.tool_exports import ALL_EXPORTS, write_to
@@ -104,7 +104,7 @@ def test_an_export_comes_in_consent_safe_complete_and_exact(account, group, tmp_
 def test_the_warnings_name_line_column_and_value(account, group, tmp_path):
     export = tool_exports.brevo()
     job = _import_with_the_defaults(account, group, tmp_path, export)
-    [warning] = [p for p in service.problems(job) if p.kind == "warning"]
+    [warning] = [p for p in queries.problems(job) if p.kind == "warning"]
     [unreadable] = export.expected.unreadable
     assert (warning.line, warning.params["column"], warning.params["value"]) == (
         unreadable.line,

@@ -12,7 +12,7 @@ from sqlalchemy import event
 from portal.accounts.models import Account
 from portal.contacts.models import Contact, Group, Subscription
 from portal.extensions import db
-from portal.imports import merge, service
+from portal.imports import planner, service
 from portal.imports.models import ImportJob, ImportStatus
 from tests.imports.conftest import configured_import, postgresql_only, write_csv
 
@@ -60,7 +60,7 @@ def test_an_import_waits_for_its_turn_while_another_one_merges_into_the_account(
     # a chunk of another import of acme is being merged: it holds acme's turn
     holder = db.engine.connect()
     holder.begin()
-    merge.take_turn_in_account(acme, on=holder)
+    planner.take_turn_in_account(acme, on=holder)
     try:
         thread = _run_in_thread(app, waiting)
         # another account's import is not held up
