@@ -223,12 +223,12 @@ def make_backup(ids: dict, store: str) -> int:
     code = f"""
 import json
 from portal import create_app
-from portal.backups import service
+from portal.backups.snapshot import snapshot
 from portal.contacts.models import Group
 from portal.extensions import db
 app = create_app()
 with app.app_context():
-    backup = service.snapshot(db.session.get(Group, {ids["group_id"]}), reason="manual")
+    backup = snapshot(db.session.get(Group, {ids["group_id"]}), reason="manual")
     db.session.commit()
     print(json.dumps({{"id": backup.id, "size": backup.size}}))
 """
@@ -239,12 +239,12 @@ def delete_backup(backup_id: int, store: str) -> None:
     code = f"""
 import json
 from portal import create_app
-from portal.backups import service
 from portal.backups.models import Backup
+from portal.backups.retention import delete_backup
 from portal.extensions import db
 app = create_app()
 with app.app_context():
-    service.delete_backup(db.session.get(Backup, {backup_id}))
+    delete_backup(db.session.get(Backup, {backup_id}))
     db.session.commit()
     print("{{}}")
 """
@@ -423,8 +423,9 @@ import json, time
 from pathlib import Path
 from portal import create_app
 from portal.accounts.models import Account
-from portal.backups import read
+from portal.backups import read, retention
 from portal.backups import undo as backup_undo
+from portal.core.storage import get_storage
 from portal.contacts.models import Group
 from portal.extensions import db
 from portal.imports import service
@@ -480,9 +481,9 @@ with app.app_context():
             result["undo"] = {{"status": undo.status, "restored": undo.restored,
                               "removed": undo.removed, "deleted": undo.deleted}}
         else:
-            backups.delete_backup(backup)
+            retention.delete_backup(backup)
             db.session.commit()
-    result["store"] = type(backups.get_storage()).__name__
+    result["store"] = type(get_storage()).__name__
     print(json.dumps(result))
 """
     )

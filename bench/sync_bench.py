@@ -69,7 +69,8 @@ def main() -> None:
     from portal.extensions import db
     from portal.integrations import delivery, service, sync
 
-    app = create_app()
+    # the receiver listens on this machine: a private address, refused by default
+    app = create_app({"WEBHOOK_ALLOW_PRIVATE_TARGETS": True})
     with app.app_context():
         db.drop_all()
         db.create_all()

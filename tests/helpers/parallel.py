@@ -59,8 +59,16 @@ def postgresql_for_worker(url: str) -> Iterator[str]:
     if not worker_id():
         yield url
         return
+    with scratch_postgresql(url, worker_id()) as own:
+        yield own
+
+
+@contextlib.contextmanager
+def scratch_postgresql(url: str, suffix: str) -> Iterator[str]:
+    """An empty database `<database of url>_<suffix>` next to it (from template0), dropped
+    afterwards: one left by a killed run is dropped at the next start."""
     base = make_url(url)
-    name = f"{base.database}_{worker_id()}"
+    name = f"{base.database}_{suffix}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
