@@ -193,8 +193,11 @@ class ImportBeforeImage(db.Model):
     import_id: Mapped[int] = mapped_column(
         ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
     )
+    # indexed on its own (the key leads with import_id): deleting a contact looks its
+    # images up by contact_id, and without the index every one of an undo's or a purge's
+    # deleted contacts read the whole table (undo of a 100k import: 119 s instead of 4 s)
     contact_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+        BigId, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     first_name: Mapped[str] = mapped_column(String(200))
     last_name: Mapped[str] = mapped_column(String(200))
