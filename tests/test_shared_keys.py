@@ -29,7 +29,7 @@ from portal.contacts import service as contacts
 from portal.core import privacy
 from portal.extensions import db
 from portal.lifecycle import service as lifecycle
-from tests.conftest import login
+from tests.helpers.auth import login
 from tests.workers import TEST_KEYS
 
 # refused before any connection is made, so an address nobody listens on will do

@@ -26,7 +26,7 @@ from portal.extensions import db
 from portal.imports.models import ImportJob
 from tests.cluster.browser import Person
 from tests.cluster.conftest import Cluster, FileNotOnThisNode, Node
-from tests.conftest import PASSWORD
+from tests.helpers.auth import PASSWORD
 from tests.workers import Worker, wait_for
 
 pytestmark = pytest.mark.skipif(

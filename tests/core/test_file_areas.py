@@ -36,7 +36,7 @@ from portal.imports.models import ImportJob, ImportStatus
 from portal.integrations import export
 from portal.integrations.models import ExportRun
 from portal.mail import outbox_messages, redact_outbox, send_mail
-from tests.conftest import PASSWORD, login
+from tests.helpers.auth import PASSWORD, login
 from tests.imports.conftest import postgresql_only, write_csv
 
 OWNER = "owner@acme.example"
