@@ -49,6 +49,7 @@ from portal.backups.scratch import (
     plan_counts,
     plan_examples,
     run_sql,
+    set_tags_exactly,
     subscription_differs,
 )
 from portal.contacts import service as contacts
@@ -324,36 +325,8 @@ def _set_back_names_and_fields(fragment: dict[str, str], p: dict[str, Any]) -> N
 
 def _set_back_tags(p: dict[str, Any]) -> None:
     """The touched lines' contacts get exactly the backup's tags."""
-    # tags exactly as in the backup
-    run_sql(
-        f"""INSERT INTO tags (account_id, name, created_at)
-           SELECT DISTINCT :acc, t.name, :now FROM backup_undo_tags t
-           JOIN backup_plan pl ON pl.line = t.line WHERE pl.kind IN {_TOUCHED}
-           ON CONFLICT (account_id, name) DO NOTHING""",  # noqa: S608  # nosec B608  # constants only
-        **p,
-    )
-    run_sql(
-        f"""INSERT INTO backup_undo_links (contact_id, tag_id)
-           SELECT DISTINCT pl.contact_id, tg.id FROM backup_undo_tags t
-           JOIN backup_plan pl ON pl.line = t.line
-           JOIN tags tg ON tg.account_id = :acc AND tg.name = t.name
-           WHERE pl.kind IN {_TOUCHED}""",  # noqa: S608  # nosec B608  # constants only
-        **p,
-    )
-    run_sql(
-        f"""DELETE FROM contact_tags
-           WHERE contact_id IN (SELECT contact_id FROM backup_plan WHERE kind IN {_TOUCHED})
-             AND NOT EXISTS (SELECT 1 FROM backup_undo_links l
-                             WHERE l.contact_id = contact_tags.contact_id
-                               AND l.tag_id = contact_tags.tag_id)""",  # noqa: S608  # nosec B608  # constants only
-        **p,
-    )
-    run_sql(
-        """INSERT INTO contact_tags (contact_id, tag_id)
-           SELECT contact_id, tag_id FROM backup_undo_links WHERE true
-           ON CONFLICT (contact_id, tag_id) DO NOTHING""",
-        **p,
-    )
+    touched = f"SELECT line, contact_id FROM backup_plan WHERE kind IN {_TOUCHED}"  # noqa: S608  # nosec B608  # constants only
+    set_tags_exactly(touched, **p)
 
 
 def _set_back_subscriptions(fragment: dict[str, str], p: dict[str, Any]) -> None:

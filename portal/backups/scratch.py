@@ -144,6 +144,40 @@ def run_sql(statement: str, **params: Any) -> int:
     return db.session.execute(sql_clause(statement, **params)).rowcount or 0
 
 
+def set_tags_exactly(lines: str, **params: Any) -> None:
+    """The contacts of `lines` — a SELECT of (line, contact_id) over the loaded backup —
+    get exactly the backup's tags: a missing tag is created, every other link removed.
+    The restore passes its touched lines, the undo every line that has a contact."""
+    run_sql(
+        f"""INSERT INTO tags (account_id, name, created_at)
+           SELECT DISTINCT :acc, t.name, :now FROM backup_undo_tags t
+           JOIN ({lines}) x ON x.line = t.line WHERE true
+           ON CONFLICT (account_id, name) DO NOTHING""",  # noqa: S608  # nosec B608  # constants only
+        **params,
+    )
+    run_sql(
+        f"""INSERT INTO backup_undo_links (contact_id, tag_id)
+           SELECT DISTINCT x.contact_id, tg.id FROM backup_undo_tags t
+           JOIN ({lines}) x ON x.line = t.line
+           JOIN tags tg ON tg.account_id = :acc AND tg.name = t.name""",  # noqa: S608  # nosec B608  # constants only
+        **params,
+    )
+    run_sql(
+        f"""DELETE FROM contact_tags
+           WHERE contact_id IN (SELECT x.contact_id FROM ({lines}) x)
+             AND NOT EXISTS (SELECT 1 FROM backup_undo_links l
+                             WHERE l.contact_id = contact_tags.contact_id
+                               AND l.tag_id = contact_tags.tag_id)""",  # noqa: S608  # nosec B608  # constants only
+        **params,
+    )
+    run_sql(
+        """INSERT INTO contact_tags (contact_id, tag_id)
+           SELECT contact_id, tag_id FROM backup_undo_links WHERE true
+           ON CONFLICT (contact_id, tag_id) DO NOTHING""",
+        **params,
+    )
+
+
 def emit_contacts(kind: str, id_select: str, **params: Any) -> None:
     """Tell a linked provider (portal.events) about every contact id the SELECT returns."""
     ids = sql_clause(id_select, **params).columns(column("contact_id", BigInteger))

@@ -36,6 +36,7 @@ from portal.backups.scratch import (
     plan_counts,
     plan_examples,
     run_sql,
+    set_tags_exactly,
     sql_clause,
     subscription_differs,
 )
@@ -161,36 +162,8 @@ def _set_back_master_data(fragment: dict[str, str], p: dict[str, Any]) -> None:
 
 def _set_back_tags(p: dict[str, Any]) -> None:
     """The backup lines' contacts get exactly the backup's tags."""
-    # tags: exactly the backup's; tags the import created and nobody uses go again
-    run_sql(
-        """INSERT INTO tags (account_id, name, created_at)
-           SELECT DISTINCT :acc, t.name, :now FROM backup_undo_tags t WHERE true
-           ON CONFLICT (account_id, name) DO NOTHING""",
-        **p,
-    )
-    run_sql(
-        """INSERT INTO backup_undo_links (contact_id, tag_id)
-           SELECT DISTINCT u.contact_id, tg.id FROM backup_undo_tags t
-           JOIN backup_undo_rows u ON u.line = t.line
-           JOIN tags tg ON tg.account_id = :acc AND tg.name = t.name
-           WHERE u.contact_id IS NOT NULL""",
-        **p,
-    )
-    run_sql(
-        """DELETE FROM contact_tags
-           WHERE contact_id IN (SELECT contact_id FROM backup_undo_rows
-                                WHERE contact_id IS NOT NULL)
-             AND NOT EXISTS (SELECT 1 FROM backup_undo_links l
-                             WHERE l.contact_id = contact_tags.contact_id
-                               AND l.tag_id = contact_tags.tag_id)""",
-        **p,
-    )
-    run_sql(
-        """INSERT INTO contact_tags (contact_id, tag_id)
-           SELECT contact_id, tag_id FROM backup_undo_links WHERE true
-           ON CONFLICT (contact_id, tag_id) DO NOTHING""",
-        **p,
-    )
+    with_contact = "SELECT line, contact_id FROM backup_undo_rows WHERE contact_id IS NOT NULL"
+    set_tags_exactly(with_contact, **p)
 
 
 def _set_back_subscriptions(fragment: dict[str, str], p: dict[str, Any]) -> None:
