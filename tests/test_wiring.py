@@ -11,11 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from portal.accounts.views import HOME_PANELS_KEY
-from portal.contacts.views import ACTIONS_KEY
-from portal.core import signals
-from portal.support.describe import TEXTS_KEY, merge_texts
-from portal.support.views import ACTIONS_KEY as SUPPORT_ACTIONS_KEY
+from portal.support.describe import merge_texts
+from tests.helpers.wiring import registries
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,21 +95,8 @@ AUDIT_ACTIONS = {
 }
 
 
-def _registries(app) -> dict:
-    return {
-        "receivers": {s.name: signals.receivers_of(s) for s in signals.ALL},
-        "blueprints": list(app.blueprints),
-        "audit_texts": sorted(app.extensions[TEXTS_KEY]),
-        "card_actions": [a.endpoint for a in app.extensions[ACTIONS_KEY].card],
-        "bulk_actions": [a.endpoint for a in app.extensions[ACTIONS_KEY].bulk],
-        "support_actions": [a.key for a in app.extensions[SUPPORT_ACTIONS_KEY]],
-        "home_panels": [p.__module__ for p in app.extensions[HOME_PANELS_KEY]],
-        "routes": sorted(r.rule for r in app.url_map.iter_rules()),
-    }
-
-
 def test_create_app_wires_every_area(app):
-    wired = _registries(app)
+    wired = registries(app)
     assert wired["receivers"] == RECEIVERS
     assert wired["blueprints"] == BLUEPRINTS
     assert set(wired["audit_texts"]) == AUDIT_ACTIONS
@@ -151,21 +135,8 @@ before = {s.name: signals.receivers_of(s) for s in signals.ALL}
 from portal import create_app
 app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://",
                   "REDIS_URL": sys.argv[2], "SECRET_KEY": "x"})
-from portal.accounts.views import HOME_PANELS_KEY
-from portal.contacts.views import ACTIONS_KEY
-from portal.support.describe import TEXTS_KEY
-from portal.support.views import ACTIONS_KEY as SUPPORT_ACTIONS_KEY
-print(json.dumps({
-    "before": before,
-    "receivers": {s.name: signals.receivers_of(s) for s in signals.ALL},
-    "blueprints": list(app.blueprints),
-    "audit_texts": sorted(app.extensions[TEXTS_KEY]),
-    "card_actions": [a.endpoint for a in app.extensions[ACTIONS_KEY].card],
-    "bulk_actions": [a.endpoint for a in app.extensions[ACTIONS_KEY].bulk],
-    "support_actions": [a.key for a in app.extensions[SUPPORT_ACTIONS_KEY]],
-    "home_panels": [p.__module__ for p in app.extensions[HOME_PANELS_KEY]],
-    "routes": sorted(r.rule for r in app.url_map.iter_rules()),
-}))
+from tests.helpers.wiring import registries
+print(json.dumps({"before": before, **registries(app)}))
 """
 
 
@@ -203,4 +174,4 @@ def test_the_rules_exist_whatever_was_imported_first(app, redis_url, first_impor
     """Importing a module wires nothing; create_app wires the same everywhere."""
     wired = _fresh_process(first_imports, redis_url)
     assert wired.pop("before") == {name: [] for name in RECEIVERS}
-    assert wired == _registries(app)
+    assert wired == registries(app)
