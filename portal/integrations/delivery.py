@@ -30,7 +30,8 @@ from sqlalchemy import or_, select, update
 
 from portal import clock
 from portal.accounts.models import Account
-from portal.contacts.models import Contact, Group, Subscription, Tag, contact_tags
+from portal.contacts.models import Contact, Group, Subscription, Tag
+from portal.contacts.queries import tags_by_contact
 from portal.extensions import db
 from portal.integrations import profiles, targets
 from portal.integrations.models import (
@@ -93,14 +94,7 @@ class _Contacts:
                 select(Contact).where(Contact.account_id == link.account_id, Contact.id.in_(ids))
             )
         }
-        self.tags: dict[int, list[Tag]] = {}
-        for contact_id, tag in db.session.execute(
-            select(contact_tags.c.contact_id, Tag)
-            .join(Tag, Tag.id == contact_tags.c.tag_id)
-            .where(contact_tags.c.contact_id.in_(ids))
-            .order_by(Tag.name)
-        ):
-            self.tags.setdefault(contact_id, []).append(tag)
+        self.tags: dict[int, list[Tag]] = tags_by_contact(ids)
         self.groups: dict[int, list[tuple[Subscription, str]]] = {}
         for sub, name in db.session.execute(
             select(Subscription, Group.name)
