@@ -20,7 +20,6 @@ from pathlib import Path
 from charset_normalizer import from_bytes
 from flask_babel import format_decimal, lazy_ngettext
 from flask_babel import lazy_gettext as _l
-from openpyxl import load_workbook
 
 from portal.imports.portal_format import unguard
 
@@ -308,6 +307,9 @@ def _cell_text(value) -> str:
 
 
 def _iter_xlsx(path: Path, progress: Progress) -> Iterator[tuple[int, list[str]]]:
+    # openpyxl (~80 ms to import) only when a workbook comes: not at every start of
+    # a web or worker process
+    from openpyxl import load_workbook
 
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
